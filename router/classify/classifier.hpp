@@ -1,0 +1,63 @@
+// Sans-IO SQL read/write classifier: a real lexer (comments, quoted identifiers, string, E'' and
+// dollar-quoted literals) decides whether a Query may run on a replica or must run on the primary.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::router::classify {
+
+enum class route {
+  replica,  // read-only: may run on any replica (or the primary)
+  primary,  // writes, locks, sequences, or anything not known to be read-only
+};
+
+enum class hint {
+  none,     // no routing hint comment
+  primary,  // leading /* sluice: primary */
+  replica,  // leading /* sluice: replica */
+};
+
+// What the router needs to know about one Query string (which may hold several statements).
+struct classification {
+  route target = route::primary;       // where the whole string must run (primary if any part writes)
+  hint routing_hint = hint::none;      // a leading hint comment, which overrides `target`
+  bool begins_transaction = false;     // first statement is BEGIN / START TRANSACTION
+  bool read_only_transaction = false;  // that transaction is READ ONLY (BEGIN READ ONLY, START
+                                       // TRANSACTION READ ONLY, or a following SET TRANSACTION READ ONLY)
+  bool pins_session = false;           // creates state that cannot move between server connections:
+                                       // LISTEN, CREATE TEMP TABLE, session pg_advisory_lock*,
+                                       // DECLARE ... WITH HOLD, SQL PREPARE, SET SESSION AUTHORIZATION,
+                                       // SET ROLE, DISCARD (but not DISCARD ALL, which resets)
+  bool has_session_set = false;        // contains SET (not LOCAL) or RESET of a session variable
+  bool statement_count_multiple = false;  // more than one statement in the string
+  bool empty = false;                  // no statement at all (only whitespace / comments)
+};
+
+struct options {
+  // Lower-case names of functions that write (beyond the built-in nextval, setval, pg_advisory_*).
+  std::span<const std::string> write_functions;
+};
+
+// Classifies `sql`. Never allocates, never throws; unknown statements classify as primary.
+classification classify(std::string_view sql, const options& opts) noexcept;
+
+enum class set_kind {
+  set,        // SET [SESSION] name {TO | =} value
+  reset,      // RESET name  /  SET name TO DEFAULT
+  reset_all,  // RESET ALL
+};
+
+struct session_set {
+  set_kind kind = set_kind::set;
+  std::string name;   // lower-cased variable name; "timezone" for SET TIME ZONE
+  std::string value;  // the value as SQL text, exactly as written (may be a list: 'a', b)
+};
+
+// The session-level SET / RESET statements in `sql`, in order (SET LOCAL and SET TRANSACTION are
+// not included). Control-path only: allocates.
+std::vector<session_set> extract_session_sets(std::string_view sql);
+
+}  // namespace sluice::router::classify
