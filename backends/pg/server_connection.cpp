@@ -1,1 +1,112 @@
-// placeholder: being written
+// Server connection: connect + login driven by the sans-IO server_login, liveness check, cancel.
+#include "backends/pg/server_connection.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <variant>
+
+namespace sluice::backends::pg {
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Messages during login are small; anything larger is a protocol problem.
+constexpr std::size_t max_login_message = 1024 * 1024;
+}  // namespace
+
+server_connection::server_connection(asio::any_io_executor executor, std::size_t backend_index)
+    : socket_(executor), deadline_(executor), backend_index_(backend_index) {}
+
+void server_connection::close() noexcept {
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+asio::awaitable<connect_failure> server_connection::connect(const connect_target& target) {
+  // The whole connect + login races a timer; whichever finishes first cancels the other.
+  using namespace asio::experimental::awaitable_operators;
+  deadline_.expires_after(target.timeout);
+  auto outcome = co_await (connect_and_login(target) || deadline_.async_wait(asio::use_awaitable));
+  if (outcome.index() == 1) {
+    close();
+    co_return connect_failure{errc::server_connect, "08006", "connect and login timed out"};
+  }
+  co_return std::get<0>(std::move(outcome));
+}
+
+asio::awaitable<connect_failure> server_connection::connect_and_login(const connect_target& target) {
+  const auto network_failure = [](const boost::system::error_code& ec, std::string_view what) {
+    return connect_failure{errc::server_connect, "08006", std::string(what) + ": " + ec.message()};
+  };
+
+  auto [connect_ec] = co_await socket_.async_connect(target.endpoint, use_tuple);
+  if (connect_ec) co_return network_failure(connect_ec, "connect");
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+
+  server_login login(target.credentials);
+  wire::byte_buffer out;
+  login.start(out);
+  for (;;) {
+    if (!out.empty()) {
+      auto [write_ec, written] = co_await asio::async_write(socket_, asio::buffer(out), use_tuple);
+      if (write_ec) co_return network_failure(write_ec, "write");
+      out.clear();
+    }
+    // Read until one whole message is buffered.
+    wire::frame_result frame;
+    for (;;) {
+      frame = wire::frame_message(input_.available(), max_login_message);
+      if (frame.status == wire::frame_status::ok) break;
+      if (frame.status != wire::frame_status::need_more) {
+        co_return connect_failure{errc::server_protocol, "08P01", "malformed message from backend during login"};
+      }
+      input_.prepare(frame.needed);
+      auto [read_ec, count] = co_await socket_.async_read_some(input_.writable(), use_tuple);
+      if (read_ec) co_return network_failure(read_ec, "read");
+      input_.commit(count);
+    }
+    const auto step = login.on_message(frame.message, out);
+    input_.consume(frame.message.wire_size);
+    if (step == server_login::step::failed) {
+      co_return connect_failure{login.error(), login.sqlstate(), login.message()};
+    }
+    if (step == server_login::step::done) break;
+  }
+  key_ = login.key();
+  parameters_ = std::move(login.parameters());
+  created_at_ = last_used = steady_clock::now();
+  co_return connect_failure{};
+}
+
+bool server_connection::idle_and_healthy() {
+  if (!socket_.is_open() || !input_.empty()) return false;
+  std::uint8_t probe = 0;
+  const auto received = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (received == 0) return false;                                    // EOF: the server closed
+  if (received > 0) return false;                                     // unsolicited bytes: a FATAL
+  return errno == EAGAIN || errno == EWOULDBLOCK;                     // nothing waiting: healthy
+}
+
+asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
+                                          wire::backend_key_data key) {
+  tcp::socket socket(executor);
+  auto [connect_ec] = co_await socket.async_connect(endpoint, use_tuple);
+  if (connect_ec) co_return;
+  wire::byte_buffer out;
+  wire::encode_cancel_request(out, key.process_id, key.secret_key);
+  co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+  // The server closes the connection after processing the request; wait for that so the cancel is
+  // delivered before we drop the socket.
+  std::uint8_t scratch[16];
+  co_await socket.async_read_some(asio::buffer(scratch), use_tuple);
+}
+
+}  // namespace sluice::backends::pg

@@ -1,1 +1,1079 @@
-// placeholder: being written
+// The PostgreSQL client session loop (see client_session.hpp and docs/architecture.md).
+#include "router/pg/client_session.hpp"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "router/pg/client_login.hpp"
+#include "router/worker.hpp"
+
+namespace sluice::router::pg {
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// PostgreSQL's own limit for a startup packet (src/include/libpq/pqcomm.h MAX_STARTUP_PACKET_LENGTH).
+constexpr std::size_t max_startup_packet = 10000;
+// Messages during authentication are small.
+constexpr std::size_t max_auth_message = 64 * 1024;
+// Servers are trusted; a field may be 1 GB, so a DataRow may be a little more.
+constexpr std::size_t max_server_message = (std::size_t{1} << 30) + (64u << 20);
+
+// The server-side name of a statement sluice prepares: "sluice_" + hex id, built without allocating.
+struct server_statement_name {
+  explicit server_statement_name(std::uint64_t id) noexcept {
+    constexpr std::string_view prefix = "sluice_";
+    std::copy(prefix.begin(), prefix.end(), text.begin());
+    std::size_t length = prefix.size();
+    char digits[16];
+    std::size_t count = 0;
+    do {
+      digits[count++] = "0123456789abcdef"[id & 0xf];
+      id >>= 4;
+    } while (id != 0);
+    while (count > 0) text[length++] = digits[--count];
+    size = length;
+  }
+  std::string_view view() const noexcept { return {text.data(), size}; }
+  std::array<char, 32> text{};
+  std::size_t size = 0;
+};
+
+std::string to_lower(std::string_view text) {
+  std::string lowered(text);
+  for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lowered;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string quote_literal(std::string_view value) {
+  std::string quoted = "'";
+  for (char c : value) {
+    if (c == '\'') quoted += '\'';
+    quoted += c;
+  }
+  quoted += '\'';
+  return quoted;
+}
+
+// GUC names are plain identifiers, possibly dotted (custom options); anything else is double-quoted.
+std::string quote_setting_name(std::string_view name) {
+  const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+  if (plain) return std::string(name);
+  std::string quoted = "\"";
+  for (char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+void upsert_setting(std::vector<setting>& settings, std::string name, std::string value) {
+  auto at = std::lower_bound(settings.begin(), settings.end(), name,
+                             [](const setting& s, const std::string& n) { return s.first < n; });
+  if (at != settings.end() && at->first == name) {
+    at->second = std::move(value);
+  } else {
+    settings.emplace(at, std::move(name), std::move(value));
+  }
+}
+
+void erase_setting(std::vector<setting>& settings, const std::string& name) {
+  std::erase_if(settings, [&](const setting& s) { return s.first == name; });
+}
+
+// Splits a StartupMessage "options" value ("-c a=b --c=d", backslash escapes spaces) into settings.
+void parse_options(std::string_view options, std::vector<setting>& out) {
+  std::vector<std::string> words;
+  std::string word;
+  bool escaped = false;
+  for (char c : options) {
+    if (escaped) {
+      word += c;
+      escaped = false;
+    } else if (c == '\\') {
+      escaped = true;
+    } else if (c == ' ' || c == '\t') {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    std::string_view assignment;
+    if (words[i] == "-c" && i + 1 < words.size()) {
+      assignment = words[++i];
+    } else if (words[i].starts_with("--")) {
+      assignment = std::string_view(words[i]).substr(2);
+    } else if (words[i].starts_with("-c")) {
+      assignment = std::string_view(words[i]).substr(2);
+    } else {
+      continue;
+    }
+    const auto equals = assignment.find('=');
+    if (equals == std::string_view::npos || equals == 0) continue;
+    std::string name = to_lower(assignment.substr(0, equals));
+    std::replace(name.begin(), name.end(), '-', '_');
+    upsert_setting(out, std::move(name), quote_literal(assignment.substr(equals + 1)));
+  }
+}
+
+void merge_kind(classify::classification& into, const classify::classification& from) {
+  if (from.target == classify::route::primary) into.target = classify::route::primary;
+  if (into.routing_hint == classify::hint::none) into.routing_hint = from.routing_hint;
+  into.pins_session = into.pins_session || from.pins_session;
+  into.begins_transaction = into.begins_transaction || from.begins_transaction;
+  into.has_session_set = into.has_session_set || from.has_session_set;
+}
+
+}  // namespace
+
+client_session::client_session(worker& owner, tcp::socket socket)
+    : owner_(owner), client_(std::move(socket)) {
+  client_out_.reserve(4096);
+  server_out_.reserve(4096);
+}
+
+client_session::~client_session() {
+  if (registered_cancel_) owner_.shared().cancels.remove(cancel_key_.process_id);
+  owner_.shared().clients.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void start_client_session(worker& owner, tcp::socket socket) {
+  auto session = std::make_shared<client_session>(owner, std::move(socket));
+  asio::co_spawn(owner.io(), [session]() -> asio::awaitable<void> { co_await session->run(); },
+                 asio::detached);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Startup phase
+
+asio::awaitable<void> client_session::run() {
+  boost::system::error_code ignored;
+  client_.set_option(tcp::no_delay(true), ignored);
+  const auto peer = client_.remote_endpoint(ignored);
+  if (co_await startup()) {
+    spdlog::info("client {}:{} connected as user '{}' database '{}'", peer.address().to_string(), peer.port(),
+                 user_name_, database_);
+    co_await serve();
+    spdlog::info("client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
+  }
+  // Give server connections back: clean ones to the pool, ones carrying session state after a reset.
+  if (server_) {
+    const bool clean = tracker_.empty() && tx_ == wire::tx_status::idle && !copy_in_ && !awaiting_server_;
+    if (clean && (pinned_ || session_mode_)) {
+      held_[server_->backend_index()] = std::move(server_);
+    } else {
+      release_server(clean);
+    }
+  }
+  for (auto& held : held_) {
+    if (!held) continue;
+    server_ = std::move(held);
+    const bool reset = co_await reset_server_state(server_->backend_index() == owner_.shared().primary_index);
+    release_server(reset);
+  }
+  client_.close(ignored);
+}
+
+// Before a connection that a session kept (session mode, or pinned) serves anyone else: drop what the
+// session left on it. DISCARD ALL does not release advisory locks, hence the unlock on the primary;
+// they are separate Query messages because DISCARD ALL refuses to run in a transaction block.
+asio::awaitable<bool> client_session::reset_server_state(bool on_primary) {
+  server_out_.clear();
+  std::size_t owed = 1;
+  if (on_primary) {
+    wire::encode_query(server_out_, "SELECT pg_advisory_unlock_all()");
+    ++owed;
+  }
+  wire::encode_query(server_out_, "DISCARD ALL");
+  const bool ok = co_await run_internal_queries(owed) == internal_result::ok;
+  if (ok) {
+    server_->prepared().clear();
+    server_->applied_settings().clear();
+    server_->settings_unknown = false;
+  }
+  co_return ok;
+}
+
+// Sends server_out_ (queries sluice issues itself) and swallows the answers up to the `owed`-th
+// ReadyForQuery.
+asio::awaitable<client_session::internal_result> client_session::run_internal_queries(std::size_t owed) {
+  if (!co_await write_server()) co_return internal_result::io_failed;
+  auto& input = server_->input();
+  bool failed = false;
+  while (owed > 0) {
+    const auto frame = wire::frame_message(input.available(), max_server_message);
+    if (frame.status == wire::frame_status::ok) {
+      if (frame.message.type == wire::be::error_response) failed = true;
+      if (frame.message.type == wire::be::ready_for_query) --owed;
+      input.consume(frame.message.wire_size);
+      continue;
+    }
+    if (frame.status != wire::frame_status::need_more) co_return internal_result::io_failed;
+    input.prepare(frame.needed);
+    auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
+    if (ec) co_return internal_result::io_failed;
+    input.commit(count);
+  }
+  co_return failed ? internal_result::server_error : internal_result::ok;
+}
+
+asio::awaitable<bool> client_session::startup() {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(owner_.shared().cfg.limits.startup_timeout);
+  auto result = co_await (startup_sequence() || deadline.async_wait(use_tuple));
+  if (result.index() == 1) {
+    client_out_.clear();
+    send_error("FATAL", "08P01", "sluice: startup and authentication not completed in time");
+    co_await flush_client();
+    co_return false;
+  }
+  co_return std::get<0>(result);
+}
+
+asio::awaitable<bool> client_session::startup_sequence() {
+  for (;;) {
+    const auto frame = wire::frame_startup(client_in_.available(), max_startup_packet);
+    if (frame.status == wire::frame_status::need_more) {
+      client_in_.prepare(frame.needed);
+      auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+      if (ec) co_return false;
+      client_in_.commit(count);
+      continue;
+    }
+    if (frame.status != wire::frame_status::ok) {
+      send_error("FATAL", "08P01", "invalid length of startup packet");
+      co_await flush_client();
+      co_return false;
+    }
+    const auto code = frame.packet.code;
+    if (code == wire::ssl_request_code || code == wire::gssenc_request_code) {
+      client_in_.consume(frame.packet.wire_size);
+      if (!client_in_.empty()) {
+        // Bytes after SSLRequest before our answer could be injected by a man in the middle
+        // (CVE-2021-23214 in PostgreSQL); refuse them.
+        send_error("FATAL", "08P01", "received unencrypted data after SSL request");
+        co_await flush_client();
+        co_return false;
+      }
+      static constexpr std::uint8_t no_encryption[] = {'N'};
+      if (!co_await write_client(no_encryption)) co_return false;
+      continue;
+    }
+    if (code == wire::cancel_request_code) {
+      if (auto request = wire::decode_cancel_request(frame.packet.payload)) {
+        owner_.shared().cancels.cancel({request->process_id, request->secret_key});
+      }
+      co_return false;  // PostgreSQL closes a cancel connection without an answer
+    }
+    const auto major = code >> 16;
+    const auto minor = code & 0xffff;
+    if (major != 3) {
+      send_error("FATAL", "0A000",
+                 "unsupported frontend protocol " + std::to_string(major) + "." + std::to_string(minor) +
+                     ": server supports 3.0 to 3.0");
+      co_await flush_client();
+      co_return false;
+    }
+    if (!parse_startup_parameters(frame.packet.payload)) {
+      co_await flush_client();
+      co_return false;
+    }
+    client_in_.consume(frame.packet.wire_size);
+    if (minor > 0) {
+      // Protocol 3.x with x > 0: say we speak 3.0 (NegotiateProtocolVersion, docs 55.7).
+      wire::message_builder b(client_out_, wire::be::negotiate_protocol_version);
+      b.add_int32(static_cast<std::int32_t>(wire::protocol_v3)).add_int32(0);
+      b.finish();
+    }
+    break;
+  }
+  if (!co_await authenticate()) co_return false;
+  co_return co_await greet();
+}
+
+bool client_session::parse_startup_parameters(wire::bytes_view payload) {
+  bool replication = false;
+  const bool well_formed = wire::for_each_startup_parameter(payload, [&](std::string_view name, std::string_view value) {
+    if (name == "user") {
+      user_name_ = std::string(value);
+    } else if (name == "database") {
+      database_ = std::string(value);
+    } else if (name == "options") {
+      parse_options(value, startup_settings_);
+    } else if (name == "replication") {
+      replication = !(value == "false" || value == "0" || value == "off" || value == "no");
+    } else if (name.starts_with("_pq_.")) {
+      // Protocol extensions: none supported; ignored (a 3.0 server would refuse them, we answer with
+      // NegotiateProtocolVersion only for the minor version).
+    } else if (name == "client_encoding" && iequals(value, "auto")) {
+      // libpq resolves "auto" itself; keep the server's default if a client sends it raw.
+    } else {
+      upsert_setting(startup_settings_, to_lower(name), quote_literal(value));
+      startup_reported_.emplace_back(std::string(name), std::string(value));
+    }
+  });
+  if (!well_formed) {
+    send_error("FATAL", "08P01", "invalid startup packet layout: expected terminator as last byte");
+    return false;
+  }
+  if (user_name_.empty()) {
+    send_error("FATAL", "28000", "no PostgreSQL user name specified in startup packet");
+    return false;
+  }
+  if (replication) {
+    send_error("FATAL", "0A000", "sluice does not proxy replication connections");
+    return false;
+  }
+  if (database_.empty()) database_ = user_name_;
+  settings_ = startup_settings_;
+  return true;
+}
+
+asio::awaitable<bool> client_session::authenticate() {
+  auto& shared = owner_.shared();
+  const user_entry* entry = shared.find_user(user_name_);
+  const auto* verifier = (entry != nullptr && entry->config->auth == config::auth_method::scram_sha_256)
+                             ? &entry->verifier
+                             : &shared.mock_verifier;
+  client_login login(entry != nullptr ? entry->config : nullptr, verifier, user_name_);
+  auto step = login.start(client_out_);
+  while (step == client_login::step::read) {
+    if (!co_await flush_client()) co_return false;
+    wire::frame_result frame;
+    for (;;) {
+      frame = wire::frame_message(client_in_.available(), max_auth_message);
+      if (frame.status != wire::frame_status::need_more) break;
+      client_in_.prepare(frame.needed);
+      auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+      if (ec) co_return false;
+      client_in_.commit(count);
+    }
+    if (frame.status != wire::frame_status::ok) {
+      send_error("FATAL", "08P01", "invalid message length during authentication");
+      co_await flush_client();
+      co_return false;
+    }
+    step = login.on_message(frame.message, client_out_);
+    client_in_.consume(frame.message.wire_size);
+  }
+  if (step == client_login::step::failed) {
+    spdlog::info("authentication failed for user '{}'", user_name_);
+    co_await flush_client();
+    co_return false;
+  }
+  user_ = entry->config;
+  const auto mode = user_->mode.value_or(shared.cfg.pool.mode);
+  session_mode_ = mode == config::pool_mode::session;
+  co_return true;
+}
+
+asio::awaitable<bool> client_session::greet() {
+  auto& shared = owner_.shared();
+  const std::size_t backend_count = shared.cfg.backends.size();
+  pools_.resize(backend_count);
+  held_.resize(backend_count);
+  for (std::size_t i = 0; i < backend_count; ++i) pools_[i] = &owner_.pool(i, database_, *user_);
+
+  // The ParameterStatus set comes from a real server login (cached per pool), so clients see the
+  // server's version, encoding and settings. Try the primary first, then replicas.
+  const std::vector<std::pair<std::string, std::string>>* parameters = nullptr;
+  backends::pg::connect_failure failure{errc::no_backend, "08006", "no backend configured"};
+  std::vector<std::size_t> order{shared.primary_index};
+  for (std::size_t i = 0; i < backend_count; ++i) {
+    if (i != shared.primary_index) order.push_back(i);
+  }
+  for (auto index : order) {
+    if (!pools_[index]->server_parameters().empty()) {
+      parameters = &pools_[index]->server_parameters();
+      break;
+    }
+  }
+  for (std::size_t attempt = 0; parameters == nullptr && attempt < order.size(); ++attempt) {
+    const auto index = order[attempt];
+    if (!owner_.is_available(index)) continue;
+    auto acquired = co_await pools_[index]->acquire();
+    if (!acquired.connection) {
+      if (acquired.failure.code == errc::server_connect) owner_.mark_down(index);
+      failure = std::move(acquired.failure);
+      // Authentication or database errors are the same on every backend: report them at once.
+      if (failure.code != errc::server_connect && failure.code != errc::pool_timeout) break;
+      continue;
+    }
+    pools_[index]->release(std::move(acquired.connection), true);
+    parameters = &pools_[index]->server_parameters();
+  }
+  if (parameters == nullptr) {
+    send_error("FATAL", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
+               "sluice: cannot log in to any backend: " + failure.message);
+    co_await flush_client();
+    co_return false;
+  }
+  for (const auto& [name, value] : *parameters) {
+    std::string_view shown = value;
+    for (const auto& [client_name, client_value] : startup_reported_) {
+      if (iequals(client_name, name)) shown = client_value;
+    }
+    wire::encode_parameter_status(client_out_, name, shown);
+  }
+  cancel_key_ = shared.cancels.add(weak_from_this(), client_.get_executor());
+  registered_cancel_ = true;
+  wire::encode_backend_key_data(client_out_, cancel_key_.process_id, cancel_key_.secret_key);
+  wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
+  co_return co_await flush_client();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Serving phase
+
+asio::awaitable<void> client_session::serve() {
+  using namespace asio::experimental::awaitable_operators;
+  for (;;) {
+    outcome result = outcome::proceed;
+    if (server_ && awaiting_server_ && !copy_in_) {
+      result = co_await relay_from_server();
+    } else if (server_ && pinned_ && tracker_.empty() && !copy_in_ && client_in_.empty()) {
+      // A pinned session may LISTEN: relay notifications while the client is idle, too.
+      auto ready = co_await (client_.async_wait(tcp::socket::wait_read, use_tuple) ||
+                             server_->socket().async_wait(tcp::socket::wait_read, use_tuple));
+      result = ready.index() == 1 ? co_await relay_from_server() : co_await on_client_input();
+    } else {
+      result = co_await on_client_input();
+    }
+    if (result == outcome::close) co_return;
+  }
+}
+
+classify::route client_session::effective_route(const classify::classification& kind) const {
+  if (!owner_.shared().cfg.routing.read_write_split || pinned_ || kind.pins_session) {
+    return classify::route::primary;
+  }
+  if (kind.routing_hint == classify::hint::primary) return classify::route::primary;
+  if (kind.routing_hint == classify::hint::replica) return classify::route::replica;
+  return kind.target;
+}
+
+std::optional<classify::classification> client_session::classify_extended_batch(bool& complete) const {
+  const classify::options options{owner_.shared().cfg.routing.write_functions};
+  classify::classification batch;
+  batch.target = classify::route::replica;
+  classify::classification unnamed = unnamed_kind_;
+  auto rest = client_in_.available();
+  complete = false;
+  while (!rest.empty()) {
+    const auto frame = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size);
+    if (frame.status != wire::frame_status::ok) break;
+    const auto& message = frame.message;
+    switch (message.type) {
+      case wire::fe::parse:
+        if (auto parse = wire::decode_parse(message.payload)) {
+          const auto kind = classify::classify(parse->query, options);
+          merge_kind(batch, kind);
+          if (parse->statement.empty()) unnamed = kind;
+        }
+        break;
+      case wire::fe::bind:
+        if (auto bind = wire::decode_bind(message.payload)) {
+          if (bind->statement.empty()) {
+            merge_kind(batch, unnamed);
+          } else if (auto found = statements_.find(bind->statement); found != statements_.end()) {
+            merge_kind(batch, found->second.kind);
+          } else {
+            batch.target = classify::route::primary;  // unknown: the server will report the error
+          }
+        }
+        break;
+      case wire::fe::describe:
+        if (auto describe = wire::decode_describe(message.payload); describe && describe->kind == 'S') {
+          if (auto found = statements_.find(describe->name); found != statements_.end()) {
+            merge_kind(batch, found->second.kind);
+          }
+        }
+        break;
+      case wire::fe::close:
+        break;
+      default:  // Execute, Sync, Flush (or anything else) ends what can be known before routing
+        complete = true;
+        return batch;
+    }
+    rest = rest.subspan(message.wire_size);
+  }
+  return batch;
+}
+
+asio::awaitable<client_session::outcome> client_session::on_client_input() {
+  if (wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size).status ==
+      wire::frame_status::need_more) {
+    client_in_.prepare();
+    auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+    if (ec) co_return outcome::close;
+    client_in_.commit(count);
+  }
+  const auto max_message = owner_.shared().cfg.limits.max_message_size;
+  const classify::options options{owner_.shared().cfg.routing.write_functions};
+  for (;;) {
+    const auto frame = wire::frame_message(client_in_.available(), max_message);
+    if (frame.status == wire::frame_status::need_more) {
+      client_in_.prepare(frame.needed);
+      break;
+    }
+    if (frame.status != wire::frame_status::ok) {
+      send_error("FATAL", "08P01",
+                 frame.status == wire::frame_status::too_large
+                     ? "message of " + std::to_string(frame.needed) + " bytes exceeds max_message_size (" +
+                           std::to_string(max_message) + ")"
+                     : std::string("invalid message length"));
+      co_await flush_client();
+      co_return outcome::close;
+    }
+    const auto& message = frame.message;
+    if (discard_until_sync_) {
+      if (message.type == wire::fe::sync) {
+        discard_until_sync_ = false;
+        wire::encode_ready_for_query(client_out_, tx_);
+      }
+      client_in_.consume(message.wire_size);
+      continue;
+    }
+    if (!server_) {
+      classify::classification kind;
+      bool extended = false;
+      switch (message.type) {
+        case wire::fe::terminate:
+          co_await flush_client();
+          co_return outcome::close;
+        case wire::fe::copy_data:
+        case wire::fe::copy_done:
+        case wire::fe::copy_fail:
+        case wire::fe::flush:
+          client_in_.consume(message.wire_size);  // nothing to copy into or flush
+          continue;
+        case wire::fe::sync:
+          wire::encode_ready_for_query(client_out_, tx_);
+          client_in_.consume(message.wire_size);
+          continue;
+        case wire::fe::query: {
+          auto sql = wire::decode_query(message.payload);
+          if (!sql) {
+            send_error("FATAL", "08P01", "malformed Query message");
+            co_await flush_client();
+            co_return outcome::close;
+          }
+          kind = classify::classify(*sql, options);
+          if (kind.empty) {
+            wire::message_builder(client_out_, wire::be::empty_query_response).finish();
+            wire::encode_ready_for_query(client_out_, tx_);
+            client_in_.consume(message.wire_size);
+            continue;
+          }
+          break;
+        }
+        case wire::fe::parse:
+        case wire::fe::bind:
+        case wire::fe::describe:
+        case wire::fe::execute:
+        case wire::fe::close: {
+          bool complete = false;
+          kind = *classify_extended_batch(complete);
+          if (!complete && client_in_.size() < max_message) {
+            co_await flush_client();
+            co_return outcome::proceed;  // read the rest of the batch, then route it
+          }
+          extended = true;
+          break;
+        }
+        case wire::fe::function_call:
+          kind.target = classify::route::primary;
+          break;
+        default:
+          send_error("FATAL", "08P01", std::string("unexpected message type '") + message.type + "'");
+          co_await flush_client();
+          co_return outcome::close;
+      }
+      if (co_await attach(effective_route(kind), kind) == outcome::close) co_return outcome::close;
+      if (!server_) {
+        // No backend could take it: the error is in client_out_.
+        if (extended) {
+          discard_until_sync_ = true;
+        } else {
+          wire::encode_ready_for_query(client_out_, tx_);
+          client_in_.consume(message.wire_size);
+        }
+        continue;
+      }
+    }
+    if (forward_message(message) == outcome::close) {
+      co_await flush_client();
+      co_return outcome::close;
+    }
+    client_in_.consume(message.wire_size);
+  }
+  if (server_ && !server_out_.empty()) {
+    if (!co_await write_server()) co_return co_await server_failed("write to");
+  }
+  tracker_.drain_synthesized([&](request_kind kind) {
+    if (kind == request_kind::parse) wire::encode_parse_complete(client_out_);
+    if (kind == request_kind::close) wire::encode_close_complete(client_out_);
+  });
+  if (!co_await flush_client()) co_return outcome::close;
+  co_return outcome::proceed;
+}
+
+asio::awaitable<client_session::outcome> client_session::attach(classify::route target,
+                                                               const classify::classification& kind) {
+  auto& shared = owner_.shared();
+  auto& stats = owner_.stats();
+  std::optional<std::size_t> index;
+  if (target == classify::route::replica) {
+    index = owner_.choose_replica();
+    if (!index) ++stats.replica_fallbacks;
+  }
+  backends::pg::connect_failure failure;
+  for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size(); ++attempt) {
+    const std::size_t chosen = index.value_or(shared.primary_index);
+    if (held_[chosen]) {
+      server_ = std::move(held_[chosen]);
+    } else {
+      auto acquired = co_await pools_[chosen]->acquire();
+      if (acquired.connection) {
+        server_ = std::move(acquired.connection);
+      } else {
+        failure = std::move(acquired.failure);
+        spdlog::warn("backend '{}': {}", shared.cfg.backends[chosen].name, failure.message);
+        if (failure.code == errc::server_connect) owner_.mark_down(chosen);
+        if (chosen != shared.primary_index && failure.code == errc::server_connect) {
+          // A replica that cannot be reached: try another, then the primary.
+          index = owner_.choose_replica(chosen);
+          if (!index) ++stats.replica_fallbacks;
+          continue;
+        }
+        break;
+      }
+    }
+    if (!co_await replay_settings()) {
+      failure = {errc::server_error, "08006", "could not restore session settings on the server connection"};
+      release_server(false);
+      break;
+    }
+    if (chosen == shared.primary_index) {
+      ++stats.routed_primary;
+    } else {
+      ++stats.routed_replica;
+    }
+    SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_,
+                 target == classify::route::replica ? "read" : "write", shared.cfg.backends[chosen].name);
+    (void)kind;
+    co_return outcome::proceed;
+  }
+  const std::string name = shared.cfg.backends[index.value_or(shared.primary_index)].name;
+  send_error("ERROR", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
+             "sluice: backend '" + name + "' is unavailable: " + failure.message);
+  co_return outcome::proceed;
+}
+
+asio::awaitable<bool> client_session::replay_settings() {
+  auto& applied = server_->applied_settings();
+  if (!server_->settings_unknown && applied == settings_) co_return true;
+  std::string sql;
+  if (server_->settings_unknown) {
+    sql = "RESET ALL;";
+    for (const auto& [name, value] : settings_) sql += " SET " + quote_setting_name(name) + " TO " + value + ";";
+  } else {
+    for (const auto& [name, value] : applied) {
+      const bool kept = std::any_of(settings_.begin(), settings_.end(), [&](const setting& s) { return s.first == name; });
+      if (!kept) sql += " RESET " + quote_setting_name(name) + ";";
+    }
+    for (const auto& wanted : settings_) {
+      if (std::find(applied.begin(), applied.end(), wanted) == applied.end()) {
+        sql += " SET " + quote_setting_name(wanted.first) + " TO " + wanted.second + ";";
+      }
+    }
+  }
+  ++owner_.stats().settings_replayed;
+  server_out_.clear();
+  wire::encode_query(server_out_, sql);
+  const auto result = co_await run_internal_queries(1);
+  if (result == internal_result::io_failed) co_return false;
+  const bool ok = result == internal_result::ok;
+  if (!ok) spdlog::warn("user '{}': replaying session settings failed on the server", user_name_);
+  if (ok) {
+    applied = settings_;
+    server_->settings_unknown = false;
+  }
+  co_return ok;
+}
+
+void client_session::ensure_prepared(const client_statement& statement) {
+  if (server_->prepared().contains(statement.id)) return;
+  const server_statement_name name(statement.id);
+  wire::encode_parse(server_out_, name.view(), statement.query, statement.parameter_count,
+                     wire::bytes_view(reinterpret_cast<const std::uint8_t*>(statement.parameter_types.data()),
+                                      statement.parameter_types.size()));
+  server_->prepared().insert(statement.id);
+  tracker_.push({request_kind::parse, request_action::swallow, statement.id});
+  ++owner_.stats().statements_prepared;
+}
+
+client_session::outcome client_session::forward_message(const wire::message_view& message) {
+  const auto raw = [&] {
+    const auto* begin = message.payload.data() - wire::typed_header_size;
+    server_out_.insert(server_out_.end(), begin, begin + message.wire_size);
+  };
+  const auto protocol_error = [&](std::string_view what) {
+    send_error("FATAL", "08P01", std::string("malformed ") + std::string(what) + " message");
+    return outcome::close;
+  };
+  const classify::options options{owner_.shared().cfg.routing.write_functions};
+  const auto note_kind = [&](const classify::classification& kind, std::string_view sql) {
+    if (kind.pins_session && !pinned_) {
+      pinned_ = true;
+      ++owner_.stats().sessions_pinned;
+      spdlog::info("user '{}': session pinned to its server connection (session state that cannot move)",
+                   user_name_);
+    }
+    if (kind.has_session_set) {
+      if (!pending_set_sql_.empty()) pending_set_sql_ += ';';
+      pending_set_sql_ += sql;
+    }
+  };
+  ready_ = false;
+  switch (message.type) {
+    case wire::fe::query: {
+      auto sql = wire::decode_query(message.payload);
+      if (!sql) return protocol_error("Query");
+      note_kind(classify::classify(*sql, options), *sql);
+      raw();
+      tracker_.push({request_kind::query, request_action::forward, 0});
+      awaiting_server_ = true;
+      return outcome::proceed;
+    }
+    case wire::fe::parse: {
+      auto parse = wire::decode_parse(message.payload);
+      if (!parse) return protocol_error("Parse");
+      if (parse->statement.empty()) {
+        raw();
+        tracker_.push({request_kind::parse, request_action::forward, 0});
+        return outcome::proceed;
+      }
+      auto kind = classify::classify(parse->query, options);
+      if (kind.pins_session) note_kind(kind, parse->query);
+      const auto id = owner_.statement_id(parse->query, parse->parameter_types);
+      client_statement statement{id, std::string(parse->query),
+                                 std::string(reinterpret_cast<const char*>(parse->parameter_types.data()),
+                                             parse->parameter_types.size()),
+                                 parse->parameter_count, kind};
+      if (auto found = statements_.find(parse->statement); found != statements_.end()) {
+        found->second = std::move(statement);
+      } else {
+        statements_.emplace(std::string(parse->statement), std::move(statement));
+      }
+      if (server_->prepared().contains(id)) {
+        tracker_.push({request_kind::parse, request_action::synthesize, id});
+      } else {
+        const server_statement_name name(id);
+        wire::encode_parse(server_out_, name.view(), parse->query, parse->parameter_count, parse->parameter_types);
+        server_->prepared().insert(id);
+        tracker_.push({request_kind::parse, request_action::forward, id});
+      }
+      return outcome::proceed;
+    }
+    case wire::fe::bind: {
+      auto bind = wire::decode_bind(message.payload);
+      if (!bind) return protocol_error("Bind");
+      auto found = bind->statement.empty() ? statements_.end() : statements_.find(bind->statement);
+      if (found == statements_.end()) {
+        raw();  // unnamed, or unknown (the server reports 26000 as PostgreSQL would)
+      } else {
+        ensure_prepared(found->second);
+        if (found->second.kind.has_session_set) note_kind(found->second.kind, found->second.query);
+        const server_statement_name name(found->second.id);
+        wire::encode_bind(server_out_, bind->portal, name.view(), bind->rest);
+      }
+      tracker_.push({request_kind::bind, request_action::forward, 0});
+      return outcome::proceed;
+    }
+    case wire::fe::describe: {
+      auto describe = wire::decode_describe(message.payload);
+      if (!describe) return protocol_error("Describe");
+      auto found = (describe->kind == 'S' && !describe->name.empty()) ? statements_.find(describe->name)
+                                                                       : statements_.end();
+      if (found == statements_.end()) {
+        raw();
+      } else {
+        ensure_prepared(found->second);
+        const server_statement_name name(found->second.id);
+        wire::encode_describe(server_out_, 'S', name.view());
+      }
+      tracker_.push({request_kind::describe, request_action::forward, 0});
+      return outcome::proceed;
+    }
+    case wire::fe::close: {
+      auto close = wire::decode_close(message.payload);
+      if (!close) return protocol_error("Close");
+      if (close->kind == 'S' && !close->name.empty()) {
+        // The server keeps its copy for other clients; the client's name is forgotten.
+        if (auto found = statements_.find(close->name); found != statements_.end()) statements_.erase(found);
+        tracker_.push({request_kind::close, request_action::synthesize, 0});
+      } else {
+        raw();
+        tracker_.push({request_kind::close, request_action::forward, 0});
+      }
+      return outcome::proceed;
+    }
+    case wire::fe::execute:
+      raw();
+      tracker_.push({request_kind::execute, request_action::forward, 0});
+      return outcome::proceed;
+    case wire::fe::sync:
+      raw();
+      tracker_.push({request_kind::sync, request_action::forward, 0});
+      awaiting_server_ = true;
+      return outcome::proceed;
+    case wire::fe::flush:
+      raw();
+      awaiting_server_ = true;
+      return outcome::proceed;
+    case wire::fe::function_call:
+      raw();
+      tracker_.push({request_kind::query, request_action::forward, 0});
+      awaiting_server_ = true;
+      return outcome::proceed;
+    case wire::fe::copy_data:
+      raw();
+      return outcome::proceed;
+    case wire::fe::copy_done:
+    case wire::fe::copy_fail:
+      raw();
+      copy_in_ = false;
+      awaiting_server_ = true;
+      return outcome::proceed;
+    case wire::fe::terminate:
+      return outcome::close;
+    default:
+      send_error("FATAL", "08P01", std::string("unexpected message type '") + message.type + "'");
+      return outcome::close;
+  }
+}
+
+asio::awaitable<client_session::outcome> client_session::relay_from_server() {
+  auto& input = server_->input();
+  auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
+  if (ec) co_return co_await server_failed("read from");
+  input.commit(count);
+
+  const auto available = input.available();
+  std::size_t offset = 0;     // first unprocessed byte
+  std::size_t run_begin = 0;  // forwarded bytes not yet copied anywhere: [run_begin, offset)
+  std::size_t needed = 0;
+  const auto flush_run = [&] {
+    client_out_.insert(client_out_.end(), available.begin() + static_cast<std::ptrdiff_t>(run_begin),
+                       available.begin() + static_cast<std::ptrdiff_t>(offset));
+    run_begin = offset;
+  };
+  const auto emit_synthesized = [&](request_kind kind) {
+    flush_run();
+    if (kind == request_kind::parse) wire::encode_parse_complete(client_out_);
+    if (kind == request_kind::close) wire::encode_close_complete(client_out_);
+  };
+  bool batch_done = false;
+  while (offset < available.size()) {
+    const auto frame = wire::frame_message(available.subspan(offset), max_server_message);
+    if (frame.status == wire::frame_status::need_more) {
+      needed = frame.needed;
+      break;
+    }
+    if (frame.status != wire::frame_status::ok) co_return co_await server_failed("bad message from");
+    const auto& message = frame.message;
+    tracker_.drain_synthesized(emit_synthesized);
+    const auto verdict = tracker_.on_server_message(message.type, [&](std::uint64_t id) { server_->prepared().erase(id); });
+    switch (message.type) {
+      case wire::be::ready_for_query:
+        if (auto status = wire::decode_ready_for_query(message.payload)) tx_ = *status;
+        if (tracker_.empty()) batch_done = true;
+        break;
+      case wire::be::error_response:
+        batch_error_ = true;
+        break;
+      case wire::be::copy_in_response:
+        copy_in_ = true;
+        break;
+      default:
+        break;
+    }
+    if (verdict == response_verdict::swallow) {
+      flush_run();
+      offset += message.wire_size;
+      run_begin = offset;
+    } else {
+      offset += message.wire_size;
+    }
+  }
+  if (offset == available.size() || needed != 0) tracker_.drain_synthesized(emit_synthesized);
+  bool written;
+  if (client_out_.empty()) {
+    written = co_await write_client(available.subspan(run_begin, offset - run_begin));
+  } else {
+    flush_run();
+    written = co_await flush_client();
+  }
+  input.consume(offset);
+  if (needed != 0) input.prepare(needed);
+  if (!written) co_return outcome::close;
+  if (batch_done) {
+    ready_ = true;
+    awaiting_server_ = false;
+    if (!pending_set_sql_.empty()) {
+      if (!batch_error_ && tx_ == wire::tx_status::idle) {
+        apply_tracked_settings(pending_set_sql_);
+      } else {
+        server_->settings_unknown = true;
+      }
+      pending_set_sql_.clear();
+    }
+    if (server_state_reset_) {
+      // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection.
+      server_->prepared().clear();
+      server_state_reset_ = false;
+    }
+    batch_error_ = false;
+    detach_if_done();
+  } else if (tracker_.empty() && !copy_in_) {
+    awaiting_server_ = false;  // a Flush was answered; the client speaks next
+  }
+  co_return outcome::proceed;
+}
+
+void client_session::apply_tracked_settings(std::string_view sql) {
+  // The statements ran on the attached server connection: mirror them on its applied settings too.
+  // RESET returns the server to its own default but the client to its startup value, so the two
+  // can differ afterwards; replay_settings() reconciles them on next use.
+  auto& applied = server_->applied_settings();
+  for (auto& change : classify::extract_session_sets(sql)) {
+    switch (change.kind) {
+      case classify::set_kind::set:
+        upsert_setting(applied, change.name, change.value);
+        upsert_setting(settings_, std::move(change.name), std::move(change.value));
+        break;
+      case classify::set_kind::reset: {
+        auto startup = std::find_if(startup_settings_.begin(), startup_settings_.end(),
+                                    [&](const setting& s) { return s.first == change.name; });
+        if (startup != startup_settings_.end()) {
+          upsert_setting(settings_, change.name, startup->second);
+        } else {
+          erase_setting(settings_, change.name);
+        }
+        erase_setting(applied, change.name);
+        break;
+      }
+      case classify::set_kind::reset_all:
+        settings_ = startup_settings_;
+        applied.clear();
+        break;
+    }
+  }
+}
+
+void client_session::detach_if_done() {
+  if (!server_ || !ready_ || !tracker_.empty() || tx_ != wire::tx_status::idle || copy_in_ || awaiting_server_) {
+    return;
+  }
+  if (pinned_) return;
+  if (session_mode_) {
+    const auto index = server_->backend_index();
+    held_[index] = std::move(server_);
+    return;
+  }
+  release_server(true);
+}
+
+void client_session::release_server(bool reusable) {
+  if (!server_) return;
+  auto* pool = pools_[server_->backend_index()];
+  pool->release(std::move(server_), reusable);
+  server_out_.clear();
+}
+
+asio::awaitable<client_session::outcome> client_session::server_failed(std::string_view what) {
+  const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
+  spdlog::warn("user '{}': lost server connection ({} backend '{}')", user_name_, what, name);
+  owner_.mark_down(server_->backend_index());
+  const bool in_transaction = tx_ != wire::tx_status::idle || pinned_ || session_mode_;
+  const std::size_t pending_ready = tracker_.ready_for_query_owed();
+  tracker_.clear();
+  release_server(false);
+  awaiting_server_ = false;
+  copy_in_ = false;
+  ready_ = false;
+  pending_set_sql_.clear();
+  client_out_.clear();
+  const std::string message = "sluice: lost the connection to backend '" + name + "' while " +
+                              (in_transaction ? "in a transaction" : "running a statement");
+  if (in_transaction) {
+    send_error("FATAL", "08006", message);
+    co_await flush_client();
+    co_return outcome::close;
+  }
+  send_error("ERROR", "08006", message);
+  for (std::size_t i = 0; i < std::max<std::size_t>(pending_ready, 1); ++i) {
+    wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
+  }
+  tx_ = wire::tx_status::idle;
+  co_return co_await flush_client() ? outcome::proceed : outcome::close;
+}
+
+void client_session::cancel_running_query() {
+  if (!server_ || tracker_.empty()) return;
+  const auto index = server_->backend_index();
+  ++owner_.stats().cancels_forwarded;
+  asio::co_spawn(client_.get_executor(),
+                 backends::pg::send_cancel_request(client_.get_executor(), owner_.shared().backend_endpoints[index],
+                                                   server_->key()),
+                 asio::detached);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// I/O helpers
+
+void client_session::send_error(std::string_view severity, std::string_view sqlstate, std::string_view message) {
+  wire::encode_error_response(client_out_, severity, sqlstate, message);
+}
+
+asio::awaitable<bool> client_session::write_client(wire::bytes_view bytes) {
+  if (bytes.empty()) co_return true;
+  auto [ec, written] = co_await asio::async_write(client_, asio::buffer(bytes.data(), bytes.size()), use_tuple);
+  co_return !ec;
+}
+
+asio::awaitable<bool> client_session::flush_client() {
+  if (client_out_.empty()) co_return true;
+  const bool ok = co_await write_client(client_out_);
+  client_out_.clear();
+  co_return ok;
+}
+
+asio::awaitable<bool> client_session::write_server() {
+  auto [ec, written] = co_await asio::async_write(server_->socket(), asio::buffer(server_out_), use_tuple);
+  server_out_.clear();
+  co_return !ec;
+}
+
+}  // namespace sluice::router::pg

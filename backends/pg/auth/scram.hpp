@@ -2,6 +2,7 @@
 // client side (sluice logging in to a backend) and the server side (a client logging in to sluice).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,10 @@ namespace sluice::backends::pg::auth {
 
 inline constexpr std::string_view scram_sha_256 = "SCRAM-SHA-256";
 inline constexpr int default_scram_iterations = 4096;
+// Highest iteration count scram_client accepts from a server. PostgreSQL's default is 4096 and 16+
+// lets a DBA raise it (scram_iterations); past this, one login would burn a second or more of CPU
+// on a proxy worker, so we treat it as a hostile or broken server rather than wait.
+inline constexpr int max_scram_iterations = 1'000'000;
 
 // A stored SCRAM verifier in PostgreSQL's rolpassword format:
 //   SCRAM-SHA-256$<iterations>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>
@@ -21,20 +26,30 @@ struct scram_verifier {
   std::string server_key;  // raw 32 bytes
 };
 std::optional<scram_verifier> parse_scram_verifier(std::string_view text);
+// Keys come out empty if OpenSSL fails or iterations < 1 (scram_server then refuses every login).
 scram_verifier make_scram_verifier(std::string_view password, std::string_view salt, int iterations);
 std::string format_scram_verifier(const scram_verifier& verifier);
 
 // md5 password hash as PostgreSQL sends it: "md5" + hex(md5(hex(md5(password + user)) + salt)).
 std::string md5_password_response(std::string_view user, std::string_view password,
                                   std::string_view salt4);
-// When only the stored hash "md5" + hex(md5(password + user)) is known.
+// When only the stored hash "md5" + hex(md5(password + user)) is known (pg_authid.rolpassword).
+// Empty if `stored_md5` is not "md5" + 32 lowercase hex digits (PostgreSQL's own test), or if
+// OpenSSL has no MD5 (FIPS).
 std::string md5_response_from_stored(std::string_view stored_md5, std::string_view salt4);
+
+// What scram_client puts in the client-first-message's n= attribute.
+enum class scram_user_field {
+  empty,      // "n=": what libpq sends; PostgreSQL ignores it and uses the startup packet's user
+  send_user,  // "n=<user>" (escaped per RFC 5802): for other servers and the RFC 7677 test vector
+};
 
 // Client side: sluice authenticating to a PostgreSQL server.
 class scram_client {
  public:
   // `nonce` empty: a fresh random nonce is generated (tests pass a fixed one).
-  scram_client(std::string_view user, std::string_view password, std::string_view nonce = {});
+  scram_client(std::string_view user, std::string_view password, std::string_view nonce = {},
+               scram_user_field user_field = scram_user_field::empty);
   // client-first-message, to send in SASLInitialResponse.
   std::string client_first() const;
   // Takes server-first-message; returns client-final-message, or nullopt if it is malformed
@@ -44,6 +59,12 @@ class scram_client {
   bool verify_server_final(std::string_view server_final) const;
 
  private:
+  enum class step {
+    awaiting_server_first,  // client_first() may be sent; handle_server_first() is next
+    awaiting_server_final,  // client-final-message sent; verify_server_final() is next
+    failed,                 // a server message was rejected; every later call fails
+  };
+  step step_ = step::awaiting_server_first;
   std::string user_;
   std::string password_;
   std::string client_nonce_;
@@ -65,15 +86,25 @@ class scram_server {
   std::optional<std::string> handle_client_final(std::string_view client_final);
 
  private:
+  enum class step {
+    awaiting_client_first,  // handle_client_first() is next
+    awaiting_client_final,  // server-first-message sent; handle_client_final() is next
+    done,                   // exchange over (success or failure); every later call fails
+  };
+  step step_ = step::awaiting_client_first;
   scram_verifier verifier_;
   std::string server_nonce_;
+  std::string gs2_header_;  // "n,," or "y,,": what the client's c= must decode to
   std::string client_first_bare_;
   std::string server_first_;
   std::string combined_nonce_;
 };
 
-// Random bytes from OpenSSL (control path).
+// Random bytes from OpenSSL (control path). Empty if the CSPRNG fails: scram_client and scram_server
+// then refuse to run rather than use a predictable nonce.
 std::string random_bytes(std::size_t count);
+// Standard alphabet with padding (RFC 4648 section 4). Decoding is strict: length a multiple of 4,
+// no whitespace, '=' only as final padding, unused bits of the last symbol zero.
 std::string base64_encode(std::string_view raw);
 std::optional<std::string> base64_decode(std::string_view text);
 

@@ -1,0 +1,88 @@
+// One TCP connection from sluice to a PostgreSQL backend, with the state that must follow it through
+// the pool: its backend key (for cancels), the session settings applied on it, and which of sluice's
+// named prepared statements exist on it.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "backends/errc.hpp"
+#include "backends/pg/read_buffer.hpp"
+#include "backends/pg/server_login.hpp"
+
+namespace sluice::backends::pg {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using steady_clock = std::chrono::steady_clock;
+
+// A session setting as SQL: name and the value text to put after "SET name TO ".
+using setting = std::pair<std::string, std::string>;
+
+struct connect_target {
+  tcp::endpoint endpoint;
+  login_credentials credentials;
+  std::chrono::milliseconds timeout{5000};
+};
+
+struct connect_failure {
+  errc code = errc::ok;
+  std::string sqlstate;  // from the server's ErrorResponse, or 08006 for network failures
+  std::string message;
+};
+
+class server_connection {
+ public:
+  server_connection(asio::any_io_executor executor, std::size_t backend_index);
+
+  // TCP connect with TCP_NODELAY, then login; everything within target.timeout.
+  asio::awaitable<connect_failure> connect(const connect_target& target);
+
+  // False when the server closed the connection or sent something unsolicited while idle
+  // (e.g. FATAL 57P01 at shutdown): such a connection must not be lent out.
+  bool idle_and_healthy();
+
+  tcp::socket& socket() noexcept { return socket_; }
+  read_buffer& input() noexcept { return input_; }
+  std::size_t backend_index() const noexcept { return backend_index_; }
+  const wire::backend_key_data& key() const noexcept { return key_; }
+  std::vector<std::pair<std::string, std::string>>& startup_parameters() noexcept { return parameters_; }
+
+  // Session settings currently in force on this server connection, sorted by name.
+  std::vector<setting>& applied_settings() noexcept { return applied_settings_; }
+  // True when a SET ran inside a transaction or an error hid the outcome: replay must RESET ALL first.
+  bool settings_unknown = false;
+
+  std::unordered_set<std::uint64_t>& prepared() noexcept { return prepared_; }
+
+  steady_clock::time_point created_at() const noexcept { return created_at_; }
+  steady_clock::time_point last_used = steady_clock::now();
+
+  void close() noexcept;
+
+ private:
+  asio::awaitable<connect_failure> connect_and_login(const connect_target& target);
+
+  tcp::socket socket_;
+  asio::steady_timer deadline_;
+  read_buffer input_;
+  std::size_t backend_index_;
+  wire::backend_key_data key_;
+  std::vector<std::pair<std::string, std::string>> parameters_;
+  std::vector<setting> applied_settings_;
+  std::unordered_set<std::uint64_t> prepared_;
+  steady_clock::time_point created_at_ = steady_clock::now();
+};
+
+// Sends a CancelRequest for `key` to `endpoint` on a fresh connection (PostgreSQL docs 55.2.7).
+asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
+                                          wire::backend_key_data key);
+
+}  // namespace sluice::backends::pg

@@ -1,0 +1,143 @@
+// One PostgreSQL client connection: startup, authentication, then the loop that routes each
+// transaction (or statement outside one) to the primary or a replica, lends it a pooled server
+// connection, and relays bytes both ways. Sans-IO pieces (classifier, codec, response_tracker,
+// client_login) decide; this file is where the awaits happen.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/pg/read_buffer.hpp"
+#include "backends/pg/server_connection.hpp"
+#include "backends/pool/server_pool.hpp"
+#include "router/cancel_registry.hpp"
+#include "router/classify/classifier.hpp"
+#include "router/config/config.hpp"
+#include "router/pg/response_tracker.hpp"
+
+namespace sluice::router {
+class worker;
+}
+
+namespace sluice::router::pg {
+
+namespace asio = boost::asio;
+namespace wire = backends::pg::wire;
+using tcp = asio::ip::tcp;
+using backends::pg::server_connection;
+using backends::pg::setting;
+
+// Heterogeneous lookup so a std::string_view from the wire finds a std::string key without allocating.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+};
+
+// A client's named prepared statement, remembered so it can be prepared lazily on whichever server
+// connection runs it.
+struct client_statement {
+  std::uint64_t id = 0;               // worker-wide id; the server-side name is derived from it
+  std::string query;
+  std::string parameter_types;        // raw int32 OIDs as sent
+  std::int16_t parameter_count = 0;
+  classify::classification kind;      // classified once, at Parse
+};
+
+class client_session final : public cancel_target, public std::enable_shared_from_this<client_session> {
+ public:
+  client_session(worker& owner, tcp::socket socket);
+  ~client_session() override;
+
+  asio::awaitable<void> run();
+  void cancel_running_query() override;
+
+ private:
+  enum class outcome {
+    proceed,  // keep serving this client
+    close,    // end the session (error already sent, or the client left)
+  };
+
+  // Startup phase.
+  asio::awaitable<bool> startup();
+  asio::awaitable<bool> startup_sequence();
+  asio::awaitable<bool> authenticate();
+  asio::awaitable<bool> greet();
+  bool parse_startup_parameters(wire::bytes_view payload);
+
+  // Serving phase.
+  asio::awaitable<void> serve();
+  asio::awaitable<outcome> on_client_input();
+  asio::awaitable<outcome> relay_from_server();
+  asio::awaitable<outcome> attach(classify::route target, const classify::classification& kind);
+  asio::awaitable<bool> replay_settings();
+  outcome forward_message(const wire::message_view& message);
+  void ensure_prepared(const client_statement& statement);
+  void detach_if_done();
+  void release_server(bool reusable);
+  asio::awaitable<outcome> server_failed(std::string_view what);
+  void apply_tracked_settings(std::string_view sql);
+  asio::awaitable<bool> reset_server_state(bool on_primary);
+  enum class internal_result {
+    ok,            // every internal query succeeded
+    server_error,  // the server answered with an ErrorResponse
+    io_failed,     // the connection failed: it must be closed
+  };
+  asio::awaitable<internal_result> run_internal_queries(std::size_t owed);
+
+  // Routing helpers.
+  std::optional<classify::classification> classify_extended_batch(bool& complete) const;
+  classify::route effective_route(const classify::classification& kind) const;
+
+  // I/O helpers.
+  asio::awaitable<bool> write_client(wire::bytes_view bytes);
+  asio::awaitable<bool> flush_client();
+  asio::awaitable<bool> write_server();
+  void send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);
+
+  worker& owner_;
+  tcp::socket client_;
+  backends::pg::read_buffer client_in_;
+  wire::byte_buffer client_out_;   // bytes sluice composes for the client (reused)
+  wire::byte_buffer server_out_;   // bytes to send to the attached server (reused)
+
+  // Identity and settings.
+  std::string user_name_;
+  std::string database_;
+  const config::user_config* user_ = nullptr;
+  std::vector<setting> startup_settings_;  // from the StartupMessage, sorted by name
+  std::vector<setting> settings_;          // what this client has SET, sorted by name
+  std::vector<std::pair<std::string, std::string>> startup_reported_;  // client values for greeting
+  cancel_registry::key cancel_key_{};
+  bool registered_cancel_ = false;
+  bool session_mode_ = false;  // pool_mode = session: keep server connections until disconnect
+  bool pinned_ = false;        // session state that cannot move: stay on one primary connection
+
+  // Pools and connections, by backend index.
+  std::vector<backends::pool::server_pool*> pools_;
+  std::vector<std::unique_ptr<server_connection>> held_;  // session mode: parked idle connections
+  std::unique_ptr<server_connection> server_;             // attached for the current transaction
+  response_tracker tracker_;
+  wire::tx_status tx_ = wire::tx_status::idle;
+  bool ready_ = false;            // the last server message was ReadyForQuery: nothing is in flight
+  bool awaiting_server_ = false;  // a Sync/Flush/Query went out: the server owes us bytes
+  bool copy_in_ = false;          // COPY FROM STDIN in progress: read the client
+  bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
+  bool batch_error_ = false;      // an ErrorResponse came back in the current batch
+  bool tx_at_batch_start_idle_ = true;
+  std::string pending_set_sql_;   // session SET/RESET sent in the current batch, applied on success
+  bool server_state_reset_ = false;  // DISCARD ALL / DEALLOCATE ran: server-side statements are gone
+
+  // Named prepared statements by the client's name; unnamed statement's classification.
+  std::unordered_map<std::string, client_statement, string_hash, std::equal_to<>> statements_;
+  classify::classification unnamed_kind_;
+};
+
+// Spawns a session for an accepted socket on `owner`'s io_context.
+void start_client_session(worker& owner, tcp::socket socket);
+
+}  // namespace sluice::router::pg

@@ -1,0 +1,128 @@
+// Sans-IO bookkeeping of the requests a client session has sent to its server connection, in order,
+// so each server response can be forwarded, swallowed (it answers a message sluice injected) or
+// preceded by a response sluice synthesizes (for a client message sluice did not forward).
+// Protocol basis: PostgreSQL 15 docs 55.2.3 "Extended Query": responses come in request order; after
+// an ErrorResponse the server discards messages until Sync.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sluice::router::pg {
+
+enum class request_kind : std::uint8_t {
+  parse,          // answered by ParseComplete
+  bind,           // answered by BindComplete
+  describe,       // answered by RowDescription or NoData (after ParameterDescription for statements)
+  execute,        // answered by CommandComplete, EmptyQueryResponse or PortalSuspended
+  close,          // answered by CloseComplete
+  sync,           // answered by ReadyForQuery
+  query,          // simple Query or FunctionCall: answered by everything up to ReadyForQuery
+};
+
+enum class request_action : std::uint8_t {
+  forward,         // the client sent it; forward the server's answer
+  swallow,         // sluice injected it (lazy Parse); drop the server's answer
+  synthesize,      // sluice answered it itself (skipped Parse, Close): emit the answer in order
+};
+
+struct request {
+  request_kind kind = request_kind::query;
+  request_action action = request_action::forward;
+  std::uint64_t statement_id = 0;  // for parse: sluice's id of the statement being prepared
+};
+
+// What to do with one server message.
+enum class response_verdict : std::uint8_t {
+  forward,  // pass it to the client
+  swallow,  // drop it
+};
+
+class response_tracker {
+ public:
+  void push(request entry) { queue_.push_back(entry); }
+  bool empty() const noexcept { return head_ == queue_.size(); }
+  std::size_t pending() const noexcept { return queue_.size() - head_; }
+  void clear() noexcept { queue_.clear(); head_ = 0; }
+
+  // How many ReadyForQuery messages the client is still owed (one per pending Sync or Query).
+  std::size_t ready_for_query_owed() const noexcept {
+    std::size_t owed = 0;
+    for (std::size_t i = head_; i < queue_.size(); ++i) {
+      if (queue_[i].kind == request_kind::sync || queue_[i].kind == request_kind::query) ++owed;
+    }
+    return owed;
+  }
+
+  // Pops synthesized requests at the head (their answers are due now, before anything later) and
+  // returns their kinds through `emit`.
+  template <class Emit>
+  void drain_synthesized(Emit&& emit) {
+    while (!empty() && queue_[head_].action == request_action::synthesize) {
+      emit(queue_[head_].kind);
+      pop();
+    }
+  }
+
+  // Classifies one server message by its type byte and advances the queue. For an ErrorResponse in
+  // the extended protocol the requests up to the next sync are dropped, as the server skips them;
+  // `failed_parse` receives the statement ids of parses that will not exist on the server.
+  template <class FailedParse>
+  response_verdict on_server_message(char type, FailedParse&& failed_parse) {
+    if (empty()) return response_verdict::forward;  // notices, notifications, parameter status
+    request& head = queue_[head_];
+    switch (type) {
+      case '1':  // ParseComplete
+      case '2':  // BindComplete
+      case '3':  // CloseComplete
+      case 'n':  // NoData
+      case 's':  // PortalSuspended
+        return complete_head();
+      case 'T':  // RowDescription: completes a Describe; inside Query/Execute output it does not
+        return head.kind == request_kind::describe ? complete_head() : verdict_of(head);
+      case 'C':  // CommandComplete
+      case 'I':  // EmptyQueryResponse
+        return head.kind == request_kind::execute ? complete_head() : verdict_of(head);
+      case 'Z':  // ReadyForQuery completes a sync or query
+        return complete_head();
+      case 'E': {  // ErrorResponse
+        if (head.kind == request_kind::query || head.kind == request_kind::sync) return response_verdict::forward;
+        // Extended protocol: this request failed and the server skips everything up to Sync.
+        // The error itself goes to the client even when it answers an injected Parse, so the
+        // client learns why its Bind/Describe failed.
+        while (!empty() && queue_[head_].kind != request_kind::sync) {
+          if (queue_[head_].kind == request_kind::parse && queue_[head_].action != request_action::synthesize) {
+            failed_parse(queue_[head_].statement_id);
+          }
+          pop();
+        }
+        return response_verdict::forward;
+      }
+      default:  // DataRow, ParameterDescription, copy messages, notices...: part of the head's answer
+        return verdict_of(head);
+    }
+  }
+
+ private:
+  static response_verdict verdict_of(const request& entry) noexcept {
+    return entry.action == request_action::swallow ? response_verdict::swallow : response_verdict::forward;
+  }
+  response_verdict complete_head() noexcept {
+    const auto verdict = verdict_of(queue_[head_]);
+    pop();
+    return verdict;
+  }
+  void pop() noexcept {
+    ++head_;
+    if (head_ == queue_.size()) {
+      queue_.clear();  // keeps capacity: no allocation once warmed up
+      head_ = 0;
+    }
+  }
+
+  std::vector<request> queue_;
+  std::size_t head_ = 0;
+};
+
+}  // namespace sluice::router::pg

@@ -1,0 +1,53 @@
+// Start-up construction of the shared state: users with SCRAM verifiers, resolved backends.
+#include "router/shared_state.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <stdexcept>
+#include <thread>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace sluice::router {
+
+namespace auth = backends::pg::auth;
+
+shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
+  if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+  users.reserve(cfg.users.size());
+  for (const auto& user : cfg.users) {
+    user_entry entry;
+    entry.config = &user;
+    if (user.auth == config::auth_method::scram_sha_256) {
+      std::optional<auth::scram_verifier> verifier;
+      if (user.scram_verifier) verifier = auth::parse_scram_verifier(*user.scram_verifier);
+      if (!verifier && user.password) {
+        // PBKDF2 once per user at start-up, not once per login.
+        verifier = auth::make_scram_verifier(*user.password, auth::random_bytes(16), auth::default_scram_iterations);
+      }
+      if (!verifier) throw std::runtime_error("user '" + user.name + "': no usable SCRAM verifier or password");
+      entry.verifier = std::move(*verifier);
+    }
+    user_index.emplace(user.name, users.size());
+    users.push_back(std::move(entry));
+  }
+  mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
+
+  boost::asio::io_context resolver_context;
+  boost::asio::ip::tcp::resolver resolver(resolver_context);
+  for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+    const auto& backend = cfg.backends[i];
+    boost::system::error_code ec;
+    auto results = resolver.resolve(backend.host, std::to_string(backend.port), ec);
+    if (ec || results.empty()) {
+      throw std::runtime_error("backend '" + backend.name + "': cannot resolve host '" + backend.host + "': " + ec.message());
+    }
+    backend_endpoints.push_back(results.begin()->endpoint());
+    if (backend.role == config::backend_role::primary) primary_index = i;
+  }
+}
+
+const user_entry* shared_state::find_user(std::string_view name) const {
+  auto found = user_index.find(std::string(name));
+  return found == user_index.end() ? nullptr : &users[found->second];
+}
+
+}  // namespace sluice::router

@@ -1,0 +1,146 @@
+// Worker thread: acceptor, per-worker pools, backend availability, maintenance timer.
+#include "router/worker.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "router/pg/client_session.hpp"
+
+namespace sluice::router {
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto maintenance_period = std::chrono::seconds(1);
+
+// SO_REUSEPORT: every worker binds the same address; the kernel balances new connections.
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+}  // namespace
+
+worker::worker(shared_state& shared, unsigned index)
+    : shared_(shared),
+      index_(index),
+      acceptor_(io_),
+      pools_(shared.cfg.backends.size()),
+      down_until_(shared.cfg.backends.size()),
+      backend_states_(shared.cfg.backends.size()) {
+  for (std::size_t i = 0; i < shared.cfg.backends.size(); ++i) {
+    backend_states_[i].is_replica = i != shared.primary_index;
+  }
+}
+
+worker::~worker() = default;
+
+void worker::listen() {
+  const auto address = asio::ip::make_address(shared_.cfg.listen_host);
+  const asio::ip::tcp::endpoint endpoint(address, shared_.cfg.listen_port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.set_option(reuse_port(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, maintenance_loop(), asio::detached);
+}
+
+void worker::run() { io_.run(); }
+
+void worker::stop() { io_.stop(); }
+
+asio::awaitable<void> worker::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // EMFILE and friends: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    const auto count = shared_.clients.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (count > shared_.cfg.limits.max_client_connections) {
+      shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+      ++stats_.clients_refused;
+      // Answer as PostgreSQL does when max_connections is reached (53300), without reading the startup.
+      backends::pg::wire::byte_buffer out;
+      backends::pg::wire::encode_error_response(out, "FATAL", "53300",
+                                                "sluice: too many client connections (max_client_connections)");
+      boost::system::error_code ignored;
+      asio::write(socket, asio::buffer(out), ignored);
+      socket.close(ignored);
+      continue;
+    }
+    ++stats_.clients_accepted;
+    pg::start_client_session(*this, std::move(socket));
+  }
+}
+
+asio::awaitable<void> worker::maintenance_loop() {
+  asio::steady_timer timer(io_);
+  for (;;) {
+    timer.expires_after(maintenance_period);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) co_return;
+    const auto now = backends::pg::steady_clock::now();
+    for (auto& by_key : pools_) {
+      for (auto& [key, pool] : by_key) pool->reap(now);
+    }
+  }
+}
+
+backends::pool::server_pool& worker::pool(std::size_t backend, const std::string& database,
+                                          const config::user_config& user) {
+  std::string key = database;
+  key += '\0';
+  key += user.name;
+  auto& by_key = pools_[backend];
+  auto found = by_key.find(key);
+  if (found != by_key.end()) return *found->second;
+
+  const auto& cfg = shared_.cfg;
+  const std::size_t workers = std::max<std::size_t>(1, cfg.workers);
+  backends::pool::pool_settings settings;
+  settings.max_size = std::max<std::size_t>(1, (cfg.pool.size + workers - 1) / workers);
+  settings.idle_timeout = cfg.pool.idle_timeout;
+  settings.lifetime = cfg.pool.server_lifetime;
+  settings.wait_timeout = cfg.pool.query_wait_timeout;
+  backends::pg::connect_target target;
+  target.endpoint = shared_.backend_endpoints[backend];
+  target.credentials.user = user.server_user.empty() ? user.name : user.server_user;
+  target.credentials.password = user.server_password ? user.server_password : user.password;
+  target.credentials.database = database;
+  target.timeout = cfg.pool.connect_timeout;
+  auto pool = std::make_unique<backends::pool::server_pool>(io_.get_executor(), backend, settings, std::move(target));
+  auto& result = *pool;
+  by_key.emplace(std::move(key), std::move(pool));
+  return result;
+}
+
+std::optional<std::size_t> worker::choose_replica(std::optional<std::size_t> exclude) {
+  const auto now = backends::pg::steady_clock::now();
+  for (std::size_t i = 0; i < backend_states_.size(); ++i) backend_states_[i].available = down_until_[i] <= now;
+  return selector_.choose(backend_states_, exclude);
+}
+
+void worker::mark_down(std::size_t backend) {
+  down_until_[backend] = backends::pg::steady_clock::now() + shared_.cfg.pool.retry_interval;
+}
+
+bool worker::is_available(std::size_t backend) const {
+  return down_until_[backend] <= backends::pg::steady_clock::now();
+}
+
+std::uint64_t worker::statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types) {
+  std::string key(query);
+  key += '\0';
+  key.append(reinterpret_cast<const char*>(parameter_types.data()), parameter_types.size());
+  auto [at, inserted] = statement_ids_.try_emplace(std::move(key), statement_ids_.size() + 1);
+  return at->second;
+}
+
+}  // namespace sluice::router

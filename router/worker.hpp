@@ -1,0 +1,81 @@
+// One worker thread: its own io_context, its own acceptor on the shared listen port (SO_REUSEPORT
+// lets the kernel spread new clients across workers), its own server pools and statement ids.
+// Nothing on the per-message path is shared with other workers.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/pool/server_pool.hpp"
+#include "router/shared_state.hpp"
+#include "scoring/replica_selector.hpp"
+
+namespace sluice::router {
+
+namespace asio = boost::asio;
+
+// Per-worker counters; plain integers because only this worker's thread writes them.
+struct worker_stats {
+  std::uint64_t clients_accepted = 0;
+  std::uint64_t clients_refused = 0;       // over max_client_connections
+  std::uint64_t routed_primary = 0;        // batches/statements sent to the primary
+  std::uint64_t routed_replica = 0;        // ... to a replica
+  std::uint64_t replica_fallbacks = 0;     // reads sent to the primary because no replica could take them
+  std::uint64_t sessions_pinned = 0;       // clients pinned to one primary connection
+  std::uint64_t settings_replayed = 0;     // SET batches sent before lending a server connection
+  std::uint64_t statements_prepared = 0;   // lazy Parse messages sluice injected
+  std::uint64_t cancels_forwarded = 0;
+};
+
+class worker {
+ public:
+  worker(shared_state& shared, unsigned index);
+  ~worker();
+
+  // Opens this worker's acceptor; throws on failure (control path, at start-up).
+  void listen();
+  void run();
+  void stop();
+
+  asio::io_context& io() noexcept { return io_; }
+  shared_state& shared() noexcept { return shared_; }
+  worker_stats& stats() noexcept { return stats_; }
+  unsigned index() const noexcept { return index_; }
+
+  // The pool for (backend, database, user), created on first use.
+  backends::pool::server_pool& pool(std::size_t backend, const std::string& database,
+                                    const config::user_config& user);
+
+  // A replica for the next read, or nullopt (the caller falls back to the primary).
+  std::optional<std::size_t> choose_replica(std::optional<std::size_t> exclude = std::nullopt);
+  // Skips `backend` for retry_interval after a failed connection.
+  void mark_down(std::size_t backend);
+  bool is_available(std::size_t backend) const;
+
+  // Sluice's id for a statement text + parameter types, the same for every client of this worker, so
+  // server connections can share one prepared statement among clients.
+  std::uint64_t statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types);
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> maintenance_loop();
+
+  shared_state& shared_;
+  unsigned index_;
+  asio::io_context io_{1};
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pool::server_pool>>> pools_;
+  std::vector<backends::pg::steady_clock::time_point> down_until_;
+  std::vector<scoring::backend_state> backend_states_;
+  scoring::replica_selector selector_;
+  std::unordered_map<std::string, std::uint64_t> statement_ids_;
+  worker_stats stats_;
+};
+
+}  // namespace sluice::router
