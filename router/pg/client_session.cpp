@@ -588,6 +588,8 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           break;
         }
         case wire::fe::parse:
+          if (answer_parses_locally()) continue;
+          [[fallthrough]];
         case wire::fe::bind:
         case wire::fe::describe:
         case wire::fe::execute:
@@ -636,6 +638,60 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   });
   if (!co_await flush_client()) co_return outcome::close;
   co_return outcome::proceed;
+}
+
+// A batch of named Parse messages ended by Sync or Flush, outside a transaction (what libpq's
+// PQprepare sends): remember the statements and answer ParseComplete without a server. Statements are
+// prepared lazily on whichever server connection first executes them anyway, so this saves a round
+// trip, and a client never waits for a pool slot just to prepare (pgbench -M prepared prepares
+// lazily, synchronously, while its other clients hold every slot in open transactions). The server
+// still checks the SQL: errors surface at the first Bind or Describe.
+bool client_session::answer_parses_locally() {
+  auto rest = client_in_.available();
+  std::size_t parses = 0;
+  std::size_t batch_size = 0;
+  for (;;) {
+    const auto frame = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size);
+    if (frame.status != wire::frame_status::ok) return false;
+    const auto& message = frame.message;
+    batch_size += message.wire_size;
+    rest = rest.subspan(message.wire_size);
+    if (message.type == wire::fe::sync || message.type == wire::fe::flush) break;
+    if (message.type != wire::fe::parse) return false;
+    auto parse = wire::decode_parse(message.payload);
+    if (!parse || parse->statement.empty()) return false;
+    ++parses;
+  }
+  if (parses == 0) return false;
+  const classify::options options{owner_.shared().cfg.routing.write_functions};
+  rest = client_in_.available().first(batch_size);
+  while (!rest.empty()) {
+    const auto message = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size).message;
+    rest = rest.subspan(message.wire_size);
+    if (message.type == wire::fe::parse) {
+      const auto parse = *wire::decode_parse(message.payload);
+      remember_statement(parse, classify::classify(parse.query, options));
+      wire::encode_parse_complete(client_out_);
+    } else if (message.type == wire::fe::sync) {
+      wire::encode_ready_for_query(client_out_, tx_);
+    }
+  }
+  client_in_.consume(batch_size);
+  return true;
+}
+
+client_statement& client_session::remember_statement(const wire::parse_message& parse,
+                                                     const classify::classification& kind) {
+  const auto id = owner_.statement_id(parse.query, parse.parameter_types);
+  client_statement statement{id, std::string(parse.query),
+                             std::string(reinterpret_cast<const char*>(parse.parameter_types.data()),
+                                         parse.parameter_types.size()),
+                             parse.parameter_count, kind};
+  if (auto found = statements_.find(parse.statement); found != statements_.end()) {
+    found->second = std::move(statement);
+    return found->second;
+  }
+  return statements_.emplace(std::string(parse.statement), std::move(statement)).first->second;
 }
 
 asio::awaitable<client_session::outcome> client_session::attach(classify::route target,
@@ -776,16 +832,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
       }
       auto kind = classify::classify(parse->query, options);
       if (kind.pins_session) note_kind(kind, parse->query);
-      const auto id = owner_.statement_id(parse->query, parse->parameter_types);
-      client_statement statement{id, std::string(parse->query),
-                                 std::string(reinterpret_cast<const char*>(parse->parameter_types.data()),
-                                             parse->parameter_types.size()),
-                                 parse->parameter_count, kind};
-      if (auto found = statements_.find(parse->statement); found != statements_.end()) {
-        found->second = std::move(statement);
-      } else {
-        statements_.emplace(std::string(parse->statement), std::move(statement));
-      }
+      const auto id = remember_statement(*parse, kind).id;
       if (server_->prepared().contains(id)) {
         tracker_.push({request_kind::parse, request_action::synthesize, id});
       } else {
@@ -804,7 +851,9 @@ client_session::outcome client_session::forward_message(const wire::message_view
         raw();  // unnamed, or unknown (the server reports 26000 as PostgreSQL would)
       } else {
         ensure_prepared(found->second);
-        if (found->second.kind.has_session_set) note_kind(found->second.kind, found->second.query);
+        if (found->second.kind.has_session_set || found->second.kind.pins_session) {
+          note_kind(found->second.kind, found->second.query);
+        }
         const server_statement_name name(found->second.id);
         wire::encode_bind(server_out_, bind->portal, name.view(), bind->rest);
       }

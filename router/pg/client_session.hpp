@@ -77,6 +77,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<bool> replay_settings();
   outcome forward_message(const wire::message_view& message);
   void ensure_prepared(const client_statement& statement);
+  bool answer_parses_locally();
+  client_statement& remember_statement(const wire::parse_message& parse, const classify::classification& kind);
   void detach_if_done();
   void release_server(bool reusable);
   asio::awaitable<outcome> server_failed(std::string_view what);

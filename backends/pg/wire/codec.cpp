@@ -1,10 +1,15 @@
 // PostgreSQL protocol v3 framing, decoders and encoders (see codec.hpp). All integers are big-endian.
 #include "backends/pg/wire/codec.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace sluice::backends::pg::wire {
 namespace {
+
+constexpr std::size_t md5_salt_size = 4;  // AuthenticationMD5Password: int32 code, then a 4-byte salt
+constexpr char error_field_sqlstate = 'C';
 
 std::uint32_t read_u32(const std::uint8_t* p) noexcept {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
@@ -42,12 +47,14 @@ frame_result frame_message(bytes_view buffer, std::size_t max_size) noexcept {
     result.status = frame_status::bad_length;
     return result;
   }
-  const std::size_t total = std::size_t{length} + 1;
-  if (total > max_size) {
+  // Computed in 64 bits: length 0xFFFFFFFF plus the type byte must not wrap where size_t is 32 bits.
+  const std::uint64_t total64 = std::uint64_t{length} + 1;
+  if (total64 > max_size) {
     result.status = frame_status::too_large;
-    result.needed = total;
+    result.needed = static_cast<std::size_t>(std::min<std::uint64_t>(total64, SIZE_MAX));
     return result;
   }
+  const auto total = static_cast<std::size_t>(total64);
   if (buffer.size() < total) {
     result.status = frame_status::need_more;
     result.needed = total;
@@ -189,7 +196,23 @@ std::optional<authentication_message> decode_authentication(bytes_view payload) 
   string_reader reader(payload);
   auto code = reader.next_int32();
   if (!code) return std::nullopt;
-  return authentication_message{static_cast<auth_code>(*code), reader.rest()};
+  const auto data = reader.rest();
+  // Requests with a fixed shape are checked here so that no caller reads a salt that is not there.
+  switch (static_cast<auth_code>(*code)) {
+    case auth_code::ok:
+    case auth_code::kerberos_v5:
+    case auth_code::cleartext_password:
+    case auth_code::gss:
+    case auth_code::sspi:
+      if (!data.empty()) return std::nullopt;
+      break;
+    case auth_code::md5_password:
+      if (data.size() != md5_salt_size) return std::nullopt;
+      break;
+    default:  // SASL, SASLContinue, SASLFinal, GSSContinue and unknown codes: data is opaque here
+      break;
+  }
+  return authentication_message{static_cast<auth_code>(*code), data};
 }
 
 std::optional<parameter_status> decode_parameter_status(bytes_view payload) noexcept {
@@ -224,10 +247,10 @@ std::optional<std::string_view> decode_command_complete(bytes_view payload) noex
 
 std::string_view error_sqlstate(bytes_view payload) noexcept {
   std::string_view code;
-  for_each_error_field(payload, [&](char field, std::string_view value) {
-    if (field == 'C') code = value;
+  const bool well_formed = for_each_error_field(payload, [&](char field, std::string_view value) {
+    if (field == error_field_sqlstate) code = value;
   });
-  return code;
+  return well_formed ? code : std::string_view{};
 }
 
 std::optional<sasl_initial_response> decode_sasl_initial_response(bytes_view payload) noexcept {

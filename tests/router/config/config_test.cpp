@@ -1,0 +1,514 @@
+// Config loader: the example file, defaults, value formats, and one table of invalid configs, each
+// checked for the key it names and the line and column it points at.
+#include "router/config/config.hpp"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace cfg = sluice::router::config;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// A valid tail: one primary, one user. Cases put their own lines first, so their line numbers are
+// those of the case text itself.
+const std::string minimal_tail = R"(
+[[backends]]
+name = "pg1"
+host = "db.example"
+role = "primary"
+
+[[users]]
+name = "app"
+password = "pw"
+)";
+
+cfg::config load(const std::string& text) { return cfg::load_config_text(text, "t.toml"); }
+
+// The config_error message for `text`, or "" when it loads.
+std::string error_of(const std::string& text) {
+  try {
+    load(text);
+  } catch (const cfg::config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct error_case {
+  std::string text;
+  std::vector<std::string> expected;  // substrings of the message
+};
+
+void check_errors(const std::vector<error_case>& cases) {
+  for (const auto& c : cases) {
+    INFO("config:\n" << c.text);
+    const std::string message = error_of(c.text);
+    INFO("message: " << message);
+    REQUIRE_FALSE(message.empty());
+    CHECK(message.rfind("t.toml:", 0) == 0);
+    for (const auto& part : c.expected) CHECK_THAT(message, Contains(part));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the example config in docs/ loads", "[config]") {
+  const auto path =
+      std::filesystem::path(__FILE__).parent_path() / "../../../docs/sluice.example.toml";
+  const cfg::config c = cfg::load_config_file(path.string());
+  CHECK(c.listen_host == "127.0.0.1");
+  CHECK(c.listen_port == 6432);
+  CHECK(c.workers == 0);
+  CHECK(c.pool.mode == cfg::pool_mode::transaction);
+  CHECK(c.pool.size == 20);
+  CHECK(c.pool.idle_timeout == 60s);
+  CHECK(c.pool.server_lifetime == 1h);
+  CHECK(c.pool.connect_timeout == 5s);
+  CHECK(c.pool.query_wait_timeout == 120s);
+  CHECK(c.pool.retry_interval == 1s);
+  CHECK(c.limits.max_message_size == 64u * 1024u * 1024u);
+  CHECK(c.limits.startup_timeout == 10s);
+  CHECK(c.limits.max_client_connections == 20'000);
+  CHECK(c.routing.read_write_split);
+  CHECK(c.routing.write_functions == std::vector<std::string>{"audit_log", "app.bump_counter"});
+  CHECK(c.logging.level == "info");
+
+  REQUIRE(c.backends.size() == 2);
+  CHECK(c.backends[0].name == "pg1");
+  CHECK(c.backends[0].host == "127.0.0.1");
+  CHECK(c.backends[0].port == 15432);
+  CHECK(c.backends[0].role == cfg::backend_role::primary);
+  CHECK(c.backends[1].name == "pg2");
+  CHECK(c.backends[1].role == cfg::backend_role::replica);
+
+  REQUIRE(c.users.size() == 2);
+  CHECK(c.users[0].name == "app");
+  CHECK(c.users[0].auth == cfg::auth_method::scram_sha_256);
+  CHECK(c.users[0].password == "app_pw");
+  CHECK(c.users[0].mode == cfg::pool_mode::session);
+  CHECK(c.users[0].server_user == "app");
+  CHECK(c.users[0].server_password == "app_pw");
+  CHECK(c.users[1].name == "reporting");
+  CHECK_FALSE(c.users[1].password.has_value());
+  REQUIRE(c.users[1].scram_verifier.has_value());
+  CHECK(c.users[1].scram_verifier->rfind("SCRAM-SHA-256$4096:", 0) == 0);
+  CHECK_FALSE(c.users[1].mode.has_value());
+  CHECK(c.users[1].server_user == "reporting");
+  CHECK(c.users[1].server_password == "report_pw");
+}
+
+TEST_CASE("docs/configuration.md shows the example file verbatim", "[config]") {
+  const auto docs = std::filesystem::path(__FILE__).parent_path() / "../../../docs";
+  const auto read = [](const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  const std::string example = read(docs / "sluice.example.toml");
+  const std::string page = read(docs / "configuration.md");
+  CHECK(page.find("```toml\n" + example + "```") != std::string::npos);
+}
+
+TEST_CASE("omitted sections and keys take the defaults", "[config]") {
+  const cfg::config c = load(minimal_tail);
+  const cfg::config defaults;
+  CHECK(c.listen_host == defaults.listen_host);
+  CHECK(c.listen_port == defaults.listen_port);
+  CHECK(c.workers == defaults.workers);
+  CHECK(c.pool.mode == defaults.pool.mode);
+  CHECK(c.pool.size == defaults.pool.size);
+  CHECK(c.pool.idle_timeout == defaults.pool.idle_timeout);
+  CHECK(c.pool.server_lifetime == defaults.pool.server_lifetime);
+  CHECK(c.pool.connect_timeout == defaults.pool.connect_timeout);
+  CHECK(c.pool.query_wait_timeout == defaults.pool.query_wait_timeout);
+  CHECK(c.pool.retry_interval == defaults.pool.retry_interval);
+  CHECK(c.limits.max_message_size == defaults.limits.max_message_size);
+  CHECK(c.limits.startup_timeout == defaults.limits.startup_timeout);
+  CHECK(c.limits.max_client_connections == defaults.limits.max_client_connections);
+  CHECK(c.routing.read_write_split == defaults.routing.read_write_split);
+  CHECK(c.routing.write_functions.empty());
+  CHECK(c.logging.level == "info");
+
+  REQUIRE(c.backends.size() == 1);
+  CHECK(c.backends[0].port == 5432);
+  REQUIRE(c.users.size() == 1);
+  CHECK(c.users[0].auth == cfg::auth_method::scram_sha_256);
+  CHECK_FALSE(c.users[0].mode.has_value());
+  CHECK(c.users[0].server_user == "app");
+  CHECK(c.users[0].server_password == "pw");
+}
+
+TEST_CASE("listen addresses", "[config]") {
+  struct row {
+    std::string listen;
+    std::string host;
+    std::uint16_t port;
+  };
+  const std::vector<row> rows = {
+      {"127.0.0.1:6432", "127.0.0.1", 6432},
+      {"0.0.0.0:1", "0.0.0.0", 1},
+      {"proxy.internal:65535", "proxy.internal", 65535},
+      {"[::1]:7000", "::1", 7000},
+      {"[::]:6432", "::", 6432},
+      {"[fe80::1%eth0]:6432", "fe80::1%eth0", 6432},
+  };
+  for (const auto& r : rows) {
+    INFO(r.listen);
+    const cfg::config c = load("listen = \"" + r.listen + "\"\n" + minimal_tail);
+    CHECK(c.listen_host == r.host);
+    CHECK(c.listen_port == r.port);
+  }
+}
+
+TEST_CASE("durations: a whole number and a unit", "[config]") {
+  struct row {
+    std::string text;
+    cfg::milliseconds value;
+  };
+  const std::vector<row> rows = {
+      {"1ms", 1ms}, {"250ms", 250ms}, {"5s", 5s},       {"2m", 2min},
+      {"1h", 1h},   {"90m", 90min},   {"8760h", 8760h},
+  };
+  for (const auto& r : rows) {
+    INFO(r.text);
+    const cfg::config c = load("[pool]\nidle_timeout = \"" + r.text + "\"\n" + minimal_tail);
+    CHECK(c.pool.idle_timeout == r.value);
+  }
+  for (std::string bad : {"1.5s", "0s", "0ms", "5", "s", "", "5 s", " 5s", "5S", "5sec", "-5s",
+                          "+5s", "1d", "8761h", "99999999999999999999ms"}) {
+    INFO(bad);
+    const std::string message = error_of("[pool]\nidle_timeout = \"" + bad + "\"\n" + minimal_tail);
+    CHECK_THAT(message, Contains("t.toml:2:16: key 'pool.idle_timeout': "));
+  }
+}
+
+TEST_CASE("sizes: integer bytes or a binary unit", "[config]") {
+  struct row {
+    std::string text;  // TOML value as written
+    std::uint32_t value;
+  };
+  const std::vector<row> rows = {
+      {"1024", 1024},
+      {"\"4096B\"", 4096},
+      {"\"512KiB\"", 512u * 1024u},
+      {"\"64MiB\"", 64u * 1024u * 1024u},
+      {"\"1GiB\"", 1024u * 1024u * 1024u},
+      {"1073741824", 1024u * 1024u * 1024u},
+  };
+  for (const auto& r : rows) {
+    INFO(r.text);
+    const cfg::config c = load("[limits]\nmax_message_size = " + r.text + "\n" + minimal_tail);
+    CHECK(c.limits.max_message_size == r.value);
+  }
+  for (std::string bad : {"1023", "0", "-1", "1.5", "\"1.5MiB\"", "\"64MB\"", "\"64 MiB\"",
+                          "\"2GiB\"", "1073741825", "\"1024\"", "\"MiB\"", "true"}) {
+    INFO(bad);
+    const std::string message =
+        error_of("[limits]\nmax_message_size = " + bad + "\n" + minimal_tail);
+    CHECK_THAT(message, Contains("t.toml:2:20: key 'limits.max_message_size': "));
+  }
+  CHECK_THAT(error_of("[limits]\nmax_message_size = \"64MB\"\n" + minimal_tail),
+             Contains("did you mean \"64MiB\"?"));
+}
+
+TEST_CASE("write_functions are stored lower-cased as given", "[config]") {
+  const cfg::config c = load(
+      "[routing]\nwrite_functions = [\"Audit_Log\", \"App.Bump_Counter\"]\nread_write_split = "
+      "false\n" +
+      minimal_tail);
+  CHECK(c.routing.write_functions == std::vector<std::string>{"audit_log", "app.bump_counter"});
+  CHECK_FALSE(c.routing.read_write_split);
+}
+
+TEST_CASE("users: auth methods and server credentials", "[config]") {
+  const cfg::config c = load(R"(
+[[backends]]
+name = "pg1"
+host = "[::1]"
+role = "primary"
+
+[[users]]
+name = "t"
+auth = "trust"
+
+[[users]]
+name = "m"
+auth = "md5"
+password = "m_pw"
+server_user = "m_server"
+server_password = "m_server_pw"
+
+[[users]]
+name = "s"
+password = "s_pw"
+pool_mode = "transaction"
+)");
+  CHECK(c.backends[0].host == "::1");
+  REQUIRE(c.users.size() == 3);
+  CHECK(c.users[0].auth == cfg::auth_method::trust);
+  CHECK_FALSE(c.users[0].password.has_value());
+  CHECK_FALSE(c.users[0].server_password.has_value());
+  CHECK(c.users[0].server_user == "t");
+  CHECK(c.users[1].auth == cfg::auth_method::md5);
+  CHECK(c.users[1].server_user == "m_server");
+  CHECK(c.users[1].server_password == "m_server_pw");
+  CHECK(c.users[2].auth == cfg::auth_method::scram_sha_256);
+  CHECK(c.users[2].mode == cfg::pool_mode::transaction);
+  CHECK(c.users[2].server_password == "s_pw");
+}
+
+TEST_CASE("backends and users as inline tables", "[config]") {
+  const cfg::config c = load(R"(
+backends = [ { name = "a", host = "h1", role = "primary" },
+             { name = "b", host = "h2", port = 6000 } ]
+users = [ { name = "u", auth = "trust" } ]
+)");
+  REQUIRE(c.backends.size() == 2);
+  CHECK(c.backends[1].port == 6000);
+  CHECK(c.backends[1].role == cfg::backend_role::replica);
+}
+
+TEST_CASE("invalid top-level and section values name the key and line", "[config]") {
+  check_errors({
+      {"listen = \"127.0.0.1\"\n" + minimal_tail, {"t.toml:1:10: key 'listen': ", "host:port"}},
+      {"listen = \"::1:6432\"\n" + minimal_tail, {":1:10: key 'listen': ", "brackets"}},
+      {"listen = \"[::1]6432\"\n" + minimal_tail, {":1:10: key 'listen': "}},
+      {"listen = \"h:0\"\n" + minimal_tail, {":1:10: key 'listen': ", "between 1 and 65535"}},
+      {"listen = \"h:65536\"\n" + minimal_tail, {":1:10: key 'listen': "}},
+      {"listen = \"h:x\"\n" + minimal_tail, {":1:10: key 'listen': "}},
+      {"listen = \":6432\"\n" + minimal_tail, {":1:10: key 'listen': ", "host"}},
+      {"listen = 6432\n" + minimal_tail, {":1:10: key 'listen': ", "expected a string"}},
+      {"workers = 257\n" + minimal_tail, {":1:11: key 'workers': ", "between 0 and 256"}},
+      {"workers = -1\n" + minimal_tail, {":1:11: key 'workers': "}},
+      {"\n[pool]\nsize = 0\n" + minimal_tail, {"t.toml:3:8: key 'pool.size': ", "got 0"}},
+      {"[pool]\nsize = -1\n" + minimal_tail, {":2:8: key 'pool.size': "}},
+      {"[pool]\nsize = 1.5\n" + minimal_tail, {":2:8: key 'pool.size': ", "floating-point"}},
+      {"[pool]\nsize = \"20\"\n" + minimal_tail, {":2:8: key 'pool.size': ", "a string"}},
+      {"[pool]\nmode = \"statement\"\n" + minimal_tail,
+       {":2:8: key 'pool.mode': ", "\"transaction\", \"session\"", "\"statement\""}},
+      {"[pool]\nidle_timeout = 60\n" + minimal_tail,
+       {":2:16: key 'pool.idle_timeout': ", "got an integer"}},
+      {"[pool]\nretry_interval = \"0s\"\n" + minimal_tail,
+       {":2:18: key 'pool.retry_interval': ", "greater than zero"}},
+      {"[limits]\nmax_client_connections = 0\n" + minimal_tail,
+       {":2:26: key 'limits.max_client_connections': "}},
+      {"[limits]\nstartup_timeout = \"10\"\n" + minimal_tail,
+       {":2:19: key 'limits.startup_timeout': "}},
+      {"[routing]\nread_write_split = \"yes\"\n" + minimal_tail,
+       {":2:20: key 'routing.read_write_split': ", "true or false"}},
+      {"[routing]\nwrite_functions = \"audit_log\"\n" + minimal_tail,
+       {":2:19: key 'routing.write_functions': ", "array"}},
+      {"[routing]\nwrite_functions = [\"ok\",\n  1]\n" + minimal_tail,
+       {":3:3: key 'routing.write_functions[1]': ", "expected a string"}},
+      {"[routing]\nwrite_functions = [\"\"]\n" + minimal_tail,
+       {":2:20: key 'routing.write_functions[0]': ", "empty"}},
+      {"[routing]\nwrite_functions = [\"bad name\"]\n" + minimal_tail,
+       {"key 'routing.write_functions[0]': "}},
+      {"[logging]\nlevel = \"verbose\"\n" + minimal_tail,
+       {":2:9: key 'logging.level': ",
+        "\"trace\", \"debug\", \"info\", \"warn\", \"error\", \"critical\", \"off\""}},
+      {"pool = 3\n" + minimal_tail, {":1:8: key 'pool': ", "expected a table"}},
+      {"[limits]\n[limits.extra]\nx = 1\n" + minimal_tail,
+       {":2:9: key 'limits.extra': unknown key"}},
+  });
+}
+
+TEST_CASE("unknown keys are errors, with a suggestion when one is close", "[config]") {
+  check_errors({
+      {"[pool]\nidel_timeout = \"1s\"\n" + minimal_tail,
+       {"t.toml:2:1: key 'pool.idel_timeout': unknown key; did you mean 'idle_timeout'?"}},
+      {"[pool]\nSize = 3\n" + minimal_tail, {":2:1: key 'pool.Size': ", "did you mean 'size'?"}},
+      {"lisen = \"h:1\"\n" + minimal_tail, {":1:1: key 'lisen': ", "did you mean 'listen'?"}},
+      {"[pooll]\nsize = 3\n" + minimal_tail, {":1:2: key 'pooll': ", "did you mean 'pool'?"}},
+      {"[tenants]\nacme = 1\n" + minimal_tail, {":1:2: key 'tenants': unknown key"}},
+      {"[logging]\ncolour = true\n" + minimal_tail, {":2:1: key 'logging.colour': unknown key"}},
+      {R"([[backends]]
+name = "pg1"
+hots = "h"
+host = "h"
+role = "primary"
+[[users]]
+name = "app"
+passwd = "x"
+password = "x"
+)",
+       {":3:1: key 'backends[0].hots': unknown key; did you mean 'host'?",
+        ":8:1: key 'users[0].passwd': unknown key; did you mean 'password'?"}},
+  });
+  const std::string far = error_of("[pool]\nfrobnicate = 1\n" + minimal_tail);
+  CHECK_THAT(far, Contains("key 'pool.frobnicate': unknown key"));
+  CHECK_THAT(far, !Contains("did you mean"));
+}
+
+TEST_CASE("backends are validated", "[config]") {
+  const std::string users = "\n[[users]]\nname = \"app\"\npassword = \"pw\"\n";
+  check_errors({
+      {users, {"t.toml:1:1: key 'backends': missing", "at least one [[backends]]"}},
+      {"backends = []\n" + users, {":1:12: key 'backends': at least one"}},
+      {"[backends]\nname = \"a\"\n" + users, {":1:1: key 'backends': expected an array of tables"}},
+      {"backends = [1]\n" + users, {":1:13: key 'backends[0]': expected a table"}},
+      // Missing keys point at the [[backends]] header of the entry that lacks them.
+      {R"([[backends]]
+name = "pg1"
+host = "h"
+role = "primary"
+
+[[backends]]
+name = "pg2"
+port = 5433
+)" + users,
+       {"t.toml:6:1: key 'backends[1].host': missing"}},
+      {"[[backends]]\nhost = \"h\"\nrole = \"primary\"\n" + users,
+       {"t.toml:1:1: key 'backends[0].name': missing"}},
+      {"[[backends]]\nname = \"\"\nhost = \"h\"\nrole = \"primary\"\n" + users,
+       {":2:8: key 'backends[0].name': must not be empty"}},
+      {"[[backends]]\nname = \"a\"\nhost = \"\"\nrole = \"primary\"\n" + users,
+       {":3:8: key 'backends[0].host': must not be empty"}},
+      {"[[backends]]\nname = \"a\"\nhost = \"h\"\nport = \"x\"\nrole = \"primary\"\n" + users,
+       {":4:8: key 'backends[0].port': ", "between 1 and 65535"}},
+      {"[[backends]]\nname = \"a\"\nhost = \"h\"\nport = 70000\nrole = \"primary\"\n" + users,
+       {":4:8: key 'backends[0].port': must be between 1 and 65535, got 70000"}},
+      {"[[backends]]\nname = \"a\"\nhost = \"h\"\nport = 0\nrole = \"primary\"\n" + users,
+       {":4:8: key 'backends[0].port': "}},
+      {"[[backends]]\nname = \"a\"\nhost = \"h\"\nrole = \"master\"\n" + users,
+       {":4:8: key 'backends[0].role': must be one of \"primary\", \"replica\", got \"master\""}},
+      {R"([[backends]]
+name = "pg1"
+host = "h"
+role = "primary"
+[[backends]]
+name = "pg1"
+host = "h2"
+)" + users,
+       {":6:8: key 'backends[1].name': duplicate name \"pg1\" (already used by backends[0])"}},
+      {R"([[backends]]
+name = "pg1"
+host = "h"
+role = "primary"
+[[backends]]
+name = "pg2"
+host = "h2"
+role = "primary"
+)" + users,
+       {":8:8: key 'backends[1].role': a second primary (backends[0] is primary already)"}},
+      {"[[backends]]\nname = \"a\"\nhost = \"h\"\n[[backends]]\nname = \"b\"\nhost = \"h\"\n" +
+           users,
+       {"t.toml:1:1: key 'backends': no backend has role = \"primary\""}},
+  });
+  // An unreadable role is reported once, not again as "no primary".
+  const std::string message =
+      error_of("[[backends]]\nname = \"a\"\nhost = \"h\"\nrole = \"master\"\n" + users);
+  CHECK_THAT(message, !Contains("no backend"));
+}
+
+TEST_CASE("users are validated", "[config]") {
+  const std::string backends = "[[backends]]\nname = \"pg1\"\nhost = \"h\"\nrole = \"primary\"\n";
+  const std::string verifier =
+      "SCRAM-SHA-256$4096:c2x1aWNlLWV4YW1wbGUtc2FsdA==$4hfMjVz7cPPBVM9hbnt1ni7eD4P9oRK6lJRUtK3BMds="
+      ":"
+      "Dl4TLIGH140MYTdy1B+1Gdomoffizva6cO2e8UHElXs=";
+  const std::string key = "4hfMjVz7cPPBVM9hbnt1ni7eD4P9oRK6lJRUtK3BMds=";  // 32 bytes
+  check_errors({
+      {backends, {"t.toml:1:1: key 'users': missing", "at least one [[users]]"}},
+      {"users = []\n" + backends, {":1:9: key 'users': at least one"}},
+      // Line 5 is the [[users]] header.
+      {backends + "[[users]]\nname = \"app\"\n",
+       {"t.toml:5:1: key 'users[0].password': missing; auth = \"scram-sha-256\" needs password or "
+        "scram_verifier"}},
+      {backends + "[[users]]\nname = \"app\"\nauth = \"md5\"\n",
+       {"t.toml:5:1: key 'users[0].password': missing; auth = \"md5\" needs password"}},
+      {backends + "[[users]]\nname = \"app\"\nauth = \"md5\"\nscram_verifier = \"" + verifier +
+           "\"\n",
+       {":5:1: key 'users[0].password': missing",
+        ":8:18: key 'users[0].scram_verifier': only used with auth = \"scram-sha-256\""}},
+      {backends + "[[users]]\npassword = \"pw\"\n", {":5:1: key 'users[0].name': missing"}},
+      {backends + "[[users]]\nname = \"app\"\nauth = \"password\"\n",
+       {":7:8: key 'users[0].auth': must be one of \"scram-sha-256\", \"md5\", \"trust\""}},
+      {backends + "[[users]]\nname = \"app\"\npassword = \"\"\n",
+       {":7:12: key 'users[0].password': must not be empty"}},
+      {backends + "[[users]]\nname = \"app\"\npassword = 123\n",
+       {":7:12: key 'users[0].password': expected a string, got an integer (123)"}},
+      {backends + "[[users]]\nname = \"app\"\nscram_verifier = \"md5abc\"\n",
+       {":7:18: key 'users[0].scram_verifier': expected \"SCRAM-SHA-256$"}},
+      {backends + "[[users]]\nname = \"app\"\nscram_verifier = \"SCRAM-SHA-256$4096:salt\"\n",
+       {":7:18: key 'users[0].scram_verifier': "}},
+      {backends + "[[users]]\nname = \"app\"\nscram_verifier = \"SCRAM-SHA-256$0:c2FsdA==$a:b\"\n",
+       {":7:18: key 'users[0].scram_verifier': "}},
+      {backends + "[[users]]\nname = \"app\"\npassword = \"pw\"\npool_mode = \"statement\"\n",
+       {":8:13: key 'users[0].pool_mode': must be one of \"transaction\", \"session\""}},
+      {backends + "[[users]]\nname = \"app\"\npassword = \"pw\"\nserver_user = \"\"\n",
+       {":8:15: key 'users[0].server_user': must not be empty"}},
+      {backends + "[[users]]\nname = \"app\"\nauth = \"trust\"\n[[users]]\nname = \"app\"\nauth = "
+                  "\"trust\"\n",
+       {":9:8: key 'users[1].name': duplicate name \"app\" (already used by users[0])"}},
+  });
+  // Shapes a verifier must not have: each is rejected at the value's position.
+  for (std::string bad : {
+           "SCRAM-SHA-256$0:c2FsdA==$" + key + ":" + key,           // zero iterations
+           "SCRAM-SHA-256$2147483648:c2FsdA==$" + key + ":" + key,  // above INT_MAX
+           "SCRAM-SHA-256$4096:$" + key + ":" + key,                // empty salt
+           "SCRAM-SHA-256$4096:c2FsdA$" + key + ":" + key,          // unpadded salt
+           "SCRAM-SHA-256$4096:c2F*dA==$" + key + ":" + key,        // not base64
+           "SCRAM-SHA-256$4096:c2FsdA==$c2FsdA==:" + key,           // StoredKey too short
+           "SCRAM-SHA-256$4096:c2FsdA==$" + key + key,              // no ':' between the keys
+           "SCRAM-SHA-256$4096:c2FsdA==:" + key + ":" + key,        // no '$' before the keys
+           "scram-sha-256$4096:c2FsdA==$" + key + ":" + key,        // prefix is case-sensitive
+       }) {
+    INFO(bad);
+    CHECK_THAT(error_of(backends + "[[users]]\nname = \"app\"\nscram_verifier = \"" + bad + "\"\n"),
+               Contains(":7:18: key 'users[0].scram_verifier': expected \"SCRAM-SHA-256$"));
+  }
+  // A well-formed verifier alone is enough for scram-sha-256.
+  const cfg::config c =
+      load(backends + "[[users]]\nname = \"app\"\nscram_verifier = \"" + verifier + "\"\n");
+  CHECK(c.users[0].scram_verifier == verifier);
+  CHECK_FALSE(c.users[0].server_password.has_value());
+}
+
+TEST_CASE("several problems are all reported, in file order", "[config]") {
+  const std::string message = error_of(R"([pool]
+size = 0
+mode = "x"
+[logging]
+level = "loud"
+)");
+  // Missing backends and users point at 1:1 and so come first.
+  const auto backends = message.find("t.toml:1:1: key 'backends': missing");
+  const auto users = message.find("t.toml:1:1: key 'users': missing");
+  const auto size = message.find("t.toml:2:8: key 'pool.size'");
+  const auto mode = message.find("t.toml:3:8: key 'pool.mode'");
+  const auto level = message.find("t.toml:5:9: key 'logging.level'");
+  REQUIRE(backends != std::string::npos);
+  REQUIRE(users != std::string::npos);
+  REQUIRE(size != std::string::npos);
+  REQUIRE(mode != std::string::npos);
+  REQUIRE(level != std::string::npos);
+  CHECK(size < mode);
+  CHECK(mode < level);
+  CHECK(std::count(message.begin(), message.end(), '\n') == 4);
+}
+
+TEST_CASE("TOML syntax errors give the position", "[config]") {
+  check_errors({
+      {"listen = \"a:1\"\nworkers = \n", {"t.toml:2:11: TOML syntax error: "}},
+      {"[pool]\nsize = 1\nsize = 2\n", {"t.toml:3:", "TOML syntax error: "}},
+      {"[pool\n", {"t.toml:1:", "TOML syntax error: "}},
+  });
+}
+
+TEST_CASE("load_config_file names an unreadable file", "[config]") {
+  try {
+    cfg::load_config_file("/nonexistent/sluice.toml");
+    FAIL("expected config_error");
+  } catch (const cfg::config_error& e) {
+    CHECK_THAT(e.what(), Contains("/nonexistent/sluice.toml: cannot open"));
+  }
+}
