@@ -1,1 +1,988 @@
-// placeholder: being written
+// Sans-IO SQL read/write classifier: splits a Query string into statements with the lexer and decides,
+// statement by statement, whether a replica may run it. What it does not recognise goes to the primary.
+#include "router/classify/classifier.hpp"
+
+#include "router/classify/lexer.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <utility>
+
+namespace sluice::router::classify {
+
+namespace {
+
+// ---- Tokens ---------------------------------------------------------------------------------------
+
+constexpr char ascii_lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// `text`, in any case, equals the lower-case ASCII `lower`: keywords are compared in place.
+constexpr bool iequals(std::string_view text, std::string_view lower) noexcept {
+  if (text.size() != lower.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (ascii_lower(text[i]) != lower[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_kw(const token& t, std::string_view kw) noexcept {
+  return t.kind == token_kind::word && iequals(t.text, kw);
+}
+
+bool is_kw(const token& t, std::initializer_list<std::string_view> kws) noexcept {
+  if (t.kind != token_kind::word) {
+    return false;
+  }
+  for (const std::string_view kw : kws) {
+    if (iequals(t.text, kw)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_punct(const token& t, char c) noexcept {
+  return t.kind == token_kind::punct && t.text.size() == 1 && t.text[0] == c;
+}
+
+bool is_name(const token& t) noexcept {
+  return t.kind == token_kind::word || t.kind == token_kind::quoted_ident;
+}
+
+bool is_end(const token& t) noexcept { return t.kind == token_kind::end; }
+
+// The text from the start of `first` to the end of `last` (both views into the same input).
+std::string_view span_of(const token& first, const token& last) noexcept {
+  const char* b = first.text.data();
+  const char* e = last.text.data() + last.text.size();
+  return {b, static_cast<std::size_t>(e - b)};
+}
+
+// The significant tokens of a statement (comments skipped), with one token of lookahead. Copy it to
+// look further ahead: it is two views and an index.
+class cursor {
+ public:
+  explicit cursor(std::string_view sql) noexcept : lex_(sql) { advance(); }
+
+  const token& peek() const noexcept { return next_; }
+  bool at_end() const noexcept { return next_.kind == token_kind::end; }
+  token take() noexcept {
+    const token t = next_;
+    advance();
+    return t;
+  }
+  // Takes the next token if it is the keyword `kw`.
+  bool accept(std::string_view kw) noexcept {
+    if (!is_kw(next_, kw)) {
+      return false;
+    }
+    advance();
+    return true;
+  }
+
+ private:
+  void advance() noexcept {
+    do {
+      next_ = lex_.next();
+    } while (next_.kind == token_kind::line_comment || next_.kind == token_kind::block_comment);
+  }
+
+  lexer lex_;
+  token next_;
+};
+
+// ---- Identifiers ----------------------------------------------------------------------------------
+
+// The bytes of an identifier as PostgreSQL sees it: unquoted words folded to lower case (ASCII, as
+// PostgreSQL does for multibyte encodings), "" in quoted identifiers as one ", U&"" escapes decoded to
+// UTF-8. next() gives a byte (0..255), end_of_name, or bad_escape.
+class ident_reader {
+ public:
+  static constexpr int end_of_name = -1;
+  static constexpr int bad_escape = -2;
+
+  explicit ident_reader(const token& t) noexcept {
+    if (t.kind == token_kind::quoted_ident) {
+      quoted_ = true;
+      unicode_ = t.text.size() >= 3 && t.text[0] != '"';  // U&"..."
+      const std::size_t open = unicode_ ? 3 : 1;
+      const std::size_t close = t.unterminated ? 0 : 1;
+      s_ = t.text.size() >= open + close ? t.text.substr(open, t.text.size() - open - close)
+                                         : std::string_view{};
+    } else {
+      s_ = t.text;
+    }
+  }
+
+  int next() noexcept {
+    if (pending_i_ < pending_n_) {
+      return static_cast<unsigned char>(pending_[pending_i_++]);
+    }
+    if (i_ >= s_.size()) {
+      return end_of_name;
+    }
+    const char c = s_[i_];
+    if (!quoted_) {
+      ++i_;
+      return static_cast<unsigned char>(ascii_lower(c));
+    }
+    if (c == '"') {
+      i_ += 2;  // "" inside a quoted identifier
+      return '"';
+    }
+    if (unicode_ && c == '\\') {
+      return escape();
+    }
+    ++i_;
+    return static_cast<unsigned char>(c);
+  }
+
+ private:
+  // U&"" escapes: \\, \XXXX or \+XXXXXX; a surrogate pair of \XXXX makes one code point.
+  int escape() noexcept {
+    if (i_ + 1 < s_.size() && s_[i_ + 1] == '\\') {
+      i_ += 2;
+      return '\\';
+    }
+    std::uint32_t cp = 0;
+    if (!hex(cp)) {
+      return fail();
+    }
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      std::uint32_t low = 0;
+      if (i_ >= s_.size() || s_[i_] != '\\' || !hex(low) || low < 0xDC00 || low > 0xDFFF) {
+        return fail();
+      }
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0 || cp > 0x10FFFF) {
+      return fail();
+    }
+    encode_utf8(cp);
+    return static_cast<unsigned char>(pending_[pending_i_++]);
+  }
+
+  // Reads \XXXX or \+XXXXXX at i_ (which is at the backslash).
+  bool hex(std::uint32_t& cp) noexcept {
+    std::size_t j = i_ + 1;
+    std::size_t digits = 4;
+    if (j < s_.size() && s_[j] == '+') {
+      digits = 6;
+      ++j;
+    }
+    if (j + digits > s_.size()) {
+      return false;
+    }
+    cp = 0;
+    for (std::size_t k = 0; k < digits; ++k) {
+      const char h = s_[j + k];
+      std::uint32_t v = 0;
+      if (h >= '0' && h <= '9') {
+        v = static_cast<std::uint32_t>(h - '0');
+      } else if (h >= 'a' && h <= 'f') {
+        v = static_cast<std::uint32_t>(h - 'a' + 10);
+      } else if (h >= 'A' && h <= 'F') {
+        v = static_cast<std::uint32_t>(h - 'A' + 10);
+      } else {
+        return false;
+      }
+      cp = cp * 16 + v;
+    }
+    i_ = j + digits;
+    return true;
+  }
+
+  void encode_utf8(std::uint32_t cp) noexcept {
+    pending_i_ = 0;
+    if (cp < 0x80) {
+      pending_[0] = static_cast<char>(cp);
+      pending_n_ = 1;
+    } else if (cp < 0x800) {
+      pending_[0] = static_cast<char>(0xC0 | (cp >> 6));
+      pending_[1] = static_cast<char>(0x80 | (cp & 0x3F));
+      pending_n_ = 2;
+    } else if (cp < 0x10000) {
+      pending_[0] = static_cast<char>(0xE0 | (cp >> 12));
+      pending_[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      pending_[2] = static_cast<char>(0x80 | (cp & 0x3F));
+      pending_n_ = 3;
+    } else {
+      pending_[0] = static_cast<char>(0xF0 | (cp >> 18));
+      pending_[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      pending_[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      pending_[3] = static_cast<char>(0x80 | (cp & 0x3F));
+      pending_n_ = 4;
+    }
+  }
+
+  int fail() noexcept {
+    i_ = s_.size();
+    return bad_escape;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  bool quoted_ = false;
+  bool unicode_ = false;
+  char pending_[4] = {};
+  std::size_t pending_n_ = 0;
+  std::size_t pending_i_ = 0;
+};
+
+// Identifier `t` names `name` (a lower-case function name): unquoted case-insensitively, quoted
+// exactly. With `prefix`, `name` need only start it.
+bool ident_matches(const token& t, std::string_view name, bool prefix = false) noexcept {
+  if (t.kind == token_kind::word && (prefix ? t.text.size() < name.size() : t.text.size() != name.size())) {
+    return false;
+  }
+  ident_reader r(t);
+  for (const char ch : name) {
+    if (r.next() != static_cast<unsigned char>(ch)) {
+      return false;
+    }
+  }
+  return prefix || r.next() == ident_reader::end_of_name;
+}
+
+// ---- Statements -----------------------------------------------------------------------------------
+
+// Yields the statements of a Query string: from the first to the last token before each top-level
+// ';', empty statements skipped. As psql's psqlscan.l does, a ';' inside the BEGIN ... END body of
+// CREATE [OR REPLACE] FUNCTION|PROCEDURE (SQL-standard bodies, PostgreSQL 14) does not split.
+class statement_splitter {
+ public:
+  explicit statement_splitter(std::string_view sql) noexcept : lex_(sql) {}
+
+  bool next(std::string_view& statement) noexcept {
+    token first;
+    token last;
+    bool any = false;
+    prefix_word words[4] = {};
+    std::size_t word_count = 0;
+    std::size_t paren_depth = 0;
+    std::size_t begin_depth = 0;
+    for (;;) {
+      const token t = lex_.next();
+      unterminated_ = unterminated_ || t.unterminated;
+      if (is_end(t)) {
+        break;
+      }
+      if (t.kind == token_kind::line_comment || t.kind == token_kind::block_comment) {
+        continue;
+      }
+      if (is_punct(t, ';') && begin_depth == 0) {
+        if (any) {
+          break;
+        }
+        continue;
+      }
+      if (!any) {
+        first = t;
+        any = true;
+      }
+      last = t;
+      if (is_punct(t, '(')) {
+        ++paren_depth;
+      } else if (is_punct(t, ')')) {
+        paren_depth -= paren_depth > 0 ? 1 : 0;
+      } else if (t.kind == token_kind::word) {
+        if (word_count < 4) {
+          words[word_count] = classify_word(t);
+        }
+        ++word_count;
+        if (paren_depth == 0 && is_routine(words)) {
+          if (is_kw(t, "begin")) {
+            ++begin_depth;
+          } else if (is_kw(t, "case")) {
+            begin_depth += begin_depth > 0 ? 1 : 0;  // CASE ... END inside the body
+          } else if (is_kw(t, "end")) {
+            begin_depth -= begin_depth > 0 ? 1 : 0;
+          }
+        }
+      }
+    }
+    if (!any) {
+      return false;
+    }
+    statement = span_of(first, last);
+    return true;
+  }
+
+  // Some string, quoted identifier, comment or dollar quote ran off the end of the input.
+  bool saw_unterminated() const noexcept { return unterminated_; }
+
+ private:
+  enum class prefix_word {
+    other,      // any word but those below
+    create,     // CREATE
+    or_,        // OR
+    replace,    // REPLACE
+    function,   // FUNCTION
+    procedure,  // PROCEDURE
+  };
+
+  static prefix_word classify_word(const token& t) noexcept {
+    if (is_kw(t, "create")) {
+      return prefix_word::create;
+    }
+    if (is_kw(t, "or")) {
+      return prefix_word::or_;
+    }
+    if (is_kw(t, "replace")) {
+      return prefix_word::replace;
+    }
+    if (is_kw(t, "function")) {
+      return prefix_word::function;
+    }
+    if (is_kw(t, "procedure")) {
+      return prefix_word::procedure;
+    }
+    return prefix_word::other;
+  }
+
+  // CREATE [OR REPLACE] {FUNCTION | PROCEDURE}
+  static bool is_routine(const prefix_word (&w)[4]) noexcept {
+    const auto routine = [](prefix_word p) {
+      return p == prefix_word::function || p == prefix_word::procedure;
+    };
+    return w[0] == prefix_word::create &&
+           (routine(w[1]) || (w[1] == prefix_word::or_ && w[2] == prefix_word::replace && routine(w[3])));
+  }
+
+  lexer lex_;
+  bool unterminated_ = false;
+};
+
+enum class tx_mode {
+  unspecified,  // neither READ ONLY nor READ WRITE
+  read_only,    // READ ONLY
+  read_write,   // READ WRITE (wins over READ ONLY: PostgreSQL rejects both together anyway)
+};
+
+// Transaction modes, comma-separated or not: ISOLATION LEVEL ..., READ ONLY | READ WRITE, [NOT] DEFERRABLE.
+tx_mode scan_tx_modes(cursor& c) noexcept {
+  tx_mode mode = tx_mode::unspecified;
+  while (!c.at_end()) {
+    if (!is_kw(c.take(), "read")) {
+      continue;
+    }
+    if (is_kw(c.peek(), "write")) {
+      mode = tx_mode::read_write;
+    } else if (is_kw(c.peek(), "only") && mode == tx_mode::unspecified) {
+      mode = tx_mode::read_only;
+    }
+  }
+  return mode;
+}
+
+// The rest of the statement as written, from its next token to its last (empty if none).
+std::string_view rest_text(cursor& c) noexcept {
+  if (c.at_end()) {
+    return {};
+  }
+  const token first = c.peek();
+  token last = first;
+  while (!c.at_end()) {
+    last = c.take();
+  }
+  return span_of(first, last);
+}
+
+// The rest of the statement is just the keyword `kw`.
+bool rest_is(const cursor& c, std::string_view kw) noexcept {
+  cursor probe = c;
+  return probe.accept(kw) && probe.at_end();
+}
+
+// A possibly dotted variable name (myapp.tenant, "Quoted".x), as written.
+bool take_var_name(cursor& c, std::string_view& name) noexcept {
+  const token first = c.take();
+  if (!is_name(first)) {
+    return false;
+  }
+  token last = first;
+  while (is_punct(c.peek(), '.')) {
+    c.take();
+    last = c.take();
+    if (!is_name(last)) {
+      return false;
+    }
+  }
+  name = span_of(first, last);
+  return true;
+}
+
+enum class set_outcome {
+  none,         // not SET/RESET, or one that changes no session state we track (SET LOCAL, SET
+                // CONSTRAINTS, SET SESSION CHARACTERISTICS, RESET ROLE, malformed ...)
+  session,      // a session variable: kind, name, value
+  transaction,  // SET TRANSACTION ...: mode
+  pin,          // SET [SESSION] ROLE, SET SESSION AUTHORIZATION
+};
+
+struct set_statement {
+  set_outcome outcome = set_outcome::none;
+  set_kind kind = set_kind::set;
+  std::string_view canonical_name;  // set when the syntax names the variable (TIME ZONE: "timezone")
+  std::string_view name;            // otherwise the name as written, possibly dotted and quoted
+  std::string_view value;           // the value as written (empty for resets)
+  tx_mode mode = tx_mode::unspecified;
+};
+
+// `value` is the rest of the statement: DEFAULT (or one of `also_reset`) resets, nothing is malformed.
+set_statement session_value(cursor& c, std::string_view canonical, std::string_view name,
+                            bool empty_resets = false, std::string_view also_reset = {}) noexcept {
+  set_statement s;
+  s.canonical_name = canonical;
+  s.name = name;
+  if (rest_is(c, "default") || (!also_reset.empty() && rest_is(c, also_reset)) ||
+      (empty_resets && c.at_end())) {
+    s.outcome = set_outcome::session;
+    s.kind = set_kind::reset;
+    return s;
+  }
+  s.value = rest_text(c);
+  if (!s.value.empty()) {
+    s.outcome = set_outcome::session;
+  }
+  return s;
+}
+
+// RESET {name | ALL | TIME ZONE | SESSION AUTHORIZATION | ROLE | TRANSACTION ISOLATION LEVEL}
+set_statement parse_reset(cursor& c) noexcept {
+  set_statement s;
+  const token v = c.peek();
+  cursor probe = c;
+  probe.take();
+  const token w = probe.peek();
+  if (is_kw(v, "all") && is_end(w)) {
+    s.outcome = set_outcome::session;
+    s.kind = set_kind::reset_all;
+    return s;
+  }
+  if (is_kw(v, "time") && is_kw(w, "zone")) {
+    probe.take();
+    if (probe.at_end()) {
+      s.outcome = set_outcome::session;
+      s.kind = set_kind::reset;
+      s.canonical_name = "timezone";
+    }
+    return s;
+  }
+  if (is_kw(v, {"role", "session", "transaction"}) || ident_matches(v, "session_authorization")) {
+    return s;  // undoes a pin, or transaction-scoped
+  }
+  std::string_view name;
+  if (take_var_name(c, name) && c.at_end()) {
+    s.outcome = set_outcome::session;
+    s.kind = set_kind::reset;
+    s.name = name;
+  }
+  return s;
+}
+
+// SET / RESET, per the VariableSetStmt and VariableResetStmt rules of PostgreSQL's gram.y.
+set_statement parse_set(std::string_view statement) noexcept {
+  cursor c(statement);
+  const token verb = c.take();
+  if (is_kw(verb, "reset")) {
+    return parse_reset(c);
+  }
+  set_statement s;
+  if (!is_kw(verb, "set")) {
+    return s;
+  }
+  if (is_kw(c.peek(), "local")) {
+    return s;  // SET LOCAL lasts until the end of the transaction
+  }
+  bool session = false;
+  if (is_kw(c.peek(), "session")) {
+    cursor probe = c;
+    probe.take();
+    if (is_kw(probe.peek(), "characteristics")) {
+      return s;  // SET SESSION CHARACTERISTICS AS TRANSACTION ...
+    }
+    if (is_kw(probe.peek(), "authorization")) {
+      s.outcome = set_outcome::pin;
+      return s;
+    }
+    if (!is_kw(probe.peek(), "to") && !(probe.peek().kind == token_kind::op && probe.peek().text == "=")) {
+      c = probe;  // SET SESSION name ...: SESSION is the scope, not a variable named "session"
+      session = true;
+    }
+  }
+  if (!session && is_kw(c.peek(), "transaction")) {
+    c.take();
+    s.outcome = set_outcome::transaction;
+    s.mode = scan_tx_modes(c);
+    return s;
+  }
+  cursor probe = c;
+  const token v = probe.take();
+  const token w = probe.peek();
+  const bool assigns = is_kw(w, "to") || (w.kind == token_kind::op && w.text == "=");
+  if (!session && is_kw(v, "constraints") && !assigns) {
+    return s;  // SET CONSTRAINTS lasts until the end of the transaction
+  }
+  if (is_kw(v, "role") || (is_kw(v, "session") && is_kw(w, "authorization"))) {
+    s.outcome = set_outcome::pin;  // SET ROLE, SET SESSION ROLE, SET SESSION SESSION AUTHORIZATION
+    return s;
+  }
+  if (is_kw(v, "time") && is_kw(w, "zone")) {
+    probe.take();
+    return session_value(probe, "timezone", {}, false, "local");
+  }
+  if (is_kw(v, "names") && !assigns) {
+    return session_value(probe, "client_encoding", {}, true);
+  }
+  if (is_kw(v, "schema") && !assigns) {
+    return session_value(probe, "search_path", {});
+  }
+  if (is_kw(v, "xml") && is_kw(w, "option")) {
+    probe.take();
+    return session_value(probe, "xmloption", {});
+  }
+  std::string_view name;
+  if (!take_var_name(c, name)) {
+    return s;
+  }
+  const token assign = c.take();
+  if (!is_kw(assign, "to") && !(assign.kind == token_kind::op && assign.text == "=")) {
+    return s;  // SET name FROM CURRENT (meaningful only in CREATE FUNCTION), or malformed
+  }
+  const token only = cursor(name).peek();
+  if (only.text.size() == name.size() &&
+      (ident_matches(only, "role") || ident_matches(only, "session_authorization"))) {
+    s.outcome = set_outcome::pin;  // SET role = x is SET ROLE x
+    return s;
+  }
+  return session_value(c, {}, name);
+}
+
+// What one statement needs and does.
+struct statement_facts {
+  route target = route::primary;
+  bool pins = false;                    // see classification::pins_session
+  bool session_set = false;             // a session-level SET / RESET
+  bool begins = false;                  // BEGIN / START TRANSACTION
+  bool set_transaction = false;         // SET TRANSACTION
+  tx_mode mode = tx_mode::unspecified;  // the READ ONLY / READ WRITE of either
+};
+
+// WITH [RECURSIVE] name [(cols)] AS [[NOT] MATERIALIZED] (query) [SEARCH ...] [CYCLE ...], ... main:
+// returns the keyword of the main statement, the first statement keyword outside the parentheses.
+token with_main(cursor& c) noexcept {
+  std::ptrdiff_t depth = 0;
+  while (!c.at_end()) {
+    const token t = c.take();
+    if (is_punct(t, '(')) {
+      ++depth;
+    } else if (is_punct(t, ')')) {
+      --depth;
+    } else if (depth <= 0 && is_kw(t, {"select", "values", "table", "insert", "update", "delete", "merge"})) {
+      return t;
+    }
+  }
+  return c.peek();
+}
+
+// PostgreSQL's defGetBoolean: false, off and 0 (quoted or not) are false.
+bool is_false(const token& t) noexcept {
+  std::string_view v = t.text;
+  if (t.kind == token_kind::string && !t.unterminated && v.size() >= 2 && v.front() == '\'') {
+    v = v.substr(1, v.size() - 2);
+  } else if (t.kind != token_kind::word && t.kind != token_kind::number) {
+    return false;
+  }
+  return iequals(v, "false") || iequals(v, "off") || v == "0";
+}
+
+// After EXPLAIN: takes the options, leaving the cursor at the explained statement, and says whether
+// it will run (ANALYZE). EXPLAIN ANALYZE [VERBOSE] stmt | EXPLAIN VERBOSE stmt
+// | EXPLAIN (option [value], ...) stmt.
+bool explain_runs(cursor& c) noexcept {
+  if (c.accept("analyze") || c.accept("analyse")) {
+    c.accept("verbose");
+    return true;
+  }
+  if (c.accept("verbose") || !is_punct(c.peek(), '(')) {
+    return false;
+  }
+  c.take();
+  bool runs = false;
+  for (;;) {
+    const token option = c.take();
+    if (is_end(option)) {
+      return true;  // malformed: play safe
+    }
+    token value;
+    std::size_t values = 0;
+    std::size_t depth = 0;
+    token t;
+    for (;;) {
+      t = c.take();
+      if (is_end(t)) {
+        return true;
+      }
+      if (depth == 0 && (is_punct(t, ',') || is_punct(t, ')'))) {
+        break;
+      }
+      if (is_punct(t, '(')) {
+        ++depth;
+      } else if (is_punct(t, ')')) {
+        --depth;
+      }
+      value = t;
+      ++values;
+    }
+    if (is_kw(option, {"analyze", "analyse"})) {
+      runs = !(values == 1 && is_false(value));
+    }
+    if (is_punct(t, ')')) {
+      return runs;
+    }
+  }
+}
+
+// Writes and session pins found anywhere in a statement: calls of write functions, data-modifying
+// statements in parentheses (CTE bodies), row locks, SELECT ... INTO, and bytes PostgreSQL rejects.
+struct body_facts {
+  bool writes = false;
+  bool pins = false;
+};
+
+constexpr std::string_view write_functions[] = {
+    "nextval", "setval",
+    "currval", "lastval",  // read this session's sequence state: wrong (an error) on another server
+    "set_config",          // changes session state
+    "pg_notify", "txid_current", "pg_current_xact_id",  // cannot run on a hot standby
+    "lo_creat", "lo_create", "lo_import", "lo_export", "lo_unlink", "lo_from_bytea", "lo_put", "lowrite",
+    "lo_truncate", "lo_truncate64",
+};
+constexpr std::string_view session_lock_functions[] = {
+    "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
+};
+
+void check_call(const token& fn, const options& opts, body_facts& b) noexcept {
+  for (const std::string_view name : write_functions) {
+    if (ident_matches(fn, name)) {
+      b.writes = true;
+      return;
+    }
+  }
+  if (ident_matches(fn, "pg_advisory_", true) || ident_matches(fn, "pg_try_advisory_", true)) {
+    b.writes = true;  // the _xact_ variants too; only session-level locks pin
+    for (const std::string_view name : session_lock_functions) {
+      b.pins = b.pins || ident_matches(fn, name);
+    }
+    return;
+  }
+  for (const std::string& name : opts.write_functions) {
+    if (ident_matches(fn, name)) {
+      b.writes = true;
+      return;
+    }
+  }
+}
+
+body_facts scan_body(std::string_view statement, bool select_like, const options& opts) noexcept {
+  body_facts b;
+  cursor c(statement);
+  while (!c.at_end()) {
+    const token t = c.take();
+    const token& n = c.peek();
+    if (t.kind == token_kind::other) {
+      b.writes = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
+    } else if (is_punct(t, '(')) {
+      b.writes = b.writes || is_kw(n, {"insert", "update", "delete", "merge"});
+    } else if (is_name(t) && is_punct(n, '(')) {
+      check_call(t, opts, b);  // schema.fn( matches on fn, the token before the '('
+    } else if (is_kw(t, "for")) {
+      // FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE
+      b.writes = b.writes || is_kw(n, {"update", "share", "no", "key"});
+    } else if (select_like && is_kw(t, "into")) {
+      // SELECT ... INTO [TEMP | TEMPORARY | LOCAL TEMP | GLOBAL TEMP | UNLOGGED] [TABLE] name
+      b.writes = true;
+      b.pins = b.pins || is_kw(n, {"temp", "temporary", "local", "global"});
+    }
+  }
+  return b;
+}
+
+// CREATE [OR REPLACE] [GLOBAL | LOCAL] {TEMP | TEMPORARY} ..., or anything created in pg_temp.
+bool creates_temp(cursor& c) noexcept {
+  if (c.accept("or")) {
+    c.accept("replace");
+  }
+  if (!c.accept("global")) {
+    c.accept("local");
+  }
+  if (is_kw(c.peek(), {"temp", "temporary"})) {
+    return true;
+  }
+  while (!c.at_end()) {
+    const token t = c.take();
+    if (is_punct(c.peek(), '.') && (ident_matches(t, "pg_temp") || ident_matches(t, "pg_temp_", true))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// DECLARE name [BINARY] [ASENSITIVE | INSENSITIVE] [[NO] SCROLL] CURSOR [{WITH | WITHOUT} HOLD] FOR query
+bool declares_held_cursor(cursor& c) noexcept {
+  while (!c.at_end()) {
+    const token t = c.take();
+    if (is_kw(t, "for")) {
+      return false;
+    }
+    if (is_kw(t, "with") && is_kw(c.peek(), "hold")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// COPY t [(cols)] {FROM | TO} ... | COPY (query) TO ...: FROM and TO are reserved words, so the first
+// one outside parentheses decides. Only COPY ... TO STDOUT reads without side effects.
+bool copy_reads(cursor& c) noexcept {
+  std::size_t depth = 0;
+  while (!c.at_end()) {
+    const token t = c.take();
+    if (is_punct(t, '(')) {
+      ++depth;
+    } else if (is_punct(t, ')')) {
+      depth -= depth > 0 ? 1 : 0;
+    } else if (depth == 0 && is_kw(t, "from")) {
+      return false;
+    } else if (depth == 0 && is_kw(t, "to")) {
+      return is_kw(c.peek(), "stdout");
+    }
+  }
+  return false;
+}
+
+statement_facts analyze(std::string_view statement, const options& opts) noexcept {
+  statement_facts f;
+  cursor c(statement);
+  bool select_like = false;  // SELECT, VALUES, TABLE, WITH ... SELECT: replica unless the body writes
+  bool runs_explained = false;
+  bool at_start = true;
+  bool in_parens = false;
+  for (;; at_start = false) {
+    const token t = c.take();
+    if (is_punct(t, '(')) {
+      in_parens = true;  // (SELECT ...) UNION (SELECT ...)
+      continue;
+    }
+    if (is_kw(t, {"select", "values", "table"})) {
+      select_like = true;
+      break;
+    }
+    if (is_kw(t, "with")) {
+      select_like = is_kw(with_main(c), {"select", "values", "table"});
+      break;
+    }
+    if (in_parens) {
+      break;
+    }
+    if (is_kw(t, "explain")) {
+      if (!explain_runs(c)) {
+        f.target = route::replica;  // plans only: runs nothing, writes nothing, pins nothing
+        return f;
+      }
+      runs_explained = true;  // EXPLAIN ANALYZE runs the statement: classify it, then go to the primary
+      continue;
+    }
+    if (is_kw(t, {"show", "fetch", "move"})) {
+      f.target = route::replica;
+    } else if (at_start && (is_kw(t, "begin") || (is_kw(t, "start") && c.accept("transaction")))) {
+      f.begins = true;  // BEGIN [WORK | TRANSACTION] [modes] | START TRANSACTION [modes]
+      if (!c.accept("work")) {
+        c.accept("transaction");
+      }
+      f.mode = scan_tx_modes(c);
+      return f;
+    } else if (at_start && is_kw(t, {"set", "reset"})) {
+      const set_statement s = parse_set(statement);
+      f.pins = s.outcome == set_outcome::pin;
+      f.session_set = s.outcome == set_outcome::session;
+      f.set_transaction = s.outcome == set_outcome::transaction;
+      f.mode = s.mode;
+      if (f.set_transaction && f.mode == tx_mode::read_only) {
+        f.target = route::replica;
+      }
+      return f;
+    } else if (is_kw(t, "listen")) {
+      f.pins = true;
+    } else if (is_kw(t, "create")) {
+      f.pins = creates_temp(c);
+    } else if (is_kw(t, "declare")) {
+      f.pins = declares_held_cursor(c);
+    } else if (is_kw(t, "prepare")) {
+      // PREPARE name [(types)] AS statement pins; PREPARE TRANSACTION 'gid' does not.
+      cursor probe = c;
+      f.pins = !(probe.accept("transaction") && probe.peek().kind == token_kind::string);
+    } else if (is_kw(t, "discard")) {
+      f.pins = is_kw(c.peek(), {"plans", "sequences", "temp", "temporary"});  // DISCARD ALL resets
+    } else if (is_kw(t, "copy")) {
+      f.target = copy_reads(c) ? route::replica : route::primary;
+    }
+    break;
+  }
+  if (select_like) {
+    f.target = route::replica;
+  }
+  const body_facts b = scan_body(statement, select_like, opts);
+  f.pins = f.pins || b.pins;
+  if (b.writes || f.pins || runs_explained) {
+    f.target = route::primary;
+  }
+  return f;
+}
+
+// ---- Hints ----------------------------------------------------------------------------------------
+
+constexpr bool is_hint_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// A comment that says only "sluice: primary" or "sluice: replica" (any case, any spacing).
+hint parse_hint(const token& comment) noexcept {
+  if (comment.unterminated) {
+    return hint::none;
+  }
+  const std::string_view body = comment.kind == token_kind::block_comment
+                                    ? comment.text.substr(2, comment.text.size() - 4)
+                                    : comment.text.substr(2);
+  std::size_t i = 0;
+  const auto skip_space = [&] {
+    while (i < body.size() && is_hint_space(body[i])) {
+      ++i;
+    }
+  };
+  const auto word = [&] {
+    const std::size_t start = i;
+    while (i < body.size() && ((body[i] >= 'a' && body[i] <= 'z') || (body[i] >= 'A' && body[i] <= 'Z'))) {
+      ++i;
+    }
+    return body.substr(start, i - start);
+  };
+  skip_space();
+  if (!iequals(word(), "sluice")) {
+    return hint::none;
+  }
+  skip_space();
+  if (i >= body.size() || body[i] != ':') {
+    return hint::none;
+  }
+  ++i;
+  skip_space();
+  const std::string_view target = word();
+  skip_space();
+  if (i != body.size()) {
+    return hint::none;
+  }
+  if (iequals(target, "primary")) {
+    return hint::primary;
+  }
+  if (iequals(target, "replica")) {
+    return hint::replica;
+  }
+  return hint::none;
+}
+
+// All comments before the first token may hold a hint; if they disagree, primary wins.
+hint leading_hint(std::string_view sql) noexcept {
+  lexer lex(sql);
+  hint found = hint::none;
+  for (token t = lex.next(); t.kind == token_kind::line_comment || t.kind == token_kind::block_comment;
+       t = lex.next()) {
+    const hint h = parse_hint(t);
+    if (h == hint::primary || (h == hint::replica && found == hint::none)) {
+      found = h;
+    }
+  }
+  return found;
+}
+
+// The name of a session variable as PostgreSQL stores it: unquoted parts lower-cased, quoted parts
+// unescaped, joined by '.'.
+std::string normalize_name(std::string_view written) {
+  std::string out;
+  cursor c(written);
+  while (!c.at_end()) {
+    const token t = c.take();
+    if (is_punct(t, '.')) {
+      out += '.';
+      continue;
+    }
+    ident_reader r(t);
+    for (int b = r.next(); b >= 0; b = r.next()) {
+      out += static_cast<char>(b);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+classification classify(std::string_view sql, const options& opts) noexcept {
+  classification out;
+  out.routing_hint = leading_hint(sql);
+  statement_splitter split(sql);
+  std::string_view statement;
+  std::size_t count = 0;
+  bool primary = false;
+  bool read_only = false;
+  while (split.next(statement)) {
+    const statement_facts f = analyze(statement, opts);
+    if (count == 0 && f.begins) {
+      // Where BEGIN goes depends on the rest of the string: a later SET TRANSACTION READ ONLY counts.
+      out.begins_transaction = true;
+      read_only = f.mode == tx_mode::read_only;
+    } else {
+      if (out.begins_transaction && f.set_transaction && f.mode != tx_mode::unspecified) {
+        read_only = f.mode == tx_mode::read_only;
+      }
+      primary = primary || f.target == route::primary;
+    }
+    out.pins_session = out.pins_session || f.pins;
+    out.has_session_set = out.has_session_set || f.session_set;
+    ++count;
+  }
+  out.empty = count == 0 && !split.saw_unterminated();
+  out.statement_count_multiple = count > 1;
+  out.read_only_transaction = out.begins_transaction && read_only;
+  if ((out.begins_transaction && !read_only) || out.pins_session || split.saw_unterminated()) {
+    primary = true;  // an unterminated literal or comment is an error PostgreSQL should report
+  }
+  out.target = primary ? route::primary : route::replica;
+  return out;
+}
+
+std::vector<session_set> extract_session_sets(std::string_view sql) {
+  std::vector<session_set> out;
+  statement_splitter split(sql);
+  std::string_view statement;
+  while (split.next(statement)) {
+    const set_statement s = parse_set(statement);
+    if (s.outcome != set_outcome::session) {
+      continue;
+    }
+    session_set item;
+    item.kind = s.kind;
+    item.name = s.canonical_name.empty() ? normalize_name(s.name) : std::string(s.canonical_name);
+    item.value = std::string(s.value);
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace sluice::router::classify

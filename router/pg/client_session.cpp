@@ -46,6 +46,23 @@ struct server_statement_name {
   std::size_t size = 0;
 };
 
+// True for an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.
+bool is_fatal(wire::bytes_view payload) {
+  std::string_view severity;
+  wire::for_each_error_field(payload, [&](char field, std::string_view value) {
+    if (field == 'V' || (field == 'S' && severity.empty())) severity = value;
+  });
+  return severity == "FATAL" || severity == "PANIC";
+}
+
+std::string error_text(wire::bytes_view payload) {
+  std::string text;
+  wire::for_each_error_field(payload, [&](char field, std::string_view value) {
+    if (field == 'M') text = std::string(value);
+  });
+  return text;
+}
+
 std::string to_lower(std::string_view text) {
   std::string lowered(text);
   for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -630,7 +647,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
     client_in_.consume(message.wire_size);
   }
   if (server_ && !server_out_.empty()) {
-    if (!co_await write_server()) co_return co_await server_failed("write to");
+    if (!co_await write_server()) co_return co_await server_failed("08006", "write failed");
   }
   tracker_.drain_synthesized([&](request_kind kind) {
     if (kind == request_kind::parse) wire::encode_parse_complete(client_out_);
@@ -715,8 +732,10 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       } else {
         failure = std::move(acquired.failure);
         spdlog::warn("backend '{}': {}", shared.cfg.backends[chosen].name, failure.message);
-        if (failure.code == errc::server_connect) owner_.mark_down(chosen);
-        if (chosen != shared.primary_index && failure.code == errc::server_connect) {
+        // Network failures and servers refusing connections (57P03 shutting down or starting up,
+        // 53300 too many connections) take the backend out for retry_interval.
+        if (failure.code == errc::server_connect || failure.code == errc::server_error) owner_.mark_down(chosen);
+        if (chosen != shared.primary_index) {
           // A replica that cannot be reached: try another, then the primary.
           index = owner_.choose_replica(chosen);
           if (!index) ++stats.replica_fallbacks;
@@ -926,7 +945,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
 asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   auto& input = server_->input();
   auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
-  if (ec) co_return co_await server_failed("read from");
+  if (ec) co_return co_await server_failed("08006", ec == asio::error::eof ? "server closed the connection" : ec.message());
   input.commit(count);
 
   const auto available = input.available();
@@ -944,13 +963,19 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     if (kind == request_kind::close) wire::encode_close_complete(client_out_);
   };
   bool batch_done = false;
+  bool server_fatal = false;
+  std::string fatal_sqlstate;
+  std::string fatal_reason;
   while (offset < available.size()) {
     const auto frame = wire::frame_message(available.subspan(offset), max_server_message);
     if (frame.status == wire::frame_status::need_more) {
       needed = frame.needed;
       break;
     }
-    if (frame.status != wire::frame_status::ok) co_return co_await server_failed("bad message from");
+    if (frame.status != wire::frame_status::ok) {
+      client_out_.clear();
+      co_return co_await server_failed("08P01", "malformed message from the server");
+    }
     const auto& message = frame.message;
     tracker_.drain_synthesized(emit_synthesized);
     const auto verdict = tracker_.on_server_message(message.type, [&](std::uint64_t id) { server_->prepared().erase(id); });
@@ -961,6 +986,14 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         break;
       case wire::be::error_response:
         batch_error_ = true;
+        if (is_fatal(message.payload)) {
+          // The server is about to close this connection (shutdown 57P01, crash 57P02, admin kill).
+          // Handled after the loop: no co_await inside this switch (GCC 12 mis-compiles locals of a
+          // coroutine that are live across a suspension in a switch inside a loop).
+          fatal_sqlstate = wire::error_sqlstate(message.payload);
+          fatal_reason = error_text(message.payload);
+          server_fatal = true;
+        }
         break;
       case wire::be::copy_in_response:
         copy_in_ = true;
@@ -968,6 +1001,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       default:
         break;
     }
+    if (server_fatal) break;
     if (verdict == response_verdict::swallow) {
       flush_run();
       offset += message.wire_size;
@@ -975,6 +1009,16 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     } else {
       offset += message.wire_size;
     }
+  }
+  if (server_fatal) {
+    // Everything before the FATAL goes to the client; then it is a lost connection, which keeps the
+    // client connected when it was not in a transaction.
+    flush_run();
+    const bool written_ok = co_await flush_client();
+    input.consume(input.size());
+    if (!written_ok) co_return outcome::close;
+    if (fatal_sqlstate.empty()) fatal_sqlstate = "08006";
+    co_return co_await server_failed(fatal_sqlstate, fatal_reason);
   }
   if (offset == available.size() || needed != 0) tracker_.drain_synthesized(emit_synthesized);
   bool written;
@@ -1061,11 +1105,15 @@ void client_session::release_server(bool reusable) {
   server_out_.clear();
 }
 
-asio::awaitable<client_session::outcome> client_session::server_failed(std::string_view what) {
+asio::awaitable<client_session::outcome> client_session::server_failed(std::string_view sqlstate,
+                                                                      std::string_view reason) {
   const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
-  spdlog::warn("user '{}': lost server connection ({} backend '{}')", user_name_, what, name);
+  spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, reason);
   owner_.mark_down(server_->backend_index());
-  const bool in_transaction = tx_ != wire::tx_status::idle || pinned_ || session_mode_;
+  // Outside a transaction only the statements in flight are lost: the client gets an ERROR and the
+  // ReadyForQuery messages it is owed, and carries on. Inside one (or with session state on that
+  // connection) there is nothing sound to carry on with.
+  const bool fatal = tx_ != wire::tx_status::idle || pinned_ || session_mode_;
   const std::size_t pending_ready = tracker_.ready_for_query_owed();
   tracker_.clear();
   release_server(false);
@@ -1073,15 +1121,14 @@ asio::awaitable<client_session::outcome> client_session::server_failed(std::stri
   copy_in_ = false;
   ready_ = false;
   pending_set_sql_.clear();
-  client_out_.clear();
-  const std::string message = "sluice: lost the connection to backend '" + name + "' while " +
-                              (in_transaction ? "in a transaction" : "running a statement");
-  if (in_transaction) {
-    send_error("FATAL", "08006", message);
+  const std::string message = "sluice: lost the connection to backend '" + name + "' " +
+                              (fatal ? "in a transaction" : "while running a statement") + ": " +
+                              std::string(reason);
+  send_error(fatal ? "FATAL" : "ERROR", sqlstate, message);
+  if (fatal) {
     co_await flush_client();
     co_return outcome::close;
   }
-  send_error("ERROR", "08006", message);
   for (std::size_t i = 0; i < std::max<std::size_t>(pending_ready, 1); ++i) {
     wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
   }

@@ -81,7 +81,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   client_statement& remember_statement(const wire::parse_message& parse, const classify::classification& kind);
   void detach_if_done();
   void release_server(bool reusable);
-  asio::awaitable<outcome> server_failed(std::string_view what);
+  asio::awaitable<outcome> server_failed(std::string_view sqlstate, std::string_view reason);
   void apply_tracked_settings(std::string_view sql);
   asio::awaitable<bool> reset_server_state(bool on_primary);
   enum class internal_result {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The demo: installs dependencies, builds a Release sluice, starts the sandbox cluster (a primary and two
+# replicas) and runs sluice in front of it until Ctrl-C, then stops both. Run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash integration/install-deps.sh
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF
+cmake --build build/release
+
+sluice_pid=
+# shellcheck disable=SC2317 # invoked by the traps
+cleanup() {
+  trap - EXIT INT TERM
+  if [[ -n $sluice_pid ]] && kill -0 "$sluice_pid" 2>/dev/null; then
+    kill -TERM "$sluice_pid" 2>/dev/null || true
+    wait "$sluice_pid" 2>/dev/null || true
+  fi
+  bash integration/sandbox.sh stop || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bash integration/sandbox.sh start >/dev/null
+eval "$(bash integration/sandbox.sh env)"
+if (exec 3<>"/dev/tcp/127.0.0.1/$SLUICE_PORT") 2>/dev/null; then
+  echo "demo: port $SLUICE_PORT is already taken (another demo running?); set SLUICE_PORT to use another" >&2
+  exit 1
+fi
+
+cat <<MESSAGE
+
+sluice listens on 127.0.0.1:$SLUICE_PORT: writes go to the primary (:$PRIMARY_PORT), reads to the
+replicas (:$REPLICA1_PORT, :$REPLICA2_PORT). Connect from another terminal with:
+
+  psql "postgres://app:app_pw@127.0.0.1:$SLUICE_PORT/app"
+
+Ctrl-C stops sluice and the sandbox (KEEP=1 keeps the sandbox's files in $SANDBOX_DIR).
+
+MESSAGE
+# In the background with `wait`, so that INT and TERM reach the traps at once.
+build/release/router/sluice --config "$SLUICE_CONFIG" &
+sluice_pid=$!
+status=0
+wait "$sluice_pid" || status=$?
+sluice_pid=
+echo "demo: sluice exited with status $status" >&2
+exit "$status"

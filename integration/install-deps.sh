@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what building and testing sluice needs on Debian 12, as root. Idempotent: when every package
+# is already installed it does not touch apt at all.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libboost1.81-dev libspdlog-dev libfmt-dev libtomlplusplus-dev catch2
+  libpq-dev libssl-dev
+  postgresql-15 postgresql-client-15 postgresql-contrib
+  python3 python3-psycopg2
+  procps iproute2
+)
+# Not libmysqlcppconn-dev: in Debian 12 it depends on libboost-dev (1.74), which conflicts with
+# libboost1.81-dev.
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+missing=()
+for p in "${packages[@]}"; do
+  if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]]; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  log "all ${#packages[@]} packages already installed"
+else
+  if ((EUID != 0)); then
+    log "missing: ${missing[*]}; run this script as root to install them"
+    exit 1
+  fi
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's postgresql-15 package creates and starts a default cluster 15/main on port 5432. The
+# integration sandbox runs its own clusters, so do not leave that one running. Only stop it; its data
+# is left alone.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  if pg_lsclusters --no-header 2>/dev/null | awk '$1 == "15" && $2 == "main" && $4 ~ /^online/ { found = 1 } END { exit !found }'; then
+    if ((EUID == 0)); then
+      log "stopping the default cluster 15/main (created by the postgresql-15 package; its data is kept)"
+      pg_ctlcluster 15 main stop || log "warning: could not stop cluster 15/main"
+    else
+      log "note: the default cluster 15/main is running on port 5432 (not stopped: not root)"
+    fi
+  fi
+fi

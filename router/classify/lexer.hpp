@@ -1,0 +1,54 @@
+// SQL tokenizer after PostgreSQL's src/backend/parser/scan.l: just enough to find statement
+// boundaries, keywords, identifiers and function calls without being fooled by quotes or comments.
+// Sans-IO and allocation-free: tokens are views into the input.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace sluice::router::classify {
+
+enum class token_kind {
+  end,            // no more input (text is empty, at the end of the input)
+  word,           // unquoted identifier or keyword: compare case-insensitively
+  quoted_ident,   // "identifier" or U&"identifier": compare exactly, after unescaping
+  string,         // 'x', E'x', B'x', X'x', N'x', U&'x'
+  dollar_string,  // $$x$$ or $tag$x$tag$
+  number,         // 42, 3.14, .5, 1e-9, 0x1F, 1_000
+  param,          // $1
+  op,             // operator: a run of + - * / < > = ~ ! @ # % ^ & | ` ?
+  punct,          // one of , ( ) [ ] . ; :
+  line_comment,   // -- up to (not including) the end of the line
+  block_comment,  // /* */, nested as PostgreSQL nests them
+  other,          // any other byte (PostgreSQL would reject it), or a '$' that starts nothing
+};
+
+struct token {
+  token_kind kind = token_kind::end;
+  std::string_view text;      // the whole lexeme, quotes, prefixes and comment markers included
+  bool unterminated = false;  // a string, identifier, comment or dollar quote that runs off the end
+};
+
+// Splits SQL text into tokens, skipping whitespace. Assumes standard_conforming_strings = on (the
+// default since PostgreSQL 9.1): backslashes escape only in E'' strings.
+class lexer {
+ public:
+  explicit lexer(std::string_view sql) noexcept : sql_(sql) {}
+
+  // The next token, comments included; token_kind::end (forever) once the input is used up.
+  token next() noexcept;
+
+ private:
+  char at(std::size_t i) const noexcept { return i < sql_.size() ? sql_[i] : '\0'; }
+  token make(token_kind kind, std::size_t start, bool unterminated = false) noexcept;
+  token quoted(token_kind kind, std::size_t start, std::size_t body, char quote, bool backslash) noexcept;
+  token block_comment(std::size_t start) noexcept;
+  token dollar(std::size_t start) noexcept;
+  token number(std::size_t start) noexcept;
+  token oper(std::size_t start) noexcept;
+
+  std::string_view sql_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace sluice::router::classify

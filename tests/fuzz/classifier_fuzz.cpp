@@ -1,0 +1,42 @@
+// libFuzzer target for the SQL classifier: for any bytes, classify() and extract_session_sets() never
+// crash, and their answers agree with each other.
+#include "router/classify/classifier.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace {
+
+const std::string write_functions[] = {"audit_write", "bump_counter"};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace sluice::router::classify;
+  const std::string_view sql(reinterpret_cast<const char*>(data), size);
+  const options opts{write_functions};
+
+  const classification c = classify(sql, opts);
+  if (c.pins_session && c.target != route::primary) {
+    __builtin_trap();  // pinned statements must run where the pin lives
+  }
+  if (c.empty && (c.target != route::replica || c.statement_count_multiple || c.begins_transaction)) {
+    __builtin_trap();
+  }
+  if (c.read_only_transaction && !c.begins_transaction) {
+    __builtin_trap();
+  }
+
+  const auto sets = extract_session_sets(sql);
+  if (c.has_session_set != !sets.empty()) {
+    __builtin_trap();  // the router's two views of one string must agree
+  }
+  for (const session_set& s : sets) {
+    if (s.kind == set_kind::set && s.value.empty()) {
+      __builtin_trap();
+    }
+  }
+  return 0;
+}

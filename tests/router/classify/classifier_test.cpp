@@ -1,0 +1,763 @@
+// SQL classifier: a table of statements with the route and flags each must get, the session SET
+// values extracted, the lexer's tokens, truncated and random inputs, 1 MB inputs, and no allocation.
+#include "router/classify/classifier.hpp"
+#include "router/classify/lexer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// Counts allocations made while `counting` is on (Catch itself allocates, so only around classify()).
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+
+// Every non-aligned form is replaced, so that no allocation reaches a runtime's own delete (ASan checks).
+namespace {
+void* counted_alloc(std::size_t size) noexcept {
+  if (counting.load(std::memory_order_relaxed)) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+  }
+  return std::malloc(size == 0 ? 1 : size);
+}
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (void* p = counted_alloc(size)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
+
+// GCC cannot see that these pair with the operator new above.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+
+using namespace sluice::router::classify;
+
+namespace {
+
+// Expected flags of a row; anything not listed must be false / none.
+enum flag : unsigned {
+  pin = 1u << 0,     // pins_session
+  sset = 1u << 1,    // has_session_set
+  begin = 1u << 2,   // begins_transaction
+  ro = 1u << 3,      // read_only_transaction
+  multi = 1u << 4,   // statement_count_multiple
+  empty = 1u << 5,   // empty
+  hint_p = 1u << 6,  // routing_hint primary
+  hint_r = 1u << 7,  // routing_hint replica
+};
+
+constexpr route R = route::replica;
+constexpr route P = route::primary;
+
+struct row {
+  std::string_view sql;
+  route target;
+  unsigned flags = 0;
+};
+
+// One line per classification, so a failing row shows expected and actual side by side.
+std::string describe(route target, unsigned flags) {
+  std::string s = target == route::replica ? "replica" : "primary";
+  const std::pair<unsigned, const char*> names[] = {
+      {pin, " pins"},  {sset, " session_set"}, {begin, " begins"}, {ro, " read_only"},
+      {multi, " multi"}, {empty, " empty"},    {hint_p, " hint=primary"}, {hint_r, " hint=replica"},
+  };
+  for (const auto& [bit, name] : names) {
+    if ((flags & bit) != 0) {
+      s += name;
+    }
+  }
+  return s;
+}
+
+std::string describe(const classification& c) {
+  unsigned f = 0;
+  f |= c.pins_session ? pin : 0u;
+  f |= c.has_session_set ? sset : 0u;
+  f |= c.begins_transaction ? begin : 0u;
+  f |= c.read_only_transaction ? ro : 0u;
+  f |= c.statement_count_multiple ? multi : 0u;
+  f |= c.empty ? empty : 0u;
+  f |= c.routing_hint == hint::primary ? hint_p : 0u;
+  f |= c.routing_hint == hint::replica ? hint_r : 0u;
+  return describe(c.target, f);
+}
+
+const std::string user_functions[] = {"audit_write", "bump_counter"};
+const options opts{user_functions};
+
+// clang-format off
+const row rows[] = {
+    // ---- Reads
+    {"SELECT 1", R},
+    {"select * from t", R},
+    {"SeLeCt a, b FROM t WHERE x = 1", R},
+    {"  \n\tSELECT 1  ", R},
+    {"\n\n  sElEcT\t1", R},
+    {"SELECT 1;", R},
+    {"SELECT count(*) FROM t GROUP BY a HAVING count(*) > 1 ORDER BY 1 LIMIT 10 OFFSET 5", R},
+    {"SELECT * FROM t FETCH FIRST 5 ROWS ONLY", R},
+    {"SELECT substring('abc' FROM 1 FOR 2)", R},
+    {"SELECT * FROM a JOIN b USING (id) WHERE a.x IN (SELECT y FROM c)", R},
+    {"(SELECT 1) UNION (SELECT 2)", R},
+    {"((SELECT 1))", R},
+    {"SELECT 1 UNION ALL SELECT 2 EXCEPT SELECT 3", R},
+    {"VALUES (1), (2)", R},
+    {"VALUES (1)", R},
+    {"(VALUES (1))", R},
+    {"TABLE t", R},
+    {"table public.t", R},
+    {"SHOW search_path", R},
+    {"SHOW ALL", R},
+    {"show transaction isolation level", R},
+    {"SELECT now(), current_user, version()", R},
+    {"SELECT pg_is_in_recovery()", R},
+    {"SELECT current_setting('search_path')", R},
+    {"SELECT * FROM generate_series(1, 10)", R},
+    {"SELECT (SELECT max(id) FROM t)", R},
+    {"SELECT CASE WHEN a THEN 'update' ELSE 'delete' END FROM t", R},
+    {"SELECT * FROM t WHERE deleted_at IS NULL", R},
+    {"SELECT * FROM updates", R},
+    {"SELECT insert_time, update_count FROM t", R},
+    {"SELECT a->>'k', b @> c, d || e FROM t", R},
+    {"SELECT 1.5e10, .5, 0x1F, 1_000, 1e-3", R},
+    {"SELECT $1::int", R},
+    {"SELECT * FROM t FOR READ ONLY", R},
+    {"SELECT * FROM t WHERE a = 'FOR UPDATE'", R},
+    {"SELECT 'INTO' FROM t", R},
+    {"SELECT 2*/*c*/3", R},
+    {"SELECT 1--comment;DELETE FROM t", R},
+    {"SELECT 1 -- trailing comment", R},
+    {"SELECT 1 /* trailing */", R},
+
+    // ---- Quoting: writes hidden in strings, identifiers, comments and dollar quotes do not count
+    {"SELECT 'INSERT INTO x'", R},
+    {"SELECT $$DELETE$$", R},
+    {"SELECT $a$ ; DROP TABLE t; $a$", R},
+    {"SELECT $a$ $b$ ; DROP $b$ $a$", R},
+    {"SELECT $fn$ it's $$ nested $fn$", R},
+    {"SELECT $_1$;$_1$", R},
+    {"/* DELETE */ SELECT 1", R},
+    {"-- UPDATE\nSELECT 1", R},
+    {"-- UPDATE\r\nSELECT 1", R},
+    {"/* a /* b */ DELETE */ SELECT 1", R},
+    {R"(SELECT E'\'; DELETE FROM t; --')", R},
+    {R"(SELECT e'it\'s')", R},
+    {R"(SELECT E'\\'; SELECT 2)", R, multi},
+    {R"(SELECT E'a''b; DELETE')", R},
+    {"SELECT 'it''s; DELETE'", R},
+    {"SELECT '' || ';' || ''", R},
+    {R"(SELECT 'a\'; SELECT 2)", R, multi},  // standard_conforming_strings: '\' is a whole string
+    {R"(SELECT "select" FROM "delete")", R},
+    {R"(SELECT "Weird ""name""" FROM t)", R},
+    {R"(SELECT "a;b" FROM t)", R},
+    {R"(SELECT U&'d\0061t\+000061')", R},
+    {R"(SELECT U&'\0027'; SELECT 2)", R, multi},
+    {R"(SELECT U&"d\0061t\+000061" FROM t)", R},
+    {"SELECT B'1010', X'1F', N'abc'", R},
+    {"SELECT x FROM t WHERE y LIKE '%; DELETE%'", R},
+    {"SELECT a$b$c FROM t", R},
+    {"SELECT 1 FROM t WHERE a = $1; SELECT 2", R, multi},
+    {"WITH x AS (SELECT 'DELETE') SELECT * FROM x", R},
+    {"SELECT $$ /* $$, 1", R},
+    {"SELECT '/*', 1; SELECT 2", R, multi},
+
+    // ---- WITH
+    {"WITH x AS (SELECT 1) SELECT * FROM x", R},
+    {"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) SELECT * FROM r", R},
+    {"WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM t) "
+     "SEARCH DEPTH FIRST BY n SET ord SELECT * FROM t", R},
+    {"WITH x AS MATERIALIZED (SELECT 1) SELECT * FROM x", R},
+    {"with x as (select 1) values (1)", R},
+    {"WITH x AS (SELECT 1) TABLE x", R},
+    {"(WITH x AS (SELECT 1) SELECT * FROM x)", R},
+    {"WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", P},
+    {"WITH x AS (INSERT INTO t VALUES (1) RETURNING id) SELECT id FROM x", P},
+    {"WITH x AS (UPDATE t SET a = 1 RETURNING *) SELECT 1", P},
+    {"WITH x AS NOT MATERIALIZED (DELETE FROM t RETURNING 1) SELECT 1", P},
+    {"WITH x AS (MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE RETURNING *) SELECT 1", P},
+    {"WITH a AS (SELECT 1), b AS (WITH c AS (DELETE FROM t RETURNING 1) SELECT * FROM c) "
+     "SELECT * FROM a, b", P},
+    {"WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", P},
+    {"WITH x AS (SELECT 1) UPDATE t SET a = (SELECT * FROM x)", P},
+    {"WITH x AS (SELECT 1) DELETE FROM t", P},
+    {"WITH x AS (SELECT 1) SELECT * INTO t2 FROM x", P},
+    {"WITH x AS (SELECT nextval('s')) SELECT * FROM x", P},
+    {"WITH", P},
+
+    // ---- Writes and everything else
+    {"INSERT INTO t VALUES (1)", P},
+    {"insert into t (a) select 1", P},
+    {"UPDATE t SET a = 1", P},
+    {"DELETE FROM t", P},
+    {"DELETE FROM t WHERE a = 'SELECT'", P},
+    {"MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a", P},
+    {"TRUNCATE t", P},
+    {"CREATE TABLE t (a int)", P},
+    {"CREATE TABLE temp (a int)", P},
+    {"CREATE TABLE t (a int) -- TEMP", P},
+    {"CREATE UNLOGGED TABLE t (a int)", P},
+    {"CREATE TABLE t AS SELECT 1", P},
+    {"CREATE MATERIALIZED VIEW mv AS SELECT 1", P},
+    {"DROP TABLE t", P},
+    {"ALTER TABLE t ADD COLUMN b int", P},
+    {"CREATE INDEX CONCURRENTLY i ON t (a)", P},
+    {"GRANT SELECT ON t TO bob", P},
+    {"VACUUM t", P},
+    {"ANALYZE t", P},
+    {"LOCK TABLE t IN ACCESS EXCLUSIVE MODE", P},
+    {"CALL proc(1)", P},
+    {"DO $$ BEGIN PERFORM 1; END $$", P},
+    {"REFRESH MATERIALIZED VIEW mv", P},
+    {"CLUSTER t", P},
+    {"REINDEX TABLE t", P},
+    {"COMMENT ON TABLE t IS 'x'", P},
+    {"NOTIFY ch, 'payload'", P},
+    {"UNLISTEN ch", P},
+    {"EXECUTE p(1)", P},
+    {"DEALLOCATE p", P},
+    {"CHECKPOINT", P},
+    {"CLOSE c", P},
+    {"DECLARE c CURSOR FOR SELECT 1", P},
+    {"LOAD 'auto_explain'", P},
+    {"IMPORT FOREIGN SCHEMA s FROM SERVER srv INTO public", P},
+    {"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$", P},
+    {"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END", P},
+    {"CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); "
+     "SELECT CASE WHEN true THEN 1 END; END; SELECT 1", P, multi},
+    {"foo bar", P},
+    {"42", P},
+    {"(", P},
+    {")", P},
+    {"(INSERT INTO t VALUES (1))", P},
+    {"$$x$$", P},
+
+    // ---- Row locks and SELECT INTO
+    {"SELECT * FROM t FOR UPDATE", P},
+    {"SELECT * FROM t FOR NO KEY UPDATE", P},
+    {"SELECT * FROM t FOR SHARE", P},
+    {"SELECT * FROM t FOR KEY SHARE SKIP LOCKED", P},
+    {"select * from t for update nowait", P},
+    {"SELECT\n*\nFROM\nt\nFOR\nUPDATE", P},
+    {"SELECT * FROM t FOR -- comment\nUPDATE", P},
+    {"SELECT * FROM (SELECT * FROM t FOR UPDATE) s", P},
+    {"SELECT * INTO newtable FROM t", P},
+    {"SELECT a INTO UNLOGGED tt FROM t", P},
+    {"SELECT a INTO TEMP tt FROM t", P, pin},
+    {"SELECT a INTO TEMPORARY TABLE tt FROM t", P, pin},
+    {"SELECT a INTO LOCAL TEMP tt FROM t", P, pin},
+
+    // ---- Functions that write
+    {"SELECT nextval('s')", P},
+    {"select NEXTVAL ('s')", P},
+    {"SELECT setval('s', 10)", P},
+    {"SELECT currval('s')", P},
+    {"SELECT pg_catalog.nextval('s')", P},
+    {R"(SELECT "nextval"('s'))", P},
+    {R"(SELECT "NEXTVAL"('s'))", R},  // quoted: a different function
+    {R"(SELECT U&"nextv\0061l"('s'))", P},
+    {"SELECT nextval/* c */('s')", P},
+    {"SELECT id, nextval('s') FROM t", P},
+    {"INSERT INTO t VALUES (nextval('s'))", P},
+    {"VALUES (nextval('s'))", P},
+    {"SELECT nextval FROM t", R},
+    {R"(SELECT "nextval" FROM t)", R},
+    {"SELECT 'nextval(1)'", R},
+    {"SELECT 1 /* nextval('s') */", R},
+    {"-- nextval('s')\nSELECT 1", R},
+    {"SELECT $$nextval('s')$$", R},
+    {"SELECT pg_advisory_xact_lock(1)", P},
+    {"SELECT pg_try_advisory_xact_lock(1)", P},
+    {"SELECT pg_advisory_xact_lock_shared(1)", P},
+    {"SELECT pg_advisory_unlock(1)", P},
+    {"SELECT pg_advisory_unlock_all()", P},
+    {"SELECT pg_advisory_lock(1)", P, pin},
+    {"SELECT pg_advisory_lock_shared(1)", P, pin},
+    {"SELECT pg_try_advisory_lock(1, 2)", P, pin},
+    {"select PG_TRY_ADVISORY_LOCK_SHARED(1)", P, pin},
+    {"SELECT pg_catalog.pg_advisory_lock(1)", P, pin},
+    {"SELECT pg_advisory_lock FROM locks", R},
+    {"SELECT audit_write(1)", P},
+    {"SELECT AUDIT_WRITE(1)", P},
+    {"SELECT public.audit_write(1)", P},
+    {R"(SELECT "audit_write"(1))", P},
+    {R"(SELECT "Audit_Write"(1))", R},
+    {"SELECT audit_writer(1)", R},
+    {"SELECT audit_write FROM t", R},
+    {"SELECT 'audit_write(1)'", R},
+    {"SELECT * FROM bump_counter('x')", P},
+    {"SELECT lo_unlink(123)", P},
+    {"SELECT lo_get(123)", R},
+    {"SELECT set_config('search_path', 'x', false)", P},
+    {"SELECT txid_current()", P},
+    {"SELECT pg_notify('c', 'x')", P},
+
+    // ---- Several statements
+    {"select 1; insert into t values (1)", P, multi},
+    {"INSERT INTO t VALUES (1); SELECT 1", P, multi},
+    {"SELECT 1; SELECT 2", R, multi},
+    {"SELECT 1;;; SELECT 2;", R, multi},
+    {"SELECT 1; /* c */ ;", R},
+    {"SELECT 1; SHOW x; VALUES (1); TABLE t", R, multi},
+
+    // ---- Nothing at all
+    {"", R, empty},
+    {"   \n\t ", R, empty},
+    {";", R, empty},
+    {";;", R, empty},
+    {"/* only a comment */", R, empty},
+    {"-- only a comment", R, empty},
+    {"/* a */ ; -- b\n ; /* c /* d */ */", R, empty},
+
+    // ---- Unterminated: never crash, always primary
+    {"SELECT 'abc", P},
+    {R"(SELECT E'abc\')", P},
+    {R"(SELECT "abc)", P},
+    {"SELECT 1 /* abc", P},
+    {"/* abc", P},
+    {"/* /* nested */ still open", P},
+    {"-- line comment without newline", R, empty},
+    {"SELECT $$abc", P},
+    {"SELECT $a$abc$b$", P},
+    {"SELECT $a$abc$a", P},
+    {"SELECT U&'abc", P},
+    {R"(SELECT U&"abc)", P},
+    {"SELECT 1; SELECT 'x", P, multi},
+    {"SELECT E'", P},
+    {"SELECT $", P},
+
+    // ---- Hints
+    {"/* sluice: replica */ INSERT INTO t VALUES (1)", P, hint_r},
+    {"/* sluice: primary */ SELECT 1", R, hint_p},
+    {"/*sluice:replica*/ SELECT 1", R, hint_r},
+    {"/*   SLUICE  :  Primary   */SELECT 1", R, hint_p},
+    {"/*\n sluice:\n replica\n*/ SELECT 1", R, hint_r},
+    {"-- sluice: replica\nSELECT 1", R, hint_r},
+    {"--sluice:primary\nSELECT 1", R, hint_p},
+    {"/* tenant=acme */ /* sluice: primary */ SELECT 1", R, hint_p},
+    {"/* sluice: primary */ /* tenant=acme */ SELECT 1", R, hint_p},
+    {"/* sluice: replica */ /* sluice: primary */ SELECT 1", R, hint_p},
+    {"/* sluice: replica */", R, empty | hint_r},
+    {"/* sluice: replica */ BEGIN", P, begin | hint_r},
+    {"SELECT 1 /* sluice: primary */", R},
+    {"SELECT 1; /* sluice: primary */ SELECT 2", R, multi},
+    {"/* sluice: replicas */ SELECT 1", R},
+    {"/* sluice: replica, tenant=acme */ SELECT 1", R},
+    {"/* not sluice: replica */ SELECT 1", R},
+    {"/* sluice replica */ SELECT 1", R},
+    {"/* sluice: replica", P},
+
+    // ---- Transactions
+    {"BEGIN", P, begin},
+    {"begin work", P, begin},
+    {"BEGIN TRANSACTION", P, begin},
+    {"START TRANSACTION", P, begin},
+    {"BEGIN READ ONLY", R, begin | ro},
+    {"BEGIN TRANSACTION READ ONLY", R, begin | ro},
+    {"START TRANSACTION READ ONLY", R, begin | ro},
+    {"start transaction isolation level repeatable read, read only", R, begin | ro},
+    {"START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", R, begin | ro},
+    {"BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE", R, begin | ro},
+    {"BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE", R, begin | ro},
+    {"BEGIN ISOLATION LEVEL READ COMMITTED", P, begin},
+    {"BEGIN READ WRITE", P, begin},
+    {"BEGIN ISOLATION LEVEL READ UNCOMMITTED READ WRITE", P, begin},
+    {"BEGIN; SET TRANSACTION READ ONLY;", R, begin | ro | multi},
+    {"BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY", R, begin | ro | multi},
+    {"BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", P, begin | multi},
+    {"BEGIN READ ONLY; SELECT 1", R, begin | ro | multi},
+    {"BEGIN READ ONLY; INSERT INTO t VALUES (1)", P, begin | ro | multi},
+    {"BEGIN READ ONLY; COMMIT", P, begin | ro | multi},
+    {"BEGIN; SELECT 1", P, begin | multi},
+    {"BEGIN READ ONLY; SET TRANSACTION READ WRITE", P, begin | multi},
+    {"SET TRANSACTION READ ONLY", R},
+    {"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", P},
+    {"SET TRANSACTION SNAPSHOT '00000003-0000001B-1'", P},
+    {"SELECT 1; BEGIN READ ONLY", P, multi},
+    {"START", P},
+    {"COMMIT", P},
+    {"END", P},
+    {"ROLLBACK", P},
+    {"ABORT", P},
+    {"SAVEPOINT s", P},
+    {"RELEASE SAVEPOINT s", P},
+    {"ROLLBACK TO SAVEPOINT s", P},
+    {"PREPARE TRANSACTION 'gid'", P},
+    {"COMMIT PREPARED 'gid'", P},
+    {"ROLLBACK PREPARED 'gid'", P},
+
+    // ---- EXPLAIN
+    {"EXPLAIN SELECT 1", R},
+    {"EXPLAIN VERBOSE SELECT 1", R},
+    {"EXPLAIN ANALYZE SELECT 1", P},
+    {"explain analyse select 1", P},
+    {"EXPLAIN ANALYZE VERBOSE SELECT 1", P},
+    {"EXPLAIN (ANALYZE) SELECT 1", P},
+    {"EXPLAIN (ANALYZE true, BUFFERS) SELECT 1", P},
+    {"EXPLAIN (ANALYZE on) SELECT 1", P},
+    {"EXPLAIN (ANALYZE 1) SELECT 1", P},
+    {"EXPLAIN (FORMAT JSON, ANALYZE) SELECT 1", P},
+    {"EXPLAIN (ANALYZE false) SELECT 1", R},
+    {"EXPLAIN (ANALYZE off, COSTS off) SELECT 1", R},
+    {"EXPLAIN (ANALYZE 0) SELECT 1", R},
+    {"EXPLAIN (ANALYZE 'false') SELECT 1", R},
+    {"EXPLAIN (FORMAT JSON) SELECT 1", R},
+    {"EXPLAIN (COSTS false) SELECT 1", R},
+    {"EXPLAIN INSERT INTO t VALUES (nextval('s'))", R},
+    {"EXPLAIN SELECT pg_advisory_lock(1)", R},
+    {"EXPLAIN ANALYZE SELECT pg_advisory_lock(1)", P, pin},
+    {"EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1", P, pin},
+    {"EXPLAIN (ANALYZE", P},
+    {"EXPLAIN (ANALYZE false, BUFFERS", P},
+
+    // ---- COPY
+    {"COPY t FROM STDIN", P},
+    {"COPY t TO STDOUT", R},
+    {"copy t (a, b) to stdout with (format csv)", R},
+    {"COPY (SELECT * FROM t) TO STDOUT", R},
+    {"COPY (SELECT 'FROM') TO STDOUT", R},
+    {"COPY (SELECT nextval('s')) TO STDOUT", P},
+    {"COPY (DELETE FROM t RETURNING *) TO STDOUT", P},
+    {"COPY t TO '/tmp/file'", P},
+    {"COPY t TO PROGRAM 'gzip > /tmp/x'", P},
+    {"COPY t FROM '/tmp/file'", P},
+
+    // ---- Cursors
+    {"FETCH 10 FROM c", R},
+    {"FETCH NEXT IN c", R},
+    {"MOVE FORWARD 5 IN c", R},
+
+    // ---- Pinned sessions
+    {"LISTEN ch", P, pin},
+    {R"(listen "Channel")", P, pin},
+    {"CREATE TEMP TABLE tt (a int)", P, pin},
+    {"CREATE TEMPORARY TABLE tt AS SELECT 1", P, pin},
+    {"CREATE LOCAL TEMP TABLE tt (a int)", P, pin},
+    {"CREATE GLOBAL TEMPORARY TABLE tt (a int)", P, pin},
+    {"CREATE TEMP VIEW v AS SELECT 1", P, pin},
+    {"CREATE OR REPLACE TEMP VIEW v AS SELECT 1", P, pin},
+    {"CREATE TEMP SEQUENCE s", P, pin},
+    {"create temp table tt (a int) on commit drop", P, pin},
+    {"CREATE TABLE pg_temp.tt (a int)", P, pin},
+    {"DECLARE c CURSOR WITH HOLD FOR SELECT 1", P, pin},
+    {"DECLARE c BINARY NO SCROLL CURSOR WITH HOLD FOR SELECT 1", P, pin},
+    {"DECLARE c CURSOR WITHOUT HOLD FOR SELECT 1", P},
+    {"DECLARE c CURSOR FOR WITH hold AS (SELECT 1) SELECT * FROM hold", P},
+    {"PREPARE p AS SELECT 1", P, pin},
+    {"PREPARE p (int) AS SELECT $1", P, pin},
+    {"DISCARD ALL", P},
+    {"DISCARD TEMP", P, pin},
+    {"DISCARD PLANS", P, pin},
+    {"DISCARD SEQUENCES", P, pin},
+    {"SET SESSION AUTHORIZATION bob", P, pin},
+    {"SET SESSION AUTHORIZATION DEFAULT", P, pin},
+    {"SET ROLE bob", P, pin},
+    {"SET SESSION ROLE bob", P, pin},
+    {"SET role = 'bob'", P, pin},
+    {"SET LOCAL ROLE bob", P},
+    {"RESET ROLE", P},
+    {"RESET SESSION AUTHORIZATION", P},
+    {"SELECT 1; LISTEN ch", P, pin | multi},
+    {"/* sluice: replica */ LISTEN ch", P, pin | hint_r},
+
+    // ---- Session SET / RESET
+    {"SET search_path TO a, b", P, sset},
+    {"SET search_path = a", P, sset},
+    {"set SESSION statement_timeout = 5000", P, sset},
+    {"SET x.y = 1", P, sset},
+    {"SET TIME ZONE 'UTC'", P, sset},
+    {"SET TIME ZONE LOCAL", P, sset},
+    {"SET NAMES 'UTF8'", P, sset},
+    {"SET SCHEMA 'app'", P, sset},
+    {"SET XML OPTION DOCUMENT", P, sset},
+    {"SET x TO DEFAULT", P, sset},
+    {"RESET ALL", P, sset},
+    {"RESET search_path", P, sset},
+    {"RESET TIME ZONE", P, sset},
+    {"SET search_path TO a; SELECT 1", P, sset | multi},
+    {"SET TRANSACTION READ ONLY; SET search_path = a", P, sset | multi},
+    {"SET LOCAL statement_timeout = 0", P},
+    {"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", P},
+    {"SET CONSTRAINTS ALL DEFERRED", P},
+    {"SET statement_timeout", P},
+    {"SET x FROM CURRENT", P},
+    {"SET", P},
+    {"RESET", P},
+};
+// clang-format on
+
+}  // namespace
+
+TEST_CASE("classify: every statement in the table gets its route and flags", "[classify]") {
+  STATIC_REQUIRE(sizeof(rows) / sizeof(rows[0]) >= 150);
+  for (const row& r : rows) {
+    INFO("sql: " << r.sql);
+    CHECK(describe(classify(r.sql, opts)) == describe(r.target, r.flags));
+  }
+}
+
+TEST_CASE("classify: has_session_set agrees with extract_session_sets", "[classify]") {
+  for (const row& r : rows) {
+    INFO("sql: " << r.sql);
+    CHECK(classify(r.sql, opts).has_session_set == !extract_session_sets(r.sql).empty());
+  }
+}
+
+TEST_CASE("classify: without write_functions, user functions are reads", "[classify]") {
+  const options none{};
+  CHECK(classify("SELECT audit_write(1)", none).target == route::replica);
+  CHECK(classify("SELECT nextval('s')", none).target == route::primary);
+}
+
+TEST_CASE("classify: is noexcept and allocates nothing", "[classify]") {
+  STATIC_REQUIRE(noexcept(classify(std::string_view{}, opts)));
+  std::vector<classification> results(sizeof(rows) / sizeof(rows[0]));
+  allocations = 0;
+  counting = true;
+  std::size_t i = 0;
+  for (const row& r : rows) {
+    results[i++] = classify(r.sql, opts);
+  }
+  counting = false;
+  CHECK(allocations == 0);
+}
+
+namespace {
+
+struct expected_set {
+  set_kind kind;
+  std::string_view name;
+  std::string_view value;
+};
+
+std::string describe(const std::vector<session_set>& sets) {
+  std::string s;
+  for (const session_set& x : sets) {
+    s += x.kind == set_kind::set ? "set " : x.kind == set_kind::reset ? "reset " : "reset_all ";
+    s += x.name + " [" + x.value + "]; ";
+  }
+  return s;
+}
+
+std::string describe(const std::vector<expected_set>& sets) {
+  std::vector<session_set> v;
+  for (const expected_set& x : sets) {
+    v.push_back(session_set{x.kind, std::string(x.name), std::string(x.value)});
+  }
+  return describe(v);
+}
+
+}  // namespace
+
+TEST_CASE("extract_session_sets: names and values as written", "[classify][set]") {
+  constexpr auto S = set_kind::set;
+  constexpr auto Z = set_kind::reset;
+  constexpr auto A = set_kind::reset_all;
+  const std::pair<std::string_view, std::vector<expected_set>> cases[] = {
+      {"SET search_path TO '$user', public", {{S, "search_path", "'$user', public"}}},
+      {"SET search_path = a, b -- comment", {{S, "search_path", "a, b"}}},
+      {"SET search_path = a, b /* trailing */ ;", {{S, "search_path", "a, b"}}},
+      {"set Statement_Timeout to 5000", {{S, "statement_timeout", "5000"}}},
+      {"set statement_timeout to 0;", {{S, "statement_timeout", "0"}}},
+      {"SET SESSION work_mem = '64MB'", {{S, "work_mem", "'64MB'"}}},
+      {"SET myapp.tenant = 'acme'", {{S, "myapp.tenant", "'acme'"}}},
+      {R"(SET MyApp."Tenant" = 'acme')", {{S, "myapp.Tenant", "'acme'"}}},
+      {R"(SET "Weird ""x""" = 1)", {{S, "Weird \"x\"", "1"}}},
+      {R"(SET U&"a\0062" = 1)", {{S, "ab", "1"}}},
+      {"SET x TO DEFAULT", {{Z, "x", ""}}},
+      {"SET x = default", {{Z, "x", ""}}},
+      {"SET x = 'default'", {{S, "x", "'default'"}}},
+      {"SET x = -1", {{S, "x", "-1"}}},
+      {"SET x=-1", {{S, "x", "-1"}}},
+      {"SET x = 'a' /* comment */", {{S, "x", "'a'"}}},
+      {"SET x = 'a', /* c */ 'b'", {{S, "x", "'a', /* c */ 'b'"}}},
+      {R"(SET x = E'\n')", {{S, "x", R"(E'\n')"}}},
+      {"SET x = $$a;b$$", {{S, "x", "$$a;b$$"}}},
+      {"SET TIME ZONE 'UTC'", {{S, "timezone", "'UTC'"}}},
+      {"set time zone 'Europe/Paris'", {{S, "timezone", "'Europe/Paris'"}}},
+      {"SET TIME ZONE INTERVAL '+00:00' HOUR TO MINUTE",
+       {{S, "timezone", "INTERVAL '+00:00' HOUR TO MINUTE"}}},
+      {"SET TIME ZONE LOCAL", {{Z, "timezone", ""}}},
+      {"SET TIME ZONE DEFAULT", {{Z, "timezone", ""}}},
+      {"SET timezone = 'UTC'", {{S, "timezone", "'UTC'"}}},
+      {"SET NAMES 'LATIN1'", {{S, "client_encoding", "'LATIN1'"}}},
+      {"SET NAMES", {{Z, "client_encoding", ""}}},
+      {"SET SCHEMA 'app'", {{S, "search_path", "'app'"}}},
+      {"SET XML OPTION CONTENT", {{S, "xmloption", "CONTENT"}}},
+      {"SET SESSION TIME ZONE 'UTC'", {{S, "timezone", "'UTC'"}}},
+      {"RESET ALL", {{A, "", ""}}},
+      {"reset all;", {{A, "", ""}}},
+      {"RESET Search_Path", {{Z, "search_path", ""}}},
+      {"RESET myapp.tenant", {{Z, "myapp.tenant", ""}}},
+      {"RESET TIME ZONE", {{Z, "timezone", ""}}},
+      {"SET a = 1; SELECT 1; SET LOCAL b = 2; SET TRANSACTION READ ONLY; SET ROLE x; RESET c; "
+       "SET SESSION AUTHORIZATION y; SET d TO 'x;y'",
+       {{S, "a", "1"}, {Z, "c", ""}, {S, "d", "'x;y'"}}},
+      {"/* sluice: primary */ SET a = 1", {{S, "a", "1"}}},
+      {"SELECT 1", {}},
+      {"SET x =", {}},
+      {"SET LOCAL x = 1", {}},
+      {"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", {}},
+      {"SET CONSTRAINTS ALL IMMEDIATE", {}},
+      {"SET ROLE admin", {}},
+      {"RESET ROLE", {}},
+      {"RESET TRANSACTION ISOLATION LEVEL", {}},
+      {"RESET ALL x", {}},
+      {"SET x FROM CURRENT", {}},
+      {"SELECT 'SET x = 1'", {}},
+      {"UPDATE t SET a = 1", {}},
+  };
+  for (const auto& [sql, expected] : cases) {
+    INFO("sql: " << sql);
+    CHECK(describe(extract_session_sets(sql)) == describe(expected));
+  }
+}
+
+TEST_CASE("lexer: token kinds and extents", "[classify][lexer]") {
+  const auto kinds = [](std::string_view sql) {
+    std::vector<std::pair<token_kind, std::string>> out;
+    lexer lex(sql);
+    for (token t = lex.next(); t.kind != token_kind::end; t = lex.next()) {
+      out.emplace_back(t.kind, std::string(t.text) + (t.unterminated ? "<unterminated>" : ""));
+    }
+    return out;
+  };
+  using tk = token_kind;
+  using v = std::vector<std::pair<token_kind, std::string>>;
+  CHECK(kinds("SELECT a1$, _x FROM t;") ==
+        v{{tk::word, "SELECT"}, {tk::word, "a1$"}, {tk::punct, ","}, {tk::word, "_x"}, {tk::word, "FROM"},
+          {tk::word, "t"}, {tk::punct, ";"}});
+  CHECK(kinds("'a''b' E'c\\'d' B'1' X'F' N'n' U&'u'") ==
+        v{{tk::string, "'a''b'"}, {tk::string, "E'c\\'d'"}, {tk::string, "B'1'"}, {tk::string, "X'F'"},
+          {tk::string, "N'n'"}, {tk::string, "U&'u'"}});
+  CHECK(kinds(R"("a""b" U&"c")") == v{{tk::quoted_ident, R"("a""b")"}, {tk::quoted_ident, R"(U&"c")"}});
+  CHECK(kinds("$$a$$ $t$b$$c$t$ $1 $") ==
+        v{{tk::dollar_string, "$$a$$"}, {tk::dollar_string, "$t$b$$c$t$"}, {tk::param, "$1"},
+          {tk::other, "$"}});
+  CHECK(kinds("1 1.5 .5 1e10 1.5E-3 0x1F 1_000") ==
+        v{{tk::number, "1"}, {tk::number, "1.5"}, {tk::number, ".5"}, {tk::number, "1e10"},
+          {tk::number, "1.5E-3"}, {tk::number, "0x1F"}, {tk::number, "1_000"}});
+  CHECK(kinds("a=-1 b<>c d->>e f::g") ==
+        v{{tk::word, "a"}, {tk::op, "="}, {tk::op, "-"}, {tk::number, "1"}, {tk::word, "b"}, {tk::op, "<>"},
+          {tk::word, "c"}, {tk::word, "d"}, {tk::op, "->>"}, {tk::word, "e"}, {tk::word, "f"},
+          {tk::punct, ":"}, {tk::punct, ":"}, {tk::word, "g"}});
+  CHECK(kinds("1*/*c*/2--x\n3") ==
+        v{{tk::number, "1"}, {tk::op, "*"}, {tk::block_comment, "/*c*/"}, {tk::number, "2"},
+          {tk::line_comment, "--x"}, {tk::number, "3"}});
+  CHECK(kinds("/* a /* b */ c */ d") == v{{tk::block_comment, "/* a /* b */ c */"}, {tk::word, "d"}});
+  CHECK(kinds("'abc") == v{{tk::string, "'abc<unterminated>"}});
+  CHECK(kinds("/* a /* b */") == v{{tk::block_comment, "/* a /* b */<unterminated>"}});
+  CHECK(kinds("$q$ abc $Q$") == v{{tk::dollar_string, "$q$ abc $Q$<unterminated>"}});
+  CHECK(kinds("\"abc") == v{{tk::quoted_ident, "\"abc<unterminated>"}});
+  CHECK(kinds("x \\ {") == v{{tk::word, "x"}, {tk::other, "\\"}, {tk::other, "{"}});
+}
+
+TEST_CASE("classify: every prefix of every table row is handled", "[classify][robust]") {
+  for (const row& r : rows) {
+    for (std::size_t n = 0; n <= r.sql.size(); ++n) {
+      const std::string_view prefix = r.sql.substr(0, n);
+      const classification c = classify(prefix, opts);
+      CHECK((!c.empty || c.target == route::replica));
+      CHECK((!c.pins_session || c.target == route::primary));
+      CHECK(c.has_session_set == !extract_session_sets(prefix).empty());
+    }
+  }
+}
+
+TEST_CASE("classify: random SQL-like soup is handled", "[classify][robust]") {
+  const std::string_view pieces[] = {
+      "SELECT ", "INSERT ", "WITH ", "x AS (", ")", "(", ";", "'", "''", "E'", "\\", "\"", "$$", "$a$",
+      "$", "/*", "*/", "--", "\n", " ", "nextval", "(", "FOR ", "UPDATE ", "INTO ", "TEMP ", "SET ",
+      "RESET ", "TO ", "=", "BEGIN ", "READ ", "ONLY ", ",", "U&", "EXPLAIN ", "ANALYZE ", "COPY ",
+      "STDOUT ", "LISTEN ", "pg_advisory_lock", ".", "1", "é", std::string_view("\0", 1)};
+  std::mt19937 rng(20240229);  // fixed seed: deterministic
+  std::uniform_int_distribution<std::size_t> pick(0, std::size(pieces) - 1);
+  std::uniform_int_distribution<int> length(0, 40);
+  for (int i = 0; i < 20000; ++i) {
+    std::string sql;
+    for (int n = length(rng); n > 0; --n) {
+      sql += pieces[pick(rng)];
+    }
+    const classification c = classify(sql, opts);
+    INFO("sql: " << sql);
+    REQUIRE((!c.pins_session || c.target == route::primary));
+    REQUIRE(c.has_session_set == !extract_session_sets(sql).empty());
+  }
+}
+
+namespace {
+
+template <class F>
+double seconds(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string repeat(std::string_view s, std::size_t bytes) {
+  std::string out;
+  out.reserve(bytes + s.size());
+  while (out.size() < bytes) {
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+// Linear time on hostile shapes (deep parentheses, long dollar tags, endless comments). A release build
+// takes about 20 ms per input and a Debug ASan build under 0.5 s; anything quadratic would take minutes.
+TEST_CASE("classify: 1 MB inputs are quick", "[classify][perf]") {
+  constexpr std::size_t mb = 1 << 20;
+  const std::string long_tag(1000, 'a');
+  const std::pair<std::string, route> inputs[] = {
+      {repeat("SELECT a, 'str', \"id\", $$x$$, /* c */ f(1) FROM t WHERE b = 1; ", mb), route::replica},
+      {"SELECT " + repeat("1 + ", mb) + "1", route::replica},
+      {"SELECT '" + repeat("x", mb) + "'", route::replica},
+      {"SELECT 1; " + repeat("SELECT 1; ", mb) + "DELETE FROM t", route::primary},
+      {"SELECT " + repeat("(", mb), route::replica},
+      {"SELECT " + repeat("f(", mb), route::replica},
+      {"SELECT 1 " + repeat("/*", mb), route::primary},
+      {"SELECT $" + long_tag + "$" + repeat("$" + long_tag + " ", mb) + "$" + long_tag + "$", route::replica},
+      {"SELECT $a$" + repeat("$ a", mb), route::primary},
+      {repeat("-- comment\n", mb) + "SELECT 1", route::replica},
+      {"SELECT " + repeat("nextval_ish(1), ", mb) + "nextval('s')", route::primary},
+      {"WITH " + repeat("x AS (SELECT 1), ", mb) + "y AS (SELECT 1) SELECT 1", route::replica},
+      {repeat("EXPLAIN ANALYZE ", mb) + "SELECT 1", route::primary},
+      {repeat(";", mb), route::replica},
+  };
+  for (const auto& input : inputs) {
+    const std::string& sql = input.first;
+    INFO("input starts: " << sql.substr(0, 60));
+    classification c;
+    const double t = seconds([&] { c = classify(sql, opts); });
+    CHECK(c.target == input.second);
+    CHECK(t < 2.0);
+    const double u = seconds([&] { (void)extract_session_sets(sql); });
+    CHECK(u < 2.0);
+  }
+}
