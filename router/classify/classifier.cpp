@@ -569,6 +569,7 @@ set_statement parse_set(std::string_view statement) noexcept {
 struct statement_facts {
   route target = route::primary;
   bool pins = false;                    // see classification::pins_session
+  bool resets = false;                  // see classification::resets_server_state
   bool session_set = false;             // a session-level SET / RESET
   bool begins = false;                  // BEGIN / START TRANSACTION
   bool set_transaction = false;         // SET TRANSACTION
@@ -831,6 +832,11 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
       f.pins = !(probe.accept("transaction") && probe.peek().kind == token_kind::string);
     } else if (is_kw(t, "discard")) {
       f.pins = is_kw(c.peek(), {"plans", "sequences", "temp", "temporary"});  // DISCARD ALL resets
+      f.resets = is_kw(c.peek(), "all");
+    } else if (is_kw(t, "deallocate")) {
+      // DEALLOCATE [PREPARE] ALL drops protocol-level statements too, sluice's among them.
+      c.accept("prepare");
+      f.resets = is_kw(c.peek(), "all");
     } else if (is_kw(t, "copy")) {
       f.target = copy_reads(c) ? route::replica : route::primary;
     }
@@ -954,6 +960,7 @@ classification classify(std::string_view sql, const options& opts) noexcept {
       primary = primary || f.target == route::primary;
     }
     out.pins_session = out.pins_session || f.pins;
+    out.resets_server_state = out.resets_server_state || f.resets;
     out.has_session_set = out.has_session_set || f.session_set;
     ++count;
   }

@@ -32,6 +32,8 @@ struct classification {
                                        // DECLARE ... WITH HOLD, SQL PREPARE, SET SESSION AUTHORIZATION,
                                        // SET ROLE, DISCARD (but not DISCARD ALL, which resets)
   bool has_session_set = false;        // contains SET (not LOCAL) or RESET of a session variable
+  bool resets_server_state = false;    // DISCARD ALL or DEALLOCATE ALL: every prepared statement on
+                                       // the server connection is gone afterwards
   bool statement_count_multiple = false;  // more than one statement in the string
   bool empty = false;                  // no statement at all (only whitespace / comments)
 };

@@ -829,6 +829,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
       if (!pending_set_sql_.empty()) pending_set_sql_ += ';';
       pending_set_sql_ += sql;
     }
+    if (kind.resets_server_state) server_state_reset_ = true;
   };
   ready_ = false;
   switch (message.type) {

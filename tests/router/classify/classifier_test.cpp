@@ -761,3 +761,17 @@ TEST_CASE("classify: 1 MB inputs are quick", "[classify][perf]") {
     CHECK(u < 2.0);
   }
 }
+
+TEST_CASE("classify: DISCARD ALL and DEALLOCATE ALL reset server state; others do not", "[classify]") {
+  const options opts{};
+  CHECK(classify("DISCARD ALL", opts).resets_server_state);
+  CHECK(classify("discard all;", opts).resets_server_state);
+  CHECK(classify("DEALLOCATE ALL", opts).resets_server_state);
+  CHECK(classify("DEALLOCATE PREPARE ALL", opts).resets_server_state);
+  CHECK(classify("select 1; DISCARD ALL", opts).resets_server_state);
+  CHECK_FALSE(classify("DEALLOCATE p", opts).resets_server_state);
+  CHECK_FALSE(classify("DEALLOCATE PREPARE p", opts).resets_server_state);
+  CHECK_FALSE(classify("DISCARD PLANS", opts).resets_server_state);
+  CHECK_FALSE(classify("SELECT 'DISCARD ALL'", opts).resets_server_state);
+  CHECK_FALSE(classify("/* DEALLOCATE ALL */ SELECT 1", opts).resets_server_state);
+}
