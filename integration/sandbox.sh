@@ -322,6 +322,15 @@ password = "plain_pw"
 [[users]]
 name = "trustuser"
 auth = "trust"
+
+# Session pooling: logs in to the backends as app, keeps its server connections until it leaves.
+[[users]]
+name = "app_session"
+auth = "scram-sha-256"
+password = "session_pw"
+pool_mode = "session"
+server_user = "app"
+server_password = "app_pw"
 EOF
 }
 

@@ -538,8 +538,9 @@ std::optional<classify::classification> client_session::classify_extended_batch(
 }
 
 asio::awaitable<client_session::outcome> client_session::on_client_input() {
-  if (wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size).status ==
-      wire::frame_status::need_more) {
+  if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
+                                   .status == wire::frame_status::need_more) {
+    batch_incomplete_ = false;
     client_in_.prepare();
     auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
     if (ec) co_return outcome::close;
@@ -614,8 +615,9 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           bool complete = false;
           kind = *classify_extended_batch(complete);
           if (!complete && client_in_.size() < max_message) {
-            co_await flush_client();
-            co_return outcome::proceed;  // read the rest of the batch, then route it
+            batch_incomplete_ = true;  // read the rest of the batch, then route it
+            client_in_.prepare();
+            break;
           }
           extended = true;
           break;
@@ -628,6 +630,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           co_await flush_client();
           co_return outcome::close;
       }
+      if (batch_incomplete_) break;
       if (co_await attach(effective_route(kind), kind) == outcome::close) co_return outcome::close;
       if (!server_) {
         // No backend could take it: the error is in client_out_.
@@ -653,6 +656,9 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
     if (kind == request_kind::parse) wire::encode_parse_complete(client_out_);
     if (kind == request_kind::close) wire::encode_close_complete(client_out_);
   });
+  // A Flush with nothing outstanding (or only answers sluice gave itself) gets nothing from the
+  // server: waiting for it would hang the client.
+  if (tracker_.empty() && !copy_in_) awaiting_server_ = false;
   if (!co_await flush_client()) co_return outcome::close;
   co_return outcome::proceed;
 }
@@ -723,6 +729,9 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   backends::pg::connect_failure failure;
   for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size(); ++attempt) {
     const std::size_t chosen = index.value_or(shared.primary_index);
+    if (held_[chosen] && !held_[chosen]->idle_and_healthy()) {
+      pools_[chosen]->release(std::move(held_[chosen]), false);
+    }
     if (held_[chosen]) {
       server_ = std::move(held_[chosen]);
     } else {

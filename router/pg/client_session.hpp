@@ -128,6 +128,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool ready_ = false;            // the last server message was ReadyForQuery: nothing is in flight
   bool awaiting_server_ = false;  // a Sync/Flush/Query went out: the server owes us bytes
   bool copy_in_ = false;          // COPY FROM STDIN in progress: read the client
+  bool batch_incomplete_ = false;  // an extended batch is not all buffered yet: read before routing
   bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
   bool batch_error_ = false;      // an ErrorResponse came back in the current batch
   bool tx_at_batch_start_idle_ = true;
