@@ -1,0 +1,213 @@
+// libpq health probes (see prober.hpp). Connect and query both use libpq's non-blocking API with
+// poll(), so a backend that hangs costs one timeout, never a stuck thread (libpq's own connect_timeout
+// counts whole seconds and has a two-second minimum).
+#include "backends/pg/prober.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <charconv>
+
+namespace sluice::backends::pg {
+
+namespace {
+
+using steady_clock = std::chrono::steady_clock;
+
+// One round trip: role, WAL position, receive position, last replay time, server clock.
+constexpr const char* probe_query =
+    "SELECT pg_is_in_recovery(), "
+    "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0')::int8, "
+    "COALESCE((pg_last_wal_receive_lsn() - '0/0')::int8, 0), "
+    "(extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000000)::int8, "
+    "(extract(epoch FROM clock_timestamp()) * 1000000)::int8";
+
+// Heartbeat (heartbeat = true): the primary upserts a row with its clock; replicas read the row they
+// have replayed. The difference between the primary's clock and the replayed value is the lag in time,
+// exact even when the primary is idle (it is never idle: the heartbeat writes).
+constexpr const char* heartbeat_write =
+    "CREATE TABLE IF NOT EXISTS sluice_heartbeat (id int PRIMARY KEY, ts timestamptz NOT NULL);"
+    "INSERT INTO sluice_heartbeat VALUES (1, clock_timestamp()) "
+    "ON CONFLICT (id) DO UPDATE SET ts = excluded.ts "
+    "RETURNING (extract(epoch FROM ts) * 1000000)::int8";
+constexpr const char* heartbeat_read =
+    "SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM sluice_heartbeat WHERE id = 1";
+
+bool wait_socket(PGconn* conn, bool for_write, steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now()).count();
+  if (left <= 0) return false;
+  pollfd descriptor{PQsocket(conn), static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+  return ::poll(&descriptor, 1, static_cast<int>(left)) > 0;
+}
+
+PGconn* connect(const probe_target& target, steady_clock::time_point deadline, std::string& error) {
+  const std::string port = std::to_string(target.port);
+  const char* keywords[] = {"host", "port", "user", "password", "dbname", "application_name", "sslmode", nullptr};
+  const char* values[] = {target.host.c_str(),
+                          port.c_str(),
+                          target.user.c_str(),
+                          target.password ? target.password->c_str() : nullptr,
+                          target.database.c_str(),
+                          "sluice-probe",
+                          "disable",
+                          nullptr};
+  PGconn* conn = PQconnectStartParams(keywords, values, 0);
+  if (conn == nullptr) {
+    error = "out of memory";
+    return nullptr;
+  }
+  for (;;) {
+    const auto status = PQconnectPoll(conn);
+    if (status == PGRES_POLLING_OK) return conn;
+    if (status == PGRES_POLLING_FAILED) break;
+    if (!wait_socket(conn, status == PGRES_POLLING_WRITING, deadline)) {
+      error = "connect timed out";
+      PQfinish(conn);
+      return nullptr;
+    }
+  }
+  error = PQerrorMessage(conn);
+  while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+  PQfinish(conn);
+  return nullptr;
+}
+
+// Runs `sql` and returns its last result, or null with `error` set (timeout: the query is cancelled).
+PGresult* run_query(PGconn* conn, const char* sql, steady_clock::time_point deadline, std::string& error) {
+  if (PQsendQuery(conn, sql) == 0) {
+    error = PQerrorMessage(conn);
+    return nullptr;
+  }
+  PGresult* last = nullptr;
+  for (;;) {
+    while (PQisBusy(conn) == 0) {
+      PGresult* result = PQgetResult(conn);
+      if (result == nullptr) {
+        if (last != nullptr && PQresultStatus(last) != PGRES_TUPLES_OK && PQresultStatus(last) != PGRES_COMMAND_OK) {
+          error = PQresultErrorMessage(last);
+          PQclear(last);
+          return nullptr;
+        }
+        if (last == nullptr) error = "no result";
+        return last;
+      }
+      if (last != nullptr) PQclear(last);
+      last = result;
+    }
+    if (!wait_socket(conn, false, deadline)) {
+      error = "query timed out";
+      if (PGcancel* cancel = PQgetCancel(conn)) {
+        char message[256];
+        PQcancel(cancel, message, sizeof message);
+        PQfreeCancel(cancel);
+      }
+      if (last != nullptr) PQclear(last);
+      return nullptr;
+    }
+    if (PQconsumeInput(conn) == 0) {
+      error = PQerrorMessage(conn);
+      if (last != nullptr) PQclear(last);
+      return nullptr;
+    }
+  }
+}
+
+std::optional<std::int64_t> int_value(PGresult* result, int column) {
+  if (PQgetisnull(result, 0, column) != 0) return std::nullopt;
+  const char* text = PQgetvalue(result, 0, column);
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text, text + PQgetlength(result, 0, column), value);
+  if (ec != std::errc{}) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+prober::prober(std::vector<probe_target> targets, prober_settings settings, callback on_sample)
+    : targets_(std::move(targets)), settings_(settings), on_sample_(std::move(on_sample)) {}
+
+prober::~prober() { stop(); }
+
+void prober::start() {
+  for (std::size_t i = 0; i < targets_.size(); ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+void prober::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+}
+
+void prober::close_state(void*& state) {
+  if (state != nullptr) PQfinish(static_cast<PGconn*>(state));
+  state = nullptr;
+}
+
+probe_sample prober::probe_once(const probe_target& target, const prober_settings& settings, void*& state) {
+  probe_sample sample;
+  const auto started = steady_clock::now();
+  auto* conn = static_cast<PGconn*>(state);
+  if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
+    close_state(state);
+    conn = nullptr;
+  }
+  if (conn == nullptr) {
+    conn = connect(target, started + settings.timeout, sample.error);
+    state = conn;
+    if (conn == nullptr) {
+      sample.at = steady_clock::now();
+      return sample;
+    }
+  }
+  const auto query_started = steady_clock::now();
+  PGresult* result = run_query(conn, probe_query, query_started + settings.timeout, sample.error);
+  const auto finished = steady_clock::now();
+  sample.at = finished;
+  if (result == nullptr || PQntuples(result) != 1 || PQnfields(result) != 5) {
+    if (result != nullptr) PQclear(result);
+    if (sample.error.empty()) sample.error = "unexpected probe result";
+    close_state(state);  // unknown protocol state after a timeout or error: start afresh next time
+    return sample;
+  }
+  sample.reachable = true;
+  sample.rtt = std::chrono::duration_cast<std::chrono::microseconds>(finished - query_started);
+  sample.in_recovery = PQgetvalue(result, 0, 0)[0] == 't';
+  sample.current_lsn = static_cast<std::uint64_t>(int_value(result, 1).value_or(0));
+  sample.receive_lsn = static_cast<std::uint64_t>(int_value(result, 2).value_or(0));
+  sample.last_replay_unix_us = int_value(result, 3);
+  sample.server_now_unix_us = int_value(result, 4).value_or(0);
+  PQclear(result);
+  if (settings.heartbeat) {
+    std::string error;
+    PGresult* beat = run_query(conn, sample.in_recovery ? heartbeat_read : heartbeat_write,
+                         steady_clock::now() + settings.timeout, error);
+    if (beat != nullptr && PQntuples(beat) == 1) sample.heartbeat_unix_us = int_value(beat, 0);
+    if (beat != nullptr) PQclear(beat);
+  }
+  return sample;
+}
+
+void prober::run(std::size_t index) {
+  void* state = nullptr;
+  auto next = steady_clock::now();
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_until(lock, next, [this] { return stopping_; })) break;
+    }
+    next += settings_.interval;
+    const auto sample = probe_once(targets_[index], settings_, state);
+    on_sample_(index, sample);
+    // A slow probe must not make the next ones pile up.
+    if (next < steady_clock::now()) next = steady_clock::now();
+  }
+  close_state(state);
+}
+
+}  // namespace sluice::backends::pg

@@ -1,0 +1,77 @@
+// Active health probes of PostgreSQL backends with libpq, off the data-path threads: one small thread
+// per backend keeps a connection and, every probe interval, asks in one round trip for the role, WAL
+// positions, last replay time and server clock, timing the round trip. Results go to a callback.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::backends::pg {
+
+struct probe_target {
+  std::string name;
+  std::string host;
+  std::uint16_t port = 5432;
+  std::string user;
+  std::optional<std::string> password;
+  std::string database;
+};
+
+// One probe's outcome. LSNs are byte positions (pg_lsn - '0/0').
+struct probe_sample {
+  std::chrono::steady_clock::time_point at;
+  bool reachable = false;
+  std::string error;                               // why unreachable (connect, timeout, query error)
+  bool in_recovery = false;                        // pg_is_in_recovery()
+  std::uint64_t current_lsn = 0;                   // primary: pg_current_wal_lsn(); replica: replay LSN
+  std::uint64_t receive_lsn = 0;                   // replica: pg_last_wal_receive_lsn()
+  std::optional<std::int64_t> last_replay_unix_us; // replica: pg_last_xact_replay_timestamp()
+  std::int64_t server_now_unix_us = 0;             // clock_timestamp() on the server
+  std::optional<std::int64_t> heartbeat_unix_us;   // with heartbeat: primary wrote / replica replayed
+  std::chrono::microseconds rtt{0};                // the probe query's round trip
+};
+
+struct prober_settings {
+  std::chrono::milliseconds interval{250};
+  std::chrono::milliseconds timeout{1000};  // connect and query, each
+  bool heartbeat = false;                   // write/read a sluice_heartbeat row for exact time lag
+};
+
+class prober {
+ public:
+  using callback = std::function<void(std::size_t backend, const probe_sample& sample)>;
+
+  prober(std::vector<probe_target> targets, prober_settings settings, callback on_sample);
+  ~prober();
+  prober(const prober&) = delete;
+  prober& operator=(const prober&) = delete;
+
+  void start();
+  void stop();
+
+  // Runs one probe synchronously against `target` (also used by admin actions and tests). `state` is
+  // the caller's libpq connection (PGconn*), kept between calls; null starts a new one.
+  static probe_sample probe_once(const probe_target& target, const prober_settings& settings, void*& state);
+  static void close_state(void*& state);
+
+ private:
+  void run(std::size_t index);
+
+  std::vector<probe_target> targets_;
+  prober_settings settings_;
+  callback on_sample_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+};
+
+}  // namespace sluice::backends::pg
