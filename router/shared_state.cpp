@@ -1,6 +1,9 @@
 // Start-up construction of the shared state: users with SCRAM verifiers, resolved backends.
 #include "router/shared_state.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <boost/asio/io_context.hpp>
 #include <stdexcept>
 #include <thread>
@@ -30,6 +33,7 @@ shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
     users.push_back(std::move(entry));
   }
   mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
+  mock_salt_secret = auth::random_bytes(32);
 
   boost::asio::io_context resolver_context;
   boost::asio::ip::tcp::resolver resolver(resolver_context);
@@ -43,6 +47,19 @@ shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
     backend_endpoints.push_back(results.begin()->endpoint());
     if (backend.role == config::backend_role::primary) primary_index = i;
   }
+}
+
+backends::pg::auth::scram_verifier shared_state::mock_verifier_for(std::string_view user_name) const {
+  // The salt is a keyed hash of the name (PostgreSQL's scram_mock_salt does the same), so asking
+  // twice for an unknown user gives the same salt, and unknown users differ from each other just as
+  // real ones do. The keys are random: nothing can ever verify against them.
+  auto verifier = mock_verifier;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), mock_salt_secret.data(), static_cast<int>(mock_salt_secret.size()),
+       reinterpret_cast<const unsigned char*>(user_name.data()), user_name.size(), digest, &length);
+  verifier.salt.assign(reinterpret_cast<const char*>(digest), 16);
+  return verifier;
 }
 
 const user_entry* shared_state::find_user(std::string_view name) const {

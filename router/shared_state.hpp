@@ -29,7 +29,10 @@ struct shared_state {
   config::config cfg;
   std::vector<user_entry> users;
   std::unordered_map<std::string, std::size_t> user_index;
-  backends::pg::auth::scram_verifier mock_verifier;  // for unknown users (see client_login)
+  // For unknown users (see client_login): a per-name salt over random keys.
+  backends::pg::auth::scram_verifier mock_verifier_for(std::string_view user_name) const;
+  backends::pg::auth::scram_verifier mock_verifier;
+  std::string mock_salt_secret;
   std::vector<boost::asio::ip::tcp::endpoint> backend_endpoints;
   std::size_t primary_index = 0;
   cancel_registry cancels;

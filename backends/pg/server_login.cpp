@@ -31,6 +31,7 @@ server_login::step server_login::on_authentication(const wire::authentication_me
       if (scram_ && !scram_verified_) {
         return fail(errc::server_auth_failed, "28000", "backend skipped SCRAM server verification");
       }
+      authenticated_ = true;
       return step::read;
     case wire::auth_code::cleartext_password:
       if (!need_password()) {
@@ -95,6 +96,13 @@ server_login::step server_login::on_authentication(const wire::authentication_me
 }
 
 server_login::step server_login::on_message(const wire::message_view& message, wire::byte_buffer& out) {
+  // Before AuthenticationOk only authentication requests, errors and notices may come (as libpq
+  // enforces): a server must not skip authentication, SCRAM's proof of the server included.
+  if (!authenticated_ && message.type != wire::be::authentication && message.type != wire::be::error_response &&
+      message.type != wire::be::notice_response && message.type != wire::be::negotiate_protocol_version) {
+    return fail(errc::server_protocol, "08P01",
+                std::string("backend sent '") + message.type + "' before completing authentication");
+  }
   switch (message.type) {
     case wire::be::authentication: {
       auto auth = wire::decode_authentication(message.payload);
@@ -120,6 +128,9 @@ server_login::step server_login::on_message(const wire::message_view& message, w
       return step::read;
     }
     case wire::be::ready_for_query:
+      if (!wire::decode_ready_for_query(message.payload)) {
+        return fail(errc::server_protocol, "08P01", "malformed ReadyForQuery");
+      }
       return step::done;
     case wire::be::error_response: {
       std::string sqlstate = "08006";

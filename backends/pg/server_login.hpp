@@ -49,6 +49,7 @@ class server_login {
   login_credentials credentials_;
   std::optional<auth::scram_client> scram_;
   bool scram_verified_ = false;
+  bool authenticated_ = false;  // AuthenticationOk received
   errc error_ = errc::ok;
   std::string sqlstate_;
   std::string message_;

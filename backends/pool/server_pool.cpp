@@ -23,6 +23,7 @@ server_pool::~server_pool() {
 
 asio::awaitable<acquire_result> server_pool::acquire() {
   const auto deadline = pg::steady_clock::now() + settings_.wait_timeout;
+  bool reserved = false;  // a releaser freed a slot and counted it as ours (keeps FIFO order)
   for (;;) {
     while (!idle_.empty()) {
       auto connection = std::move(idle_.back());
@@ -30,13 +31,19 @@ asio::awaitable<acquire_result> server_pool::acquire() {
       stats_.idle = idle_.size();
       const auto now = pg::steady_clock::now();
       if (connection->idle_and_healthy() && now - connection->created_at() < settings_.lifetime) {
+        if (reserved) {
+          // An idle connection serves us after all: hand the reserved slot to the next waiter.
+          --stats_.total;
+          wake_one_for_capacity();
+        }
         co_return acquire_result{std::move(connection), {}};
       }
       connection->close();
       --stats_.total;
     }
-    if (stats_.total < settings_.max_size) {
-      ++stats_.total;
+    if (reserved || stats_.total < settings_.max_size) {
+      if (!reserved) ++stats_.total;
+      reserved = false;
       auto connection = std::make_unique<server_connection>(executor_, backend_index_);
       auto failure = co_await connection->connect(target_);
       if (failure.code != errc::ok) {
@@ -66,7 +73,8 @@ asio::awaitable<acquire_result> server_pool::acquire() {
                         std::to_string(settings_.max_size) + " per worker)"}};
     }
     if (self.handed) co_return acquire_result{std::move(self.handed), {}};
-    // A slot was freed: loop and open a connection (or take an idle one).
+    // A slot was freed and reserved for us: open a connection in it.
+    reserved = true;
   }
 }
 
@@ -97,6 +105,8 @@ void server_pool::wake_one_for_capacity() {
   waiter* next = waiters_.front();
   waiters_.pop_front();
   stats_.waiting = waiters_.size();
+  // The freed slot is counted for the waiter now, so a newcomer cannot take it before the waiter runs.
+  ++stats_.total;
   next->woken = true;
   next->timer.cancel();
 }

@@ -67,7 +67,7 @@ client_login::step client_login::on_message(const wire::message_view& message, w
       auto initial = wire::decode_sasl_initial_response(message.payload);
       if (!initial) return fail(out, "08P01", "malformed SASLInitialResponse");
       if (initial->mechanism != auth::scram_sha_256) {
-        return fail(out, "28000", "client selected an invalid SASL authentication mechanism");
+        return fail(out, "08P01", "client selected an invalid SASL authentication mechanism");
       }
       const std::string_view data(reinterpret_cast<const char*>(initial->data.data()), initial->data.size());
       auto server_first = scram_->handle_client_first(data);
