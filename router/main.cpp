@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/pg/prober.hpp"
 #include "router/config/config.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
@@ -80,6 +82,46 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
 
+  // Health probes: one libpq connection per backend on its own thread; every sample goes to every
+  // worker's scorer (posted, so the scorers stay single-threaded).
+  const auto& cfg = shared->cfg;
+  const auto& first_user = cfg.users.front();
+  std::vector<sluice::backends::pg::probe_target> targets;
+  for (const auto& backend : cfg.backends) {
+    targets.push_back({backend.name, backend.host, backend.port,
+                       cfg.health.user.value_or(first_user.server_user.empty() ? first_user.name : first_user.server_user),
+                       cfg.health.password ? cfg.health.password : first_user.server_password,
+                       cfg.health.database});
+  }
+  sluice::backends::pg::prober_settings probe_settings;
+  probe_settings.interval = cfg.health.probe_interval;
+  probe_settings.timeout = cfg.health.probe_timeout;
+  probe_settings.heartbeat = cfg.health.heartbeat;
+  // Per backend, touched only by that backend's probe thread: log changes, not every probe.
+  struct last_seen {
+    bool known = false;
+    bool reachable = false;
+    bool in_recovery = false;
+  };
+  std::vector<last_seen> seen(cfg.backends.size());
+  sluice::backends::pg::prober probes(
+      std::move(targets), probe_settings, [&](std::size_t backend, const sluice::backends::pg::probe_sample& sample) {
+        auto& last = seen[backend];
+        if (!last.known || last.reachable != sample.reachable || (sample.reachable && last.in_recovery != sample.in_recovery)) {
+          if (sample.reachable) {
+            spdlog::info("backend '{}' is reachable: {} (probe {} us)", cfg.backends[backend].name,
+                         sample.in_recovery ? "replica (in recovery)" : "primary (not in recovery)", sample.rtt.count());
+          } else {
+            spdlog::warn("backend '{}' is unreachable: {}", cfg.backends[backend].name, sample.error);
+          }
+          last = {true, sample.reachable, sample.in_recovery};
+        }
+        for (auto& w : workers) {
+          boost::asio::post(w->io(), [target = w.get(), backend, sample] { target->on_probe(backend, sample); });
+        }
+      });
+  probes.start();
+
   boost::asio::io_context signals_context;
   boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int signal_number) {
@@ -87,6 +129,7 @@ int main(int argc, char** argv) {
     for (auto& w : workers) w->stop();
   });
   signals_context.run();
+  probes.stop();
   for (auto& t : threads) t.join();
   spdlog::info("sluice stopped");
   return 0;

@@ -10,6 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include "router/pg/client_session.hpp"
+#include "scoring/outlier_event.hpp"
+
+#include <array>
+#include <random>
 
 namespace sluice::router {
 
@@ -21,13 +25,30 @@ constexpr auto maintenance_period = std::chrono::seconds(1);
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 }  // namespace
 
+namespace {
+scoring::scoring_config scoring_settings(const config::config& cfg) {
+  scoring::scoring_config settings;
+  settings.max_lag_bytes = cfg.routing.max_lag_bytes;
+  settings.max_lag_time = cfg.routing.max_lag;
+  // A probe is believed for two intervals plus its timeout: one lost probe does not make a backend
+  // unknown, two do.
+  settings.probe_staleness = 2 * cfg.health.probe_interval + cfg.health.probe_timeout;
+  settings.evaluation_interval = cfg.health.probe_interval;
+  return settings;
+}
+}  // namespace
+
 worker::worker(shared_state& shared, unsigned index)
     : shared_(shared),
       index_(index),
       acceptor_(io_),
       pools_(shared.cfg.backends.size()),
       down_until_(shared.cfg.backends.size()),
-      backend_states_(shared.cfg.backends.size()) {
+      backend_states_(shared.cfg.backends.size()),
+      scorer_(shared.cfg.backends.size(), scoring_settings(shared.cfg)),
+      random_(std::random_device{}() ^ (std::uint64_t{index} << 32)),
+      replay_lsn_(shared.cfg.backends.size(), 0),
+      probed_replica_(shared.cfg.backends.size(), false) {
   for (std::size_t i = 0; i < shared.cfg.backends.size(); ++i) {
     backend_states_[i].is_replica = i != shared.primary_index;
   }
@@ -121,18 +142,89 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   return result;
 }
 
-std::optional<std::size_t> worker::choose_replica(std::optional<std::size_t> exclude) {
+std::optional<std::size_t> worker::choose_replica(scoring::backend_set exclude, std::uint64_t min_replay_lsn) {
   const auto now = backends::pg::steady_clock::now();
-  for (std::size_t i = 0; i < backend_states_.size(); ++i) backend_states_[i].available = down_until_[i] <= now;
-  return selector_.choose(backend_states_, exclude);
+  const std::size_t count = backend_states_.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    if (down_until_[i] > now) exclude.set(i);
+    if (min_replay_lsn != 0 && replay_lsn_[i] < min_replay_lsn) exclude.set(i);
+  }
+  if (shared_.cfg.routing.balance == config::balancer::round_robin) {
+    const auto primary_index = primary().backend;
+    for (std::size_t i = 0; i < count; ++i) {
+      backend_states_[i].is_replica = !primary_index || i != *primary_index;
+      backend_states_[i].available = !exclude.test(i);
+    }
+    return selector_.choose(backend_states_);
+  }
+  return scorer_.choose(now, random_, nullptr, exclude);
+}
+
+write_target worker::primary() const {
+  const auto view = scorer_.topology(scoring::clock_type::now());
+  switch (view.state) {
+    case scoring::topology_state::unknown:
+      return {shared_.primary_index, "", {}};
+    case scoring::topology_state::single_primary:
+      return {view.primary, "", {}};
+    case scoring::topology_state::no_primary:
+      return {std::nullopt, "57P03", "no backend reports being a primary (primary down or failover in progress)"};
+    case scoring::topology_state::split_brain:
+      return {std::nullopt, "57P03",
+              "more than one backend reports being a primary (split brain); writes are stopped until an "
+              "operator resolves it"};
+  }
+  return {shared_.primary_index, "", {}};
 }
 
 void worker::mark_down(std::size_t backend) {
-  down_until_[backend] = backends::pg::steady_clock::now() + shared_.cfg.pool.retry_interval;
+  const auto now = backends::pg::steady_clock::now();
+  down_until_[backend] = now + shared_.cfg.pool.retry_interval;
+  scorer_.on_connect_failure(backend, now);
 }
 
 bool worker::is_available(std::size_t backend) const {
   return down_until_[backend] <= backends::pg::steady_clock::now();
+}
+
+void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sample) {
+  scoring::probe_result result;
+  result.at = sample.at;
+  result.reachable = sample.reachable;
+  result.in_recovery = sample.in_recovery;
+  result.current_lsn = sample.current_lsn;
+  result.receive_lsn = sample.receive_lsn;
+  result.last_replay_unix_us = sample.last_replay_unix_us;
+  result.server_now_unix_us = sample.server_now_unix_us;
+  result.heartbeat_unix_us = sample.heartbeat_unix_us;
+  result.rtt = sample.rtt;
+  scorer_.on_probe(backend, result);
+  if (sample.reachable) {
+    probed_replica_[backend] = sample.in_recovery;
+    replay_lsn_[backend] = sample.in_recovery ? sample.current_lsn : 0;
+  }
+  // Ejections and returns are rare and worth a line; only worker 0 logs them (every worker's scorer
+  // sees the same probes, but its own traffic).
+  std::array<scoring::outlier_event, 8> events;
+  const auto count = scorer_.take_events(events);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& event = events[i];
+    const auto& name = shared_.cfg.backends[event.backend].name;
+    if (event.what == scoring::outlier_event::kind::ejected) {
+      spdlog::info("worker {}: replica '{}' ejected ({}: observed {:.1f}, threshold {:.1f}) for {} ms (ejection #{})",
+                   index_, name, scoring::to_string(event.reason), event.observed, event.threshold,
+                   event.duration.count(), event.repeat);
+    } else {
+      spdlog::info("worker {}: replica '{}' returns to the pool (slow start)", index_, name);
+    }
+  }
+}
+
+bool worker::all_replicas_reached(std::uint64_t lsn) const {
+  for (std::size_t i = 0; i < replay_lsn_.size(); ++i) {
+    if (probed_replica_[i] && replay_lsn_[i] < lsn) return false;
+  }
+  return true;
 }
 
 std::uint64_t worker::statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types) {

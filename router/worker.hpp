@@ -12,9 +12,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/pg/prober.hpp"
 #include "backends/pool/server_pool.hpp"
 #include "router/shared_state.hpp"
+#include "scoring/replica_scorer.hpp"
 #include "scoring/replica_selector.hpp"
+#include "scoring/xoshiro256_source.hpp"
 
 namespace sluice::router {
 
@@ -31,6 +34,17 @@ struct worker_stats {
   std::uint64_t settings_replayed = 0;     // SET batches sent before lending a server connection
   std::uint64_t statements_prepared = 0;   // lazy Parse messages sluice injected
   std::uint64_t cancels_forwarded = 0;
+  std::uint64_t fallback_errors = 0;       // reads refused because no replica qualified (fallback = error)
+  std::uint64_t writes_refused = 0;        // writes refused: no primary, or split brain
+  std::uint64_t causal_checks = 0;         // read_your_writes: replica replay positions checked directly
+  std::uint64_t causal_primary_reads = 0;  // read_your_writes: reads sent to the primary to see a commit
+};
+
+// Where writes may go right now.
+struct write_target {
+  std::optional<std::size_t> backend;  // the primary, when there is exactly one
+  const char* sqlstate = "";           // otherwise why not, for the client
+  std::string_view reason;
 };
 
 class worker {
@@ -52,11 +66,28 @@ class worker {
   backends::pool::server_pool& pool(std::size_t backend, const std::string& database,
                                     const config::user_config& user);
 
-  // A replica for the next read, or nullopt (the caller falls back to the primary).
-  std::optional<std::size_t> choose_replica(std::optional<std::size_t> exclude = std::nullopt);
-  // Skips `backend` for retry_interval after a failed connection.
+  // A replica for the next read, or nullopt (the caller applies routing.fallback). `exclude`: backends
+  // to skip this time. `min_replay_lsn`: only replicas whose last probe shows they replayed at least
+  // this far (read_your_writes).
+  std::optional<std::size_t> choose_replica(scoring::backend_set exclude = {}, std::uint64_t min_replay_lsn = 0);
+  // The backend that takes writes: the single backend whose probes say it is not in recovery; the
+  // configured primary until the first probes arrive.
+  write_target primary() const;
+  // Skips `backend` for retry_interval after a failed connection, and tells the scorer.
   void mark_down(std::size_t backend);
   bool is_available(std::size_t backend) const;
+
+  // Passive signals from the data path, for the scorer.
+  void on_dispatch(std::size_t backend) { scorer_.on_dispatch(backend); }
+  void on_complete(std::size_t backend, std::chrono::microseconds latency, bool failed) {
+    scorer_.on_complete(backend, scoring::clock_type::now(), latency, failed);
+  }
+  // A probe result (posted here from the prober's thread).
+  void on_probe(std::size_t backend, const backends::pg::probe_sample& sample);
+  // The replay position of each replica at its last probe (0 when unknown).
+  std::uint64_t replay_lsn(std::size_t backend) const { return replay_lsn_[backend]; }
+  bool all_replicas_reached(std::uint64_t lsn) const;
+  scoring::replica_scorer& scorer() noexcept { return scorer_; }
 
   // Sluice's id for a statement text + parameter types, the same for every client of this worker, so
   // server connections can share one prepared statement among clients.
@@ -73,7 +104,11 @@ class worker {
   std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pool::server_pool>>> pools_;
   std::vector<backends::pg::steady_clock::time_point> down_until_;
   std::vector<scoring::backend_state> backend_states_;
-  scoring::replica_selector selector_;
+  scoring::replica_selector selector_;  // routing.balance = "round_robin"
+  scoring::replica_scorer scorer_;      // routing.balance = "score"
+  scoring::xoshiro256_source random_;
+  std::vector<std::uint64_t> replay_lsn_;
+  std::vector<bool> probed_replica_;    // last reachable probe said in recovery
   std::unordered_map<std::string, std::uint64_t> statement_ids_;
   worker_stats stats_;
 };

@@ -289,7 +289,9 @@ std::optional<std::size_t> replica_scorer::choose(time_point now, random_source&
     const auto a = static_cast<std::size_t>(uniform_below(rng, count));
     auto b = static_cast<std::size_t>(uniform_below(rng, count - 1));
     if (b >= a) ++b;
-    std::size_t winner = costs[b] < costs[a] ? b : a;  // a tie goes to the first sample
+    // A tie (within cost_tie_tolerance) goes to the first sample, which is uniformly random.
+    const bool tie = std::max(costs[a], costs[b]) <= std::min(costs[a], costs[b]) * (1.0 + config_.cost_tie_tolerance);
+    std::size_t winner = (tie || costs[a] <= costs[b]) ? a : b;
     const std::size_t other = winner == a ? b : a;
     if (factors[winner] < 1.0 && uniform01(rng) >= factors[winner]) {
       winner = other;

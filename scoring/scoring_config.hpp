@@ -81,6 +81,11 @@ struct scoring_config {
   // ejection off. Default 50: ejection must never turn a cluster-wide problem into an overloaded
   // primary.
   std::uint32_t max_ejected_percent = 50;
+  // Two sampled costs within this fraction of each other are a tie, broken uniformly at random.
+  // Without it, a replica a few microseconds faster at idle takes every read, and the other's
+  // passive latency signal goes stale. Default 0.10: measurement noise, not a real difference (a
+  // loaded or slow replica differs by 2x and more).
+  double cost_tie_tolerance = 0.10;
   // Outlier analysis runs at most this often (choose() and on_probe() run it when due). Default
   // 250 ms, one probe interval.
   milliseconds evaluation_interval{250};

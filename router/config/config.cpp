@@ -412,6 +412,21 @@ constexpr enum_name<pool_mode> pool_modes[] = {
     {"transaction", pool_mode::transaction},
     {"session", pool_mode::session},
 };
+// The replica scorer keeps fixed-size per-backend arrays (scoring::max_backends).
+constexpr std::size_t max_backends = 64;
+
+constexpr enum_name<read_fallback> read_fallbacks[] = {
+    {"primary", read_fallback::primary},
+    {"error", read_fallback::error},
+};
+constexpr enum_name<consistency_mode> consistency_modes[] = {
+    {"eventual", consistency_mode::eventual},
+    {"read_your_writes", consistency_mode::read_your_writes},
+};
+constexpr enum_name<balancer> balancers[] = {
+    {"score", balancer::score},
+    {"round_robin", balancer::round_robin},
+};
 constexpr enum_name<backend_role> backend_roles[] = {
     {"primary", backend_role::primary},
     {"replica", backend_role::replica},
@@ -505,8 +520,29 @@ void read_limits(table_reader reader, limits_config& limits) {
 
 void read_routing(table_reader reader, routing_config& routing) {
   auto& found = reader.found();
+  auto duration = [&](const toml::node& n, const std::string& p) {
+    return read_duration(n, p, found);
+  };
   optional_field(reader, "read_write_split", routing.read_write_split,
                  [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
+  optional_field(reader, "balance", routing.balance, [&](const toml::node& n, const std::string& p) {
+    return read_enum<balancer>(n, p, found, balancers);
+  });
+  optional_field(reader, "fallback", routing.fallback, [&](const toml::node& n, const std::string& p) {
+    return read_enum<read_fallback>(n, p, found, read_fallbacks);
+  });
+  optional_field(reader, "consistency", routing.consistency,
+                 [&](const toml::node& n, const std::string& p) {
+                   return read_enum<consistency_mode>(n, p, found, consistency_modes);
+                 });
+  optional_field(reader, "causal_wait", routing.causal_wait, duration);
+  optional_field(reader, "max_lag", routing.max_lag, duration);
+  optional_field(reader, "max_lag_bytes", routing.max_lag_bytes,
+                 [&](const toml::node& n, const std::string& p) -> std::optional<std::uint64_t> {
+                   auto bytes = read_size(n, p, found, 1, std::int64_t{1} << 40, "1024GiB");
+                   if (!bytes) return std::nullopt;
+                   return static_cast<std::uint64_t>(*bytes);
+                 });
   if (const toml::node* node = reader.find("write_functions")) {
     const std::string path = reader.path_of("write_functions");
     if (const auto* array = node->as_array()) {
@@ -531,6 +567,29 @@ void read_routing(table_reader reader, routing_config& routing) {
           "expected an array of function names, like [\"audit_log\"], got " + describe(*node));
     }
   }
+  reader.report_unknown_keys();
+}
+
+void read_health(table_reader reader, health_config& health) {
+  auto& found = reader.found();
+  auto duration = [&](const toml::node& n, const std::string& p) {
+    return read_duration(n, p, found);
+  };
+  auto string_field = [&](const toml::node& n, const std::string& p) -> std::optional<std::string> {
+    auto text = read_string(n, p, found);
+    if (text && text->empty()) {
+      found.add(n.source(), p, "must not be empty");
+      return std::nullopt;
+    }
+    return text;
+  };
+  optional_field(reader, "probe_interval", health.probe_interval, duration);
+  optional_field(reader, "probe_timeout", health.probe_timeout, duration);
+  optional_field(reader, "heartbeat", health.heartbeat,
+                 [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
+  optional_field(reader, "user", health.user, string_field);
+  optional_field(reader, "password", health.password, string_field);
+  optional_field(reader, "database", health.database, string_field);
   reader.report_unknown_keys();
 }
 
@@ -755,6 +814,10 @@ void read_users(table_reader& root, config& out) {
     optional_field(reader, "pool_mode", user.mode, [&](const toml::node& n, const std::string& p) {
       return read_enum<pool_mode>(n, p, found, pool_modes);
     });
+    optional_field(reader, "consistency", user.consistency,
+                   [&](const toml::node& n, const std::string& p) {
+                     return read_enum<consistency_mode>(n, p, found, consistency_modes);
+                   });
     user.server_user = user.name;
     optional_field(reader, "server_user", user.server_user, string_field);
     user.server_password = user.password;
@@ -779,11 +842,19 @@ config read_config(const toml::table& root_table, problems& found) {
   if (const auto* t = find_table(root, "routing")) {
     read_routing(table_reader(*t, "routing", found), out.routing);
   }
+  if (const auto* t = find_table(root, "health")) {
+    read_health(table_reader(*t, "health", found), out.health);
+  }
   if (const auto* t = find_table(root, "logging")) {
     read_logging(table_reader(*t, "logging", found), out.logging);
   }
   read_backends(root, out);
   read_users(root, out);
+  if (out.backends.size() > max_backends) {
+    found.add(root_table.source(), "backends",
+              "at most " + std::to_string(max_backends) + " backends are supported, got " +
+                  std::to_string(out.backends.size()));
+  }
   root.report_unknown_keys();
   return out;
 }

@@ -29,6 +29,21 @@ enum class auth_method {
   scram_sha_256,  // SCRAM-SHA-256 (needs `password` or `scram_verifier`)
 };
 
+enum class read_fallback {
+  primary,  // no replica qualifies: the read runs on the primary (counted)
+  error,    // no replica qualifies: the read fails with SQLSTATE 57P03 (counted)
+};
+
+enum class consistency_mode {
+  eventual,          // reads may see a replica that has not replayed the client's latest commit
+  read_your_writes,  // after a client's commit, its reads go only where that commit is visible
+};
+
+enum class balancer {
+  score,        // power of two choices on latency x (in flight + 1) with lag penalty (scoring/)
+  round_robin,  // rotate over replicas that accept connections (baseline for comparisons)
+};
+
 struct backend_config {
   std::string name;
   std::string host;
@@ -42,6 +57,7 @@ struct user_config {
   std::optional<std::string> password;        // plaintext; used for md5/scram and as server_password default
   std::optional<std::string> scram_verifier;  // "SCRAM-SHA-256$iter:salt$stored:server"
   std::optional<pool_mode> mode;              // overrides pool.mode for this user
+  std::optional<consistency_mode> consistency;  // overrides routing.consistency for this user
   std::string server_user;                    // credentials sluice uses towards backends;
   std::optional<std::string> server_password; // default: name and password
 };
@@ -65,6 +81,21 @@ struct limits_config {
 struct routing_config {
   std::vector<std::string> write_functions;  // lower-cased function names that write
   bool read_write_split = true;              // false: everything goes to the primary
+  balancer balance = balancer::score;
+  read_fallback fallback = read_fallback::primary;
+  consistency_mode consistency = consistency_mode::eventual;
+  milliseconds causal_wait{50};               // read_your_writes: how long a read may wait for a replica
+  std::uint64_t max_lag_bytes = 16u * 1024u * 1024u;  // replicas further behind get no reads
+  milliseconds max_lag{10'000};               // ... nor replicas further behind in time
+};
+
+struct health_config {
+  milliseconds probe_interval{250};  // how often each backend is probed
+  milliseconds probe_timeout{500};   // connect and query, each; a probe past it counts as unreachable
+  bool heartbeat = false;            // write a sluice_heartbeat row on the primary: exact lag in time
+  std::optional<std::string> user;      // default: the first user's server_user
+  std::optional<std::string> password;  // default: that user's server password
+  std::string database = "postgres";
 };
 
 struct logging_config {
@@ -79,6 +110,7 @@ struct config {
   limits_config limits;
   routing_config routing;
   logging_config logging;
+  health_config health;
   std::vector<backend_config> backends;
   std::vector<user_config> users;
 };

@@ -2,6 +2,8 @@
 #include "router/pg/client_session.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdio>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -45,6 +47,14 @@ struct server_statement_name {
   std::array<char, 32> text{};
   std::size_t size = 0;
 };
+
+// SQLSTATEs that say the backend failed the statement for reasons of its own (shutdown, crash,
+// resources, recovery conflicts), not the statement's fault: they count against the backend's score.
+bool is_backend_fault(std::string_view sqlstate) {
+  if (sqlstate.size() != 5) return false;
+  return sqlstate.starts_with("57P") || sqlstate.starts_with("53") || sqlstate.starts_with("58") ||
+         sqlstate == "XX000" || sqlstate == "40001" || sqlstate.starts_with("08");
+}
 
 // True for an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.
 bool is_fatal(wire::bytes_view payload) {
@@ -193,6 +203,7 @@ asio::awaitable<void> client_session::run() {
     spdlog::info("client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
   }
   // Give server connections back: clean ones to the pool, ones carrying session state after a reset.
+  if (server_) finish_dispatch(false);
   if (server_) {
     const bool clean = tracker_.empty() && tx_ == wire::tx_status::idle && !copy_in_ && !awaiting_server_;
     if (clean && (pinned_ || session_mode_)) {
@@ -232,7 +243,8 @@ asio::awaitable<bool> client_session::reset_server_state(bool on_primary) {
 
 // Sends server_out_ (queries sluice issues itself) and swallows the answers up to the `owed`-th
 // ReadyForQuery.
-asio::awaitable<client_session::internal_result> client_session::run_internal_queries(std::size_t owed) {
+asio::awaitable<client_session::internal_result> client_session::run_internal_queries(std::size_t owed,
+                                                                                      std::string* first_value) {
   if (!co_await write_server()) co_return internal_result::io_failed;
   auto& input = server_->input();
   bool failed = false;
@@ -240,6 +252,17 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
     const auto frame = wire::frame_message(input.available(), max_server_message);
     if (frame.status == wire::frame_status::ok) {
       if (frame.message.type == wire::be::error_response) failed = true;
+      if (frame.message.type == wire::be::data_row && first_value != nullptr && first_value->empty()) {
+        // DataRow: int16 column count, then per column int32 length and the bytes (text format).
+        wire::string_reader row(frame.message.payload);
+        const auto columns = row.next_int16();
+        const auto length = columns && *columns > 0 ? row.next_int32() : std::nullopt;
+        if (length && *length > 0) {
+          if (auto bytes = row.next_bytes(static_cast<std::size_t>(*length))) {
+            first_value->assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+          }
+        }
+      }
       if (frame.message.type == wire::be::ready_for_query) --owed;
       input.consume(frame.message.wire_size);
       continue;
@@ -401,6 +424,8 @@ asio::awaitable<bool> client_session::authenticate() {
   user_ = entry->config;
   const auto mode = user_->mode.value_or(shared.cfg.pool.mode);
   session_mode_ = mode == config::pool_mode::session;
+  read_your_writes_ = user_->consistency.value_or(shared.cfg.routing.consistency) ==
+                      config::consistency_mode::read_your_writes;
   co_return true;
 }
 
@@ -415,9 +440,10 @@ asio::awaitable<bool> client_session::greet() {
   // server's version, encoding and settings. Try the primary first, then replicas.
   const std::vector<std::pair<std::string, std::string>>* parameters = nullptr;
   backends::pg::connect_failure failure{errc::no_backend, "08006", "no backend configured"};
-  std::vector<std::size_t> order{shared.primary_index};
+  const std::size_t primary_index = owner_.primary().backend.value_or(shared.primary_index);
+  std::vector<std::size_t> order{primary_index};
   for (std::size_t i = 0; i < backend_count; ++i) {
-    if (i != shared.primary_index) order.push_back(i);
+    if (i != primary_index) order.push_back(i);
   }
   for (auto index : order) {
     if (!pools_[index]->server_parameters().empty()) {
@@ -650,6 +676,11 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
     client_in_.consume(message.wire_size);
   }
   if (server_ && !server_out_.empty()) {
+    if (!dispatched_) {
+      dispatched_ = true;
+      dispatched_at_ = std::chrono::steady_clock::now();
+      owner_.on_dispatch(server_->backend_index());
+    }
     if (!co_await write_server()) co_return co_await server_failed("08006", "write failed");
   }
   tracker_.drain_synthesized([&](request_kind kind) {
@@ -721,14 +752,58 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
                                                                const classify::classification& kind) {
   auto& shared = owner_.shared();
   auto& stats = owner_.stats();
+  const auto& routing = shared.cfg.routing;
+  scoring::backend_set tried;  // backends that refused this batch a connection
+  bool is_read = target == classify::route::replica;
+  bool causal_check = false;   // read_your_writes: verify the replica's replay position first
   std::optional<std::size_t> index;
-  if (target == classify::route::replica) {
-    index = owner_.choose_replica();
-    if (!index) ++stats.replica_fallbacks;
+
+  // read_your_writes: reads must see this client's last commit. Replicas known (from probes) to have
+  // replayed it qualify with no extra round trip; otherwise one is checked directly (below).
+  std::uint64_t need_lsn = read_your_writes_ ? required_lsn_ : 0;
+  if (need_lsn != 0 && owner_.all_replicas_reached(need_lsn)) required_lsn_ = need_lsn = 0;
+
+  const auto pick_read = [&]() -> std::optional<std::size_t> {
+    causal_check = false;
+    auto chosen = owner_.choose_replica(tried, need_lsn);
+    if (!chosen && need_lsn != 0) {
+      chosen = owner_.choose_replica(tried, 0);
+      causal_check = chosen.has_value();
+    }
+    return chosen;
+  };
+  // Where a read goes when no replica can take it (routing.fallback); false: refused.
+  const auto fall_back = [&]() -> bool {
+    if (routing.fallback == config::read_fallback::error) {
+      ++stats.fallback_errors;
+      return false;
+    }
+    ++stats.replica_fallbacks;
+    is_read = false;
+    return true;
+  };
+
+  if (is_read) {
+    index = pick_read();
+    if (!index && !fall_back()) {
+      send_error("ERROR", "57P03",
+                 "sluice: no replica can serve this read (down, ejected or lagging) and routing.fallback = \"error\"");
+      co_return outcome::proceed;
+    }
   }
   backends::pg::connect_failure failure;
-  for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size(); ++attempt) {
-    const std::size_t chosen = index.value_or(shared.primary_index);
+  std::size_t chosen = 0;
+  for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size() + 1; ++attempt) {
+    if (!is_read) {
+      const auto writes = owner_.primary();
+      if (!writes.backend) {
+        ++stats.writes_refused;
+        send_error("ERROR", writes.sqlstate, std::string("sluice: cannot run this statement: ") + std::string(writes.reason));
+        co_return outcome::proceed;
+      }
+      index = writes.backend;
+    }
+    chosen = *index;
     if (held_[chosen] && !held_[chosen]->idle_and_healthy()) {
       pools_[chosen]->release(std::move(held_[chosen]), false);
     }
@@ -744,10 +819,11 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
         // Network failures and servers refusing connections (57P03 shutting down or starting up,
         // 53300 too many connections) take the backend out for retry_interval.
         if (failure.code == errc::server_connect || failure.code == errc::server_error) owner_.mark_down(chosen);
-        if (chosen != shared.primary_index) {
-          // A replica that cannot be reached: try another, then the primary.
-          index = owner_.choose_replica(chosen);
-          if (!index) ++stats.replica_fallbacks;
+        if (is_read) {
+          // A replica that cannot be reached: try another, then the fallback.
+          tried.set(chosen);
+          index = pick_read();
+          if (!index && !fall_back()) break;
           continue;
         }
         break;
@@ -758,20 +834,63 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       release_server(false);
       break;
     }
-    if (chosen == shared.primary_index) {
-      ++stats.routed_primary;
-    } else {
-      ++stats.routed_replica;
+    if (is_read && causal_check) {
+      ++stats.causal_checks;
+      const auto reached = co_await wait_for_replay(need_lsn);
+      if (!server_) co_return outcome::proceed;  // the replica failed while checking: error sent
+      if (!reached) {
+        // Not replayed within causal_wait: this read goes to the primary, which has the commit.
+        ++stats.causal_primary_reads;
+        release_server(true);
+        is_read = false;
+        continue;
+      }
     }
-    SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_,
-                 target == classify::route::replica ? "read" : "write", shared.cfg.backends[chosen].name);
+    if (is_read) {
+      ++stats.routed_replica;
+    } else {
+      ++stats.routed_primary;
+      // read_your_writes: remember to take the commit's WAL position when this work ends.
+      if (read_your_writes_ && target == classify::route::primary) wrote_ = true;
+    }
+    SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_, is_read ? "read" : "write",
+                 shared.cfg.backends[chosen].name);
     (void)kind;
     co_return outcome::proceed;
   }
-  const std::string name = shared.cfg.backends[index.value_or(shared.primary_index)].name;
+  if (is_read && !index) {
+    send_error("ERROR", "57P03",
+               "sluice: no replica can serve this read (down, ejected or lagging) and routing.fallback = \"error\"");
+    co_return outcome::proceed;
+  }
   send_error("ERROR", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
-             "sluice: backend '" + name + "' is unavailable: " + failure.message);
+             "sluice: backend '" + shared.cfg.backends[chosen].name + "' is unavailable: " + failure.message);
   co_return outcome::proceed;
+}
+
+// read_your_writes: polls the attached replica until it has replayed `lsn`, for at most causal_wait.
+// Each check is one tiny round trip on the connection the read will use, so a yes cannot go stale.
+asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn) {
+  const auto deadline = std::chrono::steady_clock::now() + owner_.shared().cfg.routing.causal_wait;
+  char sql[128];
+  std::snprintf(sql, sizeof sql, "SELECT pg_last_wal_replay_lsn() >= '%X/%X'::pg_lsn",
+                static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xffffffffu));
+  asio::steady_timer pause(client_.get_executor());
+  for (;;) {
+    server_out_.clear();
+    wire::encode_query(server_out_, sql);
+    std::string answer;
+    const auto result = co_await run_internal_queries(1, &answer);
+    if (result != internal_result::ok) {
+      release_server(result != internal_result::io_failed);
+      send_error("ERROR", "08006", "sluice: lost the replica while checking its replay position");
+      co_return false;
+    }
+    if (answer == "t") co_return true;
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    pause.expires_after(std::chrono::milliseconds(1));
+    co_await pause.async_wait(use_tuple);
+  }
 }
 
 asio::awaitable<bool> client_session::replay_settings() {
@@ -996,6 +1115,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         break;
       case wire::be::error_response:
         batch_error_ = true;
+        if (is_backend_fault(wire::error_sqlstate(message.payload))) batch_backend_fault_ = true;
         if (is_fatal(message.payload)) {
           // The server is about to close this connection (shutdown 57P01, crash 57P02, admin kill).
           // Handled after the loop: no co_await inside this switch (GCC 12 mis-compiles locals of a
@@ -1044,6 +1164,21 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   if (batch_done) {
     ready_ = true;
     awaiting_server_ = false;
+    finish_dispatch(false);
+    if (wrote_ && tx_ == wire::tx_status::idle && !pinned_) {
+      // read_your_writes: the WAL insert position after the commit is at or past the commit record,
+      // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
+      // connection (one round trip per write transaction, only for read_your_writes users).
+      wrote_ = false;
+      server_out_.clear();
+      wire::encode_query(server_out_, "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8");
+      std::string answer;
+      const auto result = co_await run_internal_queries(1, &answer);
+      if (result == internal_result::io_failed) co_return co_await server_failed("08006", "lost while reading the WAL position");
+      std::uint64_t lsn = 0;
+      std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
+      if (lsn > required_lsn_) required_lsn_ = lsn;
+    }
     if (!pending_set_sql_.empty()) {
       if (!batch_error_ && tx_ == wire::tx_status::idle) {
         apply_tracked_settings(pending_set_sql_);
@@ -1095,6 +1230,16 @@ void client_session::apply_tracked_settings(std::string_view sql) {
   }
 }
 
+// The scorer counts statements in flight per backend and learns their latency: a batch is dispatched
+// when its first bytes go to the server and finishes at its ReadyForQuery (or when the connection fails).
+void client_session::finish_dispatch(bool failed) {
+  if (!dispatched_ || !server_) return;
+  dispatched_ = false;
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - dispatched_at_);
+  owner_.on_complete(server_->backend_index(), latency, failed || batch_backend_fault_);
+  batch_backend_fault_ = false;
+}
+
 void client_session::detach_if_done() {
   if (!server_ || !ready_ || !tracker_.empty() || tx_ != wire::tx_status::idle || copy_in_ || awaiting_server_) {
     return;
@@ -1120,6 +1265,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(std::stri
   const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
   spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, reason);
   owner_.mark_down(server_->backend_index());
+  finish_dispatch(true);
   // Outside a transaction only the statements in flight are lost: the client gets an ERROR and the
   // ReadyForQuery messages it is owed, and carries on. Inside one (or with session state on that
   // connection) there is nothing sound to carry on with.

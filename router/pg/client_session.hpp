@@ -89,7 +89,10 @@ class client_session final : public cancel_target, public std::enable_shared_fro
     server_error,  // the server answered with an ErrorResponse
     io_failed,     // the connection failed: it must be closed
   };
-  asio::awaitable<internal_result> run_internal_queries(std::size_t owed);
+  // `first_value`: receives the first column of the first row, as text.
+  asio::awaitable<internal_result> run_internal_queries(std::size_t owed, std::string* first_value = nullptr);
+  asio::awaitable<bool> wait_for_replay(std::uint64_t lsn);
+  void finish_dispatch(bool failed);
 
   // Routing helpers.
   std::optional<classify::classification> classify_extended_batch(bool& complete) const;
@@ -118,6 +121,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool registered_cancel_ = false;
   bool session_mode_ = false;  // pool_mode = session: keep server connections until disconnect
   bool pinned_ = false;        // session state that cannot move: stay on one primary connection
+  bool read_your_writes_ = false;  // consistency = read_your_writes for this user
+  bool wrote_ = false;             // work routed to the primary since the last commit position taken
+  std::uint64_t required_lsn_ = 0; // read_your_writes: reads must see at least this WAL position
 
   // Pools and connections, by backend index.
   std::vector<backends::pool::server_pool*> pools_;
@@ -131,6 +137,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool batch_incomplete_ = false;  // an extended batch is not all buffered yet: read before routing
   bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
   bool batch_error_ = false;      // an ErrorResponse came back in the current batch
+  bool batch_backend_fault_ = false;  // ... one that is the backend's fault (counts against its score)
+  bool dispatched_ = false;       // the scorer counts a batch in flight on the attached backend
+  std::chrono::steady_clock::time_point dispatched_at_{};
   bool tx_at_batch_start_idle_ = true;
   std::string pending_set_sql_;   // session SET/RESET sent in the current batch, applied on success
   bool server_state_reset_ = false;  // DISCARD ALL / DEALLOCATE ran: server-side statements are gone
