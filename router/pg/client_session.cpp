@@ -553,8 +553,16 @@ std::optional<classify::classification> client_session::classify_extended_batch(
         }
         break;
       case wire::fe::close:
+      case wire::fe::execute:
         break;
-      default:  // Execute, Sync, Flush (or anything else) ends what can be known before routing
+      case wire::fe::sync:
+      case wire::fe::flush:
+        // Everything up to here runs on one server connection (one implicit transaction until Sync),
+        // so the batch is routed as a whole: one write anywhere in it sends it to the primary.
+        complete = true;
+        return batch;
+      default:  // a Query or anything else in the middle of a batch: route conservatively
+        batch.target = classify::route::primary;
         complete = true;
         return batch;
     }
@@ -640,10 +648,15 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         case wire::fe::close: {
           bool complete = false;
           kind = *classify_extended_batch(complete);
-          if (!complete && client_in_.size() < max_message) {
-            batch_incomplete_ = true;  // read the rest of the batch, then route it
-            client_in_.prepare();
-            break;
+          if (!complete) {
+            if (client_in_.size() < max_message) {
+              batch_incomplete_ = true;  // read the rest of the batch, then route it
+              client_in_.prepare();
+              break;
+            }
+            // A batch larger than max_message_size without Sync or Flush: what is not buffered
+            // cannot be classified, so it may write.
+            kind.target = classify::route::primary;
           }
           extended = true;
           break;

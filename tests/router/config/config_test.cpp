@@ -512,3 +512,83 @@ TEST_CASE("load_config_file names an unreadable file", "[config]") {
     CHECK_THAT(e.what(), Contains("/nonexistent/sluice.toml: cannot open"));
   }
 }
+
+TEST_CASE("routing, health and per-user consistency keys", "[config]") {
+  const auto defaults = load(minimal_tail);
+  CHECK(defaults.routing.balance == cfg::balancer::score);
+  CHECK(defaults.routing.fallback == cfg::read_fallback::primary);
+  CHECK(defaults.routing.consistency == cfg::consistency_mode::eventual);
+  CHECK(defaults.routing.causal_wait == std::chrono::milliseconds(50));
+  CHECK(defaults.routing.max_lag_bytes == 16u * 1024u * 1024u);
+  CHECK(defaults.routing.max_lag == std::chrono::milliseconds(10'000));
+  CHECK(defaults.health.probe_interval == std::chrono::milliseconds(250));
+  CHECK(defaults.health.probe_timeout == std::chrono::milliseconds(500));
+  CHECK_FALSE(defaults.health.heartbeat);
+  CHECK(defaults.health.database == "postgres");
+  CHECK_FALSE(defaults.health.user.has_value());
+  CHECK_FALSE(defaults.users[0].consistency.has_value());
+
+  const auto set = load(R"(
+[routing]
+balance = "round_robin"
+fallback = "error"
+consistency = "read_your_writes"
+causal_wait = "20ms"
+max_lag_bytes = "1MiB"
+max_lag = "2s"
+
+[health]
+probe_interval = "100ms"
+probe_timeout = "300ms"
+heartbeat = true
+user = "monitor"
+password = "m"
+database = "app"
+
+[[backends]]
+name = "pg1"
+host = "db.example"
+role = "primary"
+
+[[users]]
+name = "app"
+password = "pw"
+consistency = "eventual"
+)");
+  CHECK(set.routing.balance == cfg::balancer::round_robin);
+  CHECK(set.routing.fallback == cfg::read_fallback::error);
+  CHECK(set.routing.consistency == cfg::consistency_mode::read_your_writes);
+  CHECK(set.routing.causal_wait == std::chrono::milliseconds(20));
+  CHECK(set.routing.max_lag_bytes == 1024u * 1024u);
+  CHECK(set.routing.max_lag == std::chrono::milliseconds(2000));
+  CHECK(set.health.probe_interval == std::chrono::milliseconds(100));
+  CHECK(set.health.probe_timeout == std::chrono::milliseconds(300));
+  CHECK(set.health.heartbeat);
+  CHECK(set.health.user == std::optional<std::string>("monitor"));
+  CHECK(set.health.password == std::optional<std::string>("m"));
+  CHECK(set.health.database == "app");
+  CHECK(set.users[0].consistency == cfg::consistency_mode::eventual);
+
+  check_errors({
+      {"[routing]\nbalance = \"random\"\n" + minimal_tail, {":2:11: key 'routing.balance': ", "\"score\""}},
+      {"[routing]\nfallback = \"replica\"\n" + minimal_tail, {":2:12: key 'routing.fallback': "}},
+      {"[routing]\nconsistency = \"strong\"\n" + minimal_tail, {":2:15: key 'routing.consistency': "}},
+      {"[routing]\ncausal_wait = 50\n" + minimal_tail, {":2:15: key 'routing.causal_wait': "}},
+      {"[routing]\nmax_lag_bytes = \"lots\"\n" + minimal_tail, {":2:17: key 'routing.max_lag_bytes': "}},
+      {"[health]\nprobe_interval = \"0ms\"\n" + minimal_tail, {":2:18: key 'health.probe_interval': "}},
+      {"[health]\nheartbeat = \"yes\"\n" + minimal_tail, {":2:13: key 'health.heartbeat': "}},
+      {"[health]\nuser = \"\"\n" + minimal_tail, {":2:8: key 'health.user': ", "empty"}},
+      {"[health]\nprobe_intervall = \"1s\"\n" + minimal_tail, {"key 'health.probe_intervall'", "probe_interval"}},
+      {minimal_tail + "consistency = \"sometimes\"\n", {"key 'users[0].consistency': "}},
+  });
+}
+
+TEST_CASE("more than 64 backends are refused", "[config]") {
+  std::string text;
+  for (int i = 0; i < 65; ++i) {
+    text += "[[backends]]\nname = \"b" + std::to_string(i) + "\"\nhost = \"h\"\n";
+    if (i == 0) text += "role = \"primary\"\n";
+  }
+  text += "[[users]]\nname = \"app\"\npassword = \"pw\"\n";
+  CHECK_THAT(error_of(text), Contains("at most 64 backends"));
+}
