@@ -1086,6 +1086,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
 
 asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   auto& input = server_->input();
+  input.prepare();
   auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
   if (ec) co_return co_await server_failed("08006", ec == asio::error::eof ? "server closed the connection" : ec.message());
   input.commit(count);
@@ -1172,7 +1173,8 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     written = co_await flush_client();
   }
   input.consume(offset);
-  if (needed != 0) input.prepare(needed);
+  // Always: a partial header at the very end of a full buffer has needed == 0 but still needs room.
+  input.prepare(needed);
   if (!written) co_return outcome::close;
   if (batch_done) {
     ready_ = true;
