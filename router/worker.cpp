@@ -169,10 +169,17 @@ write_target worker::primary() const {
       return {view.primary, "", {}};
     case scoring::topology_state::no_primary:
       return {std::nullopt, "57P03", "no backend reports being a primary (primary down or failover in progress)"};
-    case scoring::topology_state::split_brain:
+    case scoring::topology_state::split_brain: {
+      std::string claimants;
+      for (std::size_t i = 0; i < shared_.cfg.backends.size(); ++i) {
+        if (!view.claimants.test(i)) continue;
+        if (!claimants.empty()) claimants += ", ";
+        claimants += "'" + shared_.cfg.backends[i].name + "'";
+      }
       return {std::nullopt, "57P03",
-              "more than one backend reports being a primary (split brain); writes are stopped until an "
-              "operator resolves it"};
+              "more than one backend reports being a primary (split brain: " + claimants +
+                  "); writes are stopped until an operator resolves it"};
+    }
   }
   return {shared_.primary_index, "", {}};
 }
@@ -218,6 +225,16 @@ void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sam
       spdlog::info("worker {}: replica '{}' returns to the pool (slow start)", index_, name);
     }
   }
+}
+
+std::optional<std::size_t> worker::most_advanced_replica(scoring::backend_set exclude) const {
+  const auto now = backends::pg::steady_clock::now();
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < replay_lsn_.size(); ++i) {
+    if (!probed_replica_[i] || exclude.test(i) || down_until_[i] > now) continue;
+    if (!best || replay_lsn_[i] > replay_lsn_[*best]) best = i;
+  }
+  return best;
 }
 
 bool worker::all_replicas_reached(std::uint64_t lsn) const {

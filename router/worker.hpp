@@ -44,7 +44,7 @@ struct worker_stats {
 struct write_target {
   std::optional<std::size_t> backend;  // the primary, when there is exactly one
   const char* sqlstate = "";           // otherwise why not, for the client
-  std::string_view reason;
+  std::string reason;                  // (empty when there is a primary: nothing allocated)
 };
 
 class worker {
@@ -87,6 +87,9 @@ class worker {
   // The replay position of each replica at its last probe (0 when unknown).
   std::uint64_t replay_lsn(std::size_t backend) const { return replay_lsn_[backend]; }
   bool all_replicas_reached(std::uint64_t lsn) const;
+  // read_your_writes: the replica whose last probe shows the furthest replay position, skipping
+  // `exclude` and backends marked down; the one most likely to have replayed a fresh commit.
+  std::optional<std::size_t> most_advanced_replica(scoring::backend_set exclude) const;
   scoring::replica_scorer& scorer() noexcept { return scorer_; }
 
   // Sluice's id for a statement text + parameter types, the same for every client of this worker, so

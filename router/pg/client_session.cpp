@@ -780,7 +780,9 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
     causal_check = false;
     auto chosen = owner_.choose_replica(tried, need_lsn);
     if (!chosen && need_lsn != 0) {
-      chosen = owner_.choose_replica(tried, 0);
+      // No probe shows the commit replayed yet (it is younger than the last probe): check the
+      // replica that was furthest along, the likeliest to have it within causal_wait.
+      chosen = owner_.most_advanced_replica(tried);
       causal_check = chosen.has_value();
     }
     return chosen;
@@ -811,7 +813,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       const auto writes = owner_.primary();
       if (!writes.backend) {
         ++stats.writes_refused;
-        send_error("ERROR", writes.sqlstate, std::string("sluice: cannot run this statement: ") + std::string(writes.reason));
+        send_error("ERROR", writes.sqlstate, "sluice: cannot run this statement: " + writes.reason);
         co_return outcome::proceed;
       }
       index = writes.backend;
