@@ -107,14 +107,15 @@ int main(int argc, char** argv) {
   sluice::backends::pg::prober probes(
       std::move(targets), probe_settings, [&](std::size_t backend, const sluice::backends::pg::probe_sample& sample) {
         auto& last = seen[backend];
-        if (!last.known || last.reachable != sample.reachable || (sample.reachable && last.in_recovery != sample.in_recovery)) {
-          if (sample.reachable) {
+        const auto& probe = sample.probe;
+        if (!last.known || last.reachable != probe.reachable || (probe.reachable && last.in_recovery != probe.in_recovery)) {
+          if (probe.reachable) {
             spdlog::info("backend '{}' is reachable: {} (probe {} us)", cfg.backends[backend].name,
-                         sample.in_recovery ? "replica (in recovery)" : "primary (not in recovery)", sample.rtt.count());
+                         probe.in_recovery ? "replica (in recovery)" : "primary (not in recovery)", probe.rtt.count());
           } else {
             spdlog::warn("backend '{}' is unreachable: {}", cfg.backends[backend].name, sample.error);
           }
-          last = {true, sample.reachable, sample.in_recovery};
+          last = {true, probe.reachable, probe.in_recovery};
         }
         for (auto& w : workers) {
           boost::asio::post(w->io(), [target = w.get(), backend, sample] { target->on_probe(backend, sample); });

@@ -195,20 +195,11 @@ bool worker::is_available(std::size_t backend) const {
 }
 
 void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sample) {
-  scoring::probe_result result;
-  result.at = sample.at;
-  result.reachable = sample.reachable;
-  result.in_recovery = sample.in_recovery;
-  result.current_lsn = sample.current_lsn;
-  result.receive_lsn = sample.receive_lsn;
-  result.last_replay_unix_us = sample.last_replay_unix_us;
-  result.server_now_unix_us = sample.server_now_unix_us;
-  result.heartbeat_unix_us = sample.heartbeat_unix_us;
-  result.rtt = sample.rtt;
-  scorer_.on_probe(backend, result);
-  if (sample.reachable) {
-    probed_replica_[backend] = sample.in_recovery;
-    replay_lsn_[backend] = sample.in_recovery ? sample.current_lsn : 0;
+  const auto& probe = sample.probe;
+  scorer_.on_probe(backend, probe);
+  if (probe.reachable) {
+    probed_replica_[backend] = probe.in_recovery;
+    replay_lsn_[backend] = probe.in_recovery ? probe.current_lsn : 0;
   }
   // Ejections and returns are rare and worth a line; only worker 0 logs them (every worker's scorer
   // sees the same probes, but its own traffic).

@@ -151,6 +151,7 @@ void prober::close_state(void*& state) {
 
 probe_sample prober::probe_once(const probe_target& target, const prober_settings& settings, void*& state) {
   probe_sample sample;
+  auto& probe = sample.probe;
   const auto started = steady_clock::now();
   auto* conn = static_cast<PGconn*>(state);
   if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
@@ -161,33 +162,33 @@ probe_sample prober::probe_once(const probe_target& target, const prober_setting
     conn = connect(target, started + settings.timeout, sample.error);
     state = conn;
     if (conn == nullptr) {
-      sample.at = steady_clock::now();
+      probe.at = steady_clock::now();
       return sample;
     }
   }
   const auto query_started = steady_clock::now();
   PGresult* result = run_query(conn, probe_query, query_started + settings.timeout, sample.error);
   const auto finished = steady_clock::now();
-  sample.at = finished;
+  probe.at = finished;
   if (result == nullptr || PQntuples(result) != 1 || PQnfields(result) != 5) {
     if (result != nullptr) PQclear(result);
     if (sample.error.empty()) sample.error = "unexpected probe result";
     close_state(state);  // unknown protocol state after a timeout or error: start afresh next time
     return sample;
   }
-  sample.reachable = true;
-  sample.rtt = std::chrono::duration_cast<std::chrono::microseconds>(finished - query_started);
-  sample.in_recovery = PQgetvalue(result, 0, 0)[0] == 't';
-  sample.current_lsn = static_cast<std::uint64_t>(int_value(result, 1).value_or(0));
-  sample.receive_lsn = static_cast<std::uint64_t>(int_value(result, 2).value_or(0));
-  sample.last_replay_unix_us = int_value(result, 3);
-  sample.server_now_unix_us = int_value(result, 4).value_or(0);
+  probe.reachable = true;
+  probe.rtt = std::chrono::duration_cast<std::chrono::microseconds>(finished - query_started);
+  probe.in_recovery = PQgetvalue(result, 0, 0)[0] == 't';
+  probe.current_lsn = static_cast<std::uint64_t>(int_value(result, 1).value_or(0));
+  probe.receive_lsn = static_cast<std::uint64_t>(int_value(result, 2).value_or(0));
+  probe.last_replay_unix_us = int_value(result, 3);
+  probe.server_now_unix_us = int_value(result, 4).value_or(0);
   PQclear(result);
   if (settings.heartbeat) {
     std::string error;
-    PGresult* beat = run_query(conn, sample.in_recovery ? heartbeat_read : heartbeat_write,
+    PGresult* beat = run_query(conn, probe.in_recovery ? heartbeat_read : heartbeat_write,
                          steady_clock::now() + settings.timeout, error);
-    if (beat != nullptr && PQntuples(beat) == 1) sample.heartbeat_unix_us = int_value(beat, 0);
+    if (beat != nullptr && PQntuples(beat) == 1) probe.heartbeat_unix_us = int_value(beat, 0);
     if (beat != nullptr) PQclear(beat);
   }
   return sample;

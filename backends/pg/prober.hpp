@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "scoring/probe_result.hpp"
+
 namespace sluice::backends::pg {
 
 struct probe_target {
@@ -25,18 +27,11 @@ struct probe_target {
   std::string database;
 };
 
-// One probe's outcome. LSNs are byte positions (pg_lsn - '0/0').
+// One probe's outcome: what the scorer reads (scoring::probe_result: role, WAL positions, replay time,
+// server clock, round trip), and why the backend was unreachable when it was.
 struct probe_sample {
-  std::chrono::steady_clock::time_point at;
-  bool reachable = false;
-  std::string error;                               // why unreachable (connect, timeout, query error)
-  bool in_recovery = false;                        // pg_is_in_recovery()
-  std::uint64_t current_lsn = 0;                   // primary: pg_current_wal_lsn(); replica: replay LSN
-  std::uint64_t receive_lsn = 0;                   // replica: pg_last_wal_receive_lsn()
-  std::optional<std::int64_t> last_replay_unix_us; // replica: pg_last_xact_replay_timestamp()
-  std::int64_t server_now_unix_us = 0;             // clock_timestamp() on the server
-  std::optional<std::int64_t> heartbeat_unix_us;   // with heartbeat: primary wrote / replica replayed
-  std::chrono::microseconds rtt{0};                // the probe query's round trip
+  scoring::probe_result probe;
+  std::string error;  // connect, timeout or query error when !probe.reachable
 };
 
 struct prober_settings {
