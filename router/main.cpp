@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
     bool known = false;
     bool reachable = false;
     bool in_recovery = false;
+    std::string heartbeat_error;
   };
   std::vector<last_seen> seen(cfg.backends.size());
   sluice::backends::pg::prober probes(
@@ -115,7 +116,18 @@ int main(int argc, char** argv) {
           } else {
             spdlog::warn("backend '{}' is unreachable: {}", cfg.backends[backend].name, sample.error);
           }
-          last = {true, probe.reachable, probe.in_recovery};
+          last.known = true;
+          last.reachable = probe.reachable;
+          last.in_recovery = probe.in_recovery;
+        }
+        if (probe.reachable && sample.heartbeat_error != last.heartbeat_error) {
+          if (!sample.heartbeat_error.empty()) {
+            spdlog::warn("backend '{}': heartbeat failed (lag in time falls back to replay timestamps): {}",
+                         cfg.backends[backend].name, sample.heartbeat_error);
+          } else {
+            spdlog::info("backend '{}': heartbeat works again", cfg.backends[backend].name);
+          }
+          last.heartbeat_error = sample.heartbeat_error;
         }
         for (auto& w : workers) {
           boost::asio::post(w->io(), [target = w.get(), backend, sample] { target->on_probe(backend, sample); });

@@ -157,6 +157,15 @@ std::optional<std::size_t> worker::choose_replica(scoring::backend_set exclude, 
     }
     return selector_.choose(backend_states_);
   }
+#if SPDLOG_ACTIVE_LEVEL <= SPDLOG_LEVEL_DEBUG
+  // Debug builds at log level debug: the reason for each choice (candidates, costs, exclusions).
+  if (spdlog::should_log(spdlog::level::debug)) {
+    if (!explanation_) explanation_ = std::make_unique<scoring::choice_explanation>();
+    const auto chosen = scorer_.choose(now, random_, explanation_.get(), exclude);
+    spdlog::debug("worker {}: replica choice: {}", index_, scoring::to_string(*explanation_));
+    return chosen;
+  }
+#endif
   return scorer_.choose(now, random_, nullptr, exclude);
 }
 

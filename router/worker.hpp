@@ -15,6 +15,7 @@
 #include "backends/pg/prober.hpp"
 #include "backends/pool/server_pool.hpp"
 #include "router/shared_state.hpp"
+#include "scoring/choice_explanation.hpp"
 #include "scoring/replica_scorer.hpp"
 #include "scoring/replica_selector.hpp"
 #include "scoring/xoshiro256_source.hpp"
@@ -112,6 +113,7 @@ class worker {
   scoring::xoshiro256_source random_;
   std::vector<std::uint64_t> replay_lsn_;
   std::vector<bool> probed_replica_;    // last reachable probe said in recovery
+  std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
   std::unordered_map<std::string, std::uint64_t> statement_ids_;
   worker_stats stats_;
 };

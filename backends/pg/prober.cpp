@@ -25,8 +25,9 @@ constexpr const char* probe_query =
 // Heartbeat (heartbeat = true): the primary upserts a row with its clock; replicas read the row they
 // have replayed. The difference between the primary's clock and the replayed value is the lag in time,
 // exact even when the primary is idle (it is never idle: the heartbeat writes).
+constexpr const char* heartbeat_create =
+    "CREATE TABLE IF NOT EXISTS sluice_heartbeat (id int PRIMARY KEY, ts timestamptz NOT NULL)";
 constexpr const char* heartbeat_write =
-    "CREATE TABLE IF NOT EXISTS sluice_heartbeat (id int PRIMARY KEY, ts timestamptz NOT NULL);"
     "INSERT INTO sluice_heartbeat VALUES (1, clock_timestamp()) "
     "ON CONFLICT (id) DO UPDATE SET ts = excluded.ts "
     "RETURNING (extract(epoch FROM ts) * 1000000)::int8";
@@ -58,7 +59,11 @@ PGconn* connect(const probe_target& target, steady_clock::time_point deadline, s
   }
   for (;;) {
     const auto status = PQconnectPoll(conn);
-    if (status == PGRES_POLLING_OK) return conn;
+    if (status == PGRES_POLLING_OK) {
+      // Probes have nothing to say about server notices; libpq would print them to stderr.
+      PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+      return conn;
+    }
     if (status == PGRES_POLLING_FAILED) break;
     if (!wait_socket(conn, status == PGRES_POLLING_WRITING, deadline)) {
       error = "connect timed out";
@@ -185,11 +190,27 @@ probe_sample prober::probe_once(const probe_target& target, const prober_setting
   probe.server_now_unix_us = int_value(result, 4).value_or(0);
   PQclear(result);
   if (settings.heartbeat) {
-    std::string error;
     PGresult* beat = run_query(conn, probe.in_recovery ? heartbeat_read : heartbeat_write,
-                         steady_clock::now() + settings.timeout, error);
-    if (beat != nullptr && PQntuples(beat) == 1) probe.heartbeat_unix_us = int_value(beat, 0);
+                               steady_clock::now() + settings.timeout, sample.heartbeat_error);
+    if (beat == nullptr && !probe.in_recovery && sample.heartbeat_error.find("does not exist") != std::string::npos) {
+      // First heartbeat on this primary: create the table, then write.
+      sample.heartbeat_error.clear();
+      if (PGresult* created = run_query(conn, heartbeat_create, steady_clock::now() + settings.timeout,
+                                        sample.heartbeat_error)) {
+        PQclear(created);
+        beat = run_query(conn, heartbeat_write, steady_clock::now() + settings.timeout, sample.heartbeat_error);
+      }
+    }
+    if (beat != nullptr && PQntuples(beat) == 1) {
+      probe.heartbeat_unix_us = int_value(beat, 0);
+    } else if (beat != nullptr && sample.heartbeat_error.empty()) {
+      sample.heartbeat_error = "no heartbeat row yet";
+    }
     if (beat != nullptr) PQclear(beat);
+    while (!sample.heartbeat_error.empty() &&
+           (sample.heartbeat_error.back() == '\n' || sample.heartbeat_error.back() == ' ')) {
+      sample.heartbeat_error.pop_back();
+    }
   }
   return sample;
 }

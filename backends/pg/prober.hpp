@@ -31,7 +31,8 @@ struct probe_target {
 // server clock, round trip), and why the backend was unreachable when it was.
 struct probe_sample {
   scoring::probe_result probe;
-  std::string error;  // connect, timeout or query error when !probe.reachable
+  std::string error;            // connect, timeout or query error when !probe.reachable
+  std::string heartbeat_error;  // heartbeat = true: why the heartbeat row could not be written/read
 };
 
 struct prober_settings {
