@@ -13,6 +13,7 @@
 #include "scoring/outlier_event.hpp"
 
 #include <array>
+#include <cstring>
 #include <random>
 
 namespace sluice::router {
@@ -20,6 +21,7 @@ namespace sluice::router {
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto maintenance_period = std::chrono::seconds(1);
+constexpr unsigned stats_log_ticks = 60;  // counters are logged once a minute
 
 // SO_REUSEPORT: every worker binds the same address; the kernel balances new connections.
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
@@ -103,13 +105,26 @@ asio::awaitable<void> worker::accept_loop() {
 
 asio::awaitable<void> worker::maintenance_loop() {
   asio::steady_timer timer(io_);
-  for (;;) {
+  worker_stats logged{};
+  for (unsigned tick = 1;; ++tick) {
     timer.expires_after(maintenance_period);
     auto [ec] = co_await timer.async_wait(use_tuple);
     if (ec) co_return;
     const auto now = backends::pg::steady_clock::now();
     for (auto& by_key : pools_) {
       for (auto& [key, pool] : by_key) pool->reap(now);
+    }
+    // The counters, once a minute when they moved, until the admin API shows them live.
+    if (tick % stats_log_ticks == 0 && std::memcmp(&logged, &stats_, sizeof stats_) != 0) {
+      spdlog::info(
+          "worker {} counters: clients {} accepted, {} refused; routed {} primary, {} replica; replica fallbacks "
+          "{} to primary, {} refused; writes refused {}; sessions pinned {}; settings replayed {}; statements "
+          "prepared {}; cancels {}; read_your_writes checks {}, primary reads {}",
+          index_, stats_.clients_accepted, stats_.clients_refused, stats_.routed_primary, stats_.routed_replica,
+          stats_.replica_fallbacks, stats_.fallback_errors, stats_.writes_refused, stats_.sessions_pinned,
+          stats_.settings_replayed, stats_.statements_prepared, stats_.cancels_forwarded, stats_.causal_checks,
+          stats_.causal_primary_reads);
+      logged = stats_;
     }
   }
 }
