@@ -15,44 +15,7 @@
 #include <utility>
 #include <vector>
 
-// Counts allocations made while `counting` is on (Catch itself allocates, so only around classify()).
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<std::size_t> allocations{0};
-}  // namespace
-
-// Every non-aligned form is replaced, so that no allocation reaches a runtime's own delete (ASan checks).
-namespace {
-void* counted_alloc(std::size_t size) noexcept {
-  if (counting.load(std::memory_order_relaxed)) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-  }
-  return std::malloc(size == 0 ? 1 : size);
-}
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (void* p = counted_alloc(size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return ::operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
-
-// GCC cannot see that these pair with the operator new above.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpragmas"
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+#include "tests/support/counting_allocator.hpp"
 
 using namespace sluice::router::classify;
 
@@ -536,13 +499,12 @@ TEST_CASE("classify: without write_functions, user functions are reads", "[class
 TEST_CASE("classify: is noexcept and allocates nothing", "[classify]") {
   STATIC_REQUIRE(noexcept(classify(std::string_view{}, opts)));
   std::vector<classification> results(sizeof(rows) / sizeof(rows[0]));
-  allocations = 0;
-  counting = true;
   std::size_t i = 0;
-  for (const row& r : rows) {
-    results[i++] = classify(r.sql, opts);
-  }
-  counting = false;
+  const auto allocations = sluice::testing::allocations_in([&] {
+    for (const row& r : rows) {
+      results[i++] = classify(r.sql, opts);
+    }
+  });
   CHECK(allocations == 0);
 }
 

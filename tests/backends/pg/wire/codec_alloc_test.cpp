@@ -1,63 +1,15 @@
 // PostgreSQL wire codec on the hot path allocates nothing: framing and decoding a large batch, and
 // encoding into a buffer that already has the capacity. Counted with a replacement global operator new.
 //
-// The replacement below is for the whole sluice_wire_tests binary (that is how replacement works); it
-// only counts and forwards to malloc/free, so Catch2 and the other tests are unaffected.
+// The counting replacement (tests/support/counting_allocator.hpp) covers the whole sluice_wire_tests
+// binary; it only counts and forwards to malloc/free, so Catch2 and the other tests are unaffected.
 #include "codec_test_util.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
-namespace {
-std::atomic<std::size_t> allocation_count{0};
-
-void* counted_alloc(std::size_t size) {
-  allocation_count.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-
-void* counted_aligned_alloc(std::size_t size, std::align_val_t align) {
-  allocation_count.fetch_add(1, std::memory_order_relaxed);
-  const auto alignment = static_cast<std::size_t>(align);
-  const std::size_t rounded = (size + alignment - 1) / alignment * alignment;
-  if (void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded)) return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t size) { return counted_alloc(size); }
-void* operator new[](std::size_t size) { return counted_alloc(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return counted_alloc(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return counted_alloc(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new(std::size_t size, std::align_val_t align) { return counted_aligned_alloc(size, align); }
-void* operator new[](std::size_t size, std::align_val_t align) { return counted_aligned_alloc(size, align); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "tests/support/counting_allocator.hpp"
 
 using namespace sluice::backends::pg::wire;
 using namespace sluice::backends::pg::wire::test;
@@ -66,7 +18,7 @@ namespace {
 
 constexpr std::size_t max_size = 1 << 20;
 
-std::size_t allocations() { return allocation_count.load(std::memory_order_relaxed); }
+std::size_t allocations() { return sluice::testing::allocations_so_far(); }
 
 // Frames and decodes every message in `wire` the way a session would, folding what it sees into a
 // checksum so nothing is optimised away. Counts messages that decoded.
