@@ -1,6 +1,8 @@
 // Server connection: connect + login driven by the sans-IO server_login, liveness check, cancel.
 #include "backends/pg/server_connection.hpp"
 
+#include "backends/pg/read_message.hpp"
+
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -60,18 +62,10 @@ asio::awaitable<connect_failure> server_connection::connect_and_login(const conn
       if (write_ec) co_return network_failure(write_ec, "write");
       out.clear();
     }
-    // Read until one whole message is buffered.
-    wire::frame_result frame;
-    for (;;) {
-      frame = wire::frame_message(input_.available(), max_login_message);
-      if (frame.status == wire::frame_status::ok) break;
-      if (frame.status != wire::frame_status::need_more) {
-        co_return connect_failure{errc::server_protocol, "08P01", "malformed message from backend during login"};
-      }
-      input_.prepare(frame.needed);
-      auto [read_ec, count] = co_await socket_.async_read_some(input_.writable(), use_tuple);
-      if (read_ec) co_return network_failure(read_ec, "read");
-      input_.commit(count);
+    const auto [frame, read_ec] = co_await read_message(socket_, input_, max_login_message);
+    if (read_ec) co_return network_failure(read_ec, "read");
+    if (frame.status != wire::frame_status::ok) {
+      co_return connect_failure{errc::server_protocol, "08P01", "malformed message from backend during login"};
     }
     const auto step = login.on_message(frame.message, out);
     input_.consume(frame.message.wire_size);

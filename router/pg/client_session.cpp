@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "backends/pg/read_message.hpp"
 #include "router/pg/client_login.hpp"
 #include "router/worker.hpp"
 
@@ -249,29 +250,22 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
   auto& input = server_->input();
   bool failed = false;
   while (owed > 0) {
-    const auto frame = wire::frame_message(input.available(), max_server_message);
-    if (frame.status == wire::frame_status::ok) {
-      if (frame.message.type == wire::be::error_response) failed = true;
-      if (frame.message.type == wire::be::data_row && first_value != nullptr && first_value->empty()) {
-        // DataRow: int16 column count, then per column int32 length and the bytes (text format).
-        wire::string_reader row(frame.message.payload);
-        const auto columns = row.next_int16();
-        const auto length = columns && *columns > 0 ? row.next_int32() : std::nullopt;
-        if (length && *length > 0) {
-          if (auto bytes = row.next_bytes(static_cast<std::size_t>(*length))) {
-            first_value->assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-          }
+    const auto [frame, read_error] = co_await backends::pg::read_message(server_->socket(), input, max_server_message);
+    if (read_error || frame.status != wire::frame_status::ok) co_return internal_result::io_failed;
+    if (frame.message.type == wire::be::error_response) failed = true;
+    if (frame.message.type == wire::be::data_row && first_value != nullptr && first_value->empty()) {
+      // DataRow: int16 column count, then per column int32 length and the bytes (text format).
+      wire::string_reader row(frame.message.payload);
+      const auto columns = row.next_int16();
+      const auto length = columns && *columns > 0 ? row.next_int32() : std::nullopt;
+      if (length && *length > 0) {
+        if (auto bytes = row.next_bytes(static_cast<std::size_t>(*length))) {
+          first_value->assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
         }
       }
-      if (frame.message.type == wire::be::ready_for_query) --owed;
-      input.consume(frame.message.wire_size);
-      continue;
     }
-    if (frame.status != wire::frame_status::need_more) co_return internal_result::io_failed;
-    input.prepare(frame.needed);
-    auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
-    if (ec) co_return internal_result::io_failed;
-    input.commit(count);
+    if (frame.message.type == wire::be::ready_for_query) --owed;
+    input.consume(frame.message.wire_size);
   }
   co_return failed ? internal_result::server_error : internal_result::ok;
 }
@@ -399,15 +393,8 @@ asio::awaitable<bool> client_session::authenticate() {
   auto step = login.start(client_out_);
   while (step == client_login::step::read) {
     if (!co_await flush_client()) co_return false;
-    wire::frame_result frame;
-    for (;;) {
-      frame = wire::frame_message(client_in_.available(), max_auth_message);
-      if (frame.status != wire::frame_status::need_more) break;
-      client_in_.prepare(frame.needed);
-      auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
-      if (ec) co_return false;
-      client_in_.commit(count);
-    }
+    const auto [frame, read_error] = co_await backends::pg::read_message(client_, client_in_, max_auth_message);
+    if (read_error) co_return false;
     if (frame.status != wire::frame_status::ok) {
       send_error("FATAL", "08P01", "invalid message length during authentication");
       co_await flush_client();
@@ -606,6 +593,8 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       client_in_.consume(message.wire_size);
       continue;
     }
+    // A Query routed just now was classified for routing; forward_message reuses that.
+    std::optional<classify::classification> query_kind;
     if (!server_) {
       classify::classification kind;
       bool extended = false;
@@ -631,6 +620,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
             co_return outcome::close;
           }
           kind = classify::classify(*sql, options);
+          query_kind = kind;
           if (kind.empty) {
             wire::message_builder(client_out_, wire::be::empty_query_response).finish();
             wire::encode_ready_for_query(client_out_, tx_);
@@ -682,7 +672,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         continue;
       }
     }
-    if (forward_message(message) == outcome::close) {
+    if (forward_message(message, query_kind ? &*query_kind : nullptr) == outcome::close) {
       co_await flush_client();
       co_return outcome::close;
     }
@@ -951,7 +941,8 @@ void client_session::ensure_prepared(const client_statement& statement) {
   ++owner_.stats().statements_prepared;
 }
 
-client_session::outcome client_session::forward_message(const wire::message_view& message) {
+client_session::outcome client_session::forward_message(const wire::message_view& message,
+                                                        const classify::classification* query_kind) {
   const auto raw = [&] {
     const auto* begin = message.payload.data() - wire::typed_header_size;
     server_out_.insert(server_out_.end(), begin, begin + message.wire_size);
@@ -979,7 +970,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
     case wire::fe::query: {
       auto sql = wire::decode_query(message.payload);
       if (!sql) return protocol_error("Query");
-      note_kind(classify::classify(*sql, options), *sql);
+      note_kind(query_kind != nullptr ? *query_kind : classify::classify(*sql, options), *sql);
       raw();
       tracker_.push({request_kind::query, request_action::forward, 0});
       awaiting_server_ = true;

@@ -75,7 +75,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<outcome> relay_from_server();
   asio::awaitable<outcome> attach(classify::route target, const classify::classification& kind);
   asio::awaitable<bool> replay_settings();
-  outcome forward_message(const wire::message_view& message);
+  // `query_kind`: the Query's classification when routing already computed it (else classified here).
+  outcome forward_message(const wire::message_view& message, const classify::classification* query_kind = nullptr);
   void ensure_prepared(const client_statement& statement);
   bool answer_parses_locally();
   client_statement& remember_statement(const wire::parse_message& parse, const classify::classification& kind);
