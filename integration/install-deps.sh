@@ -10,7 +10,9 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   python3 python3-psycopg2
   procps iproute2
+  prometheus
 )
+# prometheus: for promtool, which checks sluice's /metrics in the admin tests.
 # Not libmysqlcppconn-dev: in Debian 12 it depends on libboost-dev (1.74), which conflicts with
 # libboost1.81-dev.
 
@@ -47,5 +49,16 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
     else
       log "note: the default cluster 15/main is running on port 5432 (not stopped: not root)"
     fi
+  fi
+fi
+
+# Debian's prometheus package (wanted for promtool only) enables and starts a Prometheus server on
+# port 9090 where systemd runs. The tests do not need it: stop and disable it (its data is kept).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  if ((EUID == 0)); then
+    log "stopping and disabling the prometheus service (installed for promtool; not needed running)"
+    systemctl disable --now prometheus >/dev/null 2>&1 || log "warning: could not stop the prometheus service"
+  else
+    log "note: the prometheus service is running on port 9090 (not stopped: not root)"
   fi
 fi

@@ -2,16 +2,24 @@
 # A throwaway PostgreSQL 15 cluster for sluice's integration tests: one primary and two streaming replicas
 # on loopback, all under one directory, with the roles, database and sluice.toml the tests expect.
 # Usage: sandbox.sh start|stop|status|env|logs [NAME]|stop-node NAME [fast|immediate]|start-node NAME
-#                  |kill-node NAME|pid NAME|psql NAME [psql args]        NAME: primary, replica1, replica2
+#                  |kill-node NAME|pid NAME|psql NAME [psql args]|rejoin NAME
+#        NAME: primary, replica1, replica2 (rejoin also takes sluice's backend names: pg-primary...)
+# rejoin NAME: turns NAME, an old primary after a switchover or failover, into a streaming replica of
+# whichever other node is the primary now (pg_rewind when the servers allow it, else a fresh
+# pg_basebackup; a replication slot named NAME on the new primary).
 # Settings (environment): SLUICE_SANDBOX_DIR (/tmp/sluice-sandbox), SLUICE_PG_PORT (15432: the primary;
 # the replicas take the next two), SLUICE_PORT (16432: sluice's listen port, written into sluice.toml);
-# either may be "auto": free ports are picked at start, and `env` tells which.
+# either may be "auto": free ports are picked at start, and `env` tells which. SLUICE_ADMIN_PORT (auto:
+# the admin API's port, a free one from sluice's + 49 up) and SLUICE_ADMIN_TOKEN (its bearer token;
+# random when unset), both written into sluice.toml's [admin] and told by `env`.
 # KEEP=1 (stop leaves the directory), SLUICE_PG_BIN (/usr/lib/postgresql/15/bin).
 set -euo pipefail
 
 SANDBOX_DIR=${SLUICE_SANDBOX_DIR:-/tmp/sluice-sandbox}
 PRIMARY_PORT=${SLUICE_PG_PORT:-15432}
 SLUICE_PORT=${SLUICE_PORT:-16432}
+SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-auto}
+SLUICE_ADMIN_TOKEN=${SLUICE_ADMIN_TOKEN:-}
 PG_BIN=${SLUICE_PG_BIN:-/usr/lib/postgresql/15/bin}
 LOG_DIR=$SANDBOX_DIR/log
 SOCKET_DIR=$SANDBOX_DIR/run
@@ -34,7 +42,7 @@ load_settings() {
   fi
 }
 
-for p in "$PRIMARY_PORT" "$SLUICE_PORT"; do
+for p in "$PRIMARY_PORT" "$SLUICE_PORT" "$SLUICE_ADMIN_PORT"; do
   [[ $p == auto || ($p =~ ^[0-9]+$ && $p -gt 0 && $p -lt 65534) ]] || die "bad port '$p': a number or auto"
 done
 replica_ports() {
@@ -115,6 +123,7 @@ two_streaming() {
 healthy() {
   local node
   [[ -f $MARKER && -f $SETTINGS && -f $SLUICE_CONFIG ]] || return 1
+  grep -q '^\[admin\]' "$SLUICE_CONFIG" || return 1  # written by a sandbox.sh without the admin API
   for node in "${NODES[@]}"; do
     node_pid "$node" >/dev/null && accepts_connections "$node" || return 1
   done
@@ -148,6 +157,18 @@ pick_ports() {
     done
     [[ $SLUICE_PORT != auto ]] || die "found no free port for sluice"
   fi
+  if [[ $SLUICE_ADMIN_PORT == auto ]]; then
+    for ((p = SLUICE_PORT + 49; p < SLUICE_PORT + 1049; p++)); do
+      if ! port_in_use "$p"; then
+        SLUICE_ADMIN_PORT=$p
+        break
+      fi
+    done
+    [[ $SLUICE_ADMIN_PORT != auto ]] || die "found no free port for sluice's admin API"
+  fi
+  if [[ -z $SLUICE_ADMIN_TOKEN ]]; then
+    SLUICE_ADMIN_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  fi
 }
 
 print_env() {
@@ -157,6 +178,9 @@ export PRIMARY_PORT=$PRIMARY_PORT
 export REPLICA1_PORT=$REPLICA1_PORT
 export REPLICA2_PORT=$REPLICA2_PORT
 export SLUICE_PORT=$SLUICE_PORT
+export SLUICE_ADMIN_PORT=$SLUICE_ADMIN_PORT
+export SLUICE_ADMIN_TOKEN=$SLUICE_ADMIN_TOKEN
+export SLUICE_ADMIN=127.0.0.1:$SLUICE_ADMIN_PORT
 export LOG_DIR=$LOG_DIR
 export SLUICE_CONFIG=$SLUICE_CONFIG
 EOF
@@ -267,6 +291,11 @@ CREATE ROLE plainuser LOGIN PASSWORD 'plain_pw';
 CREATE ROLE trustuser LOGIN;
 CREATE DATABASE app OWNER app;
 GRANT CONNECT ON DATABASE app TO app, md5user, plainuser, trustuser;
+-- sluice's control-plane user for switchover and failover (docs/operations.md): no superuser, just
+-- what the steps need. REPLICATION: replication slots for repointed replicas.
+CREATE ROLE sluice_ops LOGIN REPLICATION PASSWORD 'ops_pw' IN ROLE pg_monitor, pg_signal_backend;
+GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer), pg_reload_conf() TO sluice_ops;
+GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only, primary_conninfo TO sluice_ops;
 EOF
   "$PG_BIN/pgbench" -i -q -s 1 -h "$SOCKET_DIR" -p "$PRIMARY_PORT" -U app app >"$LOG_DIR/pgbench-init.log" 2>&1 ||
     { cat "$LOG_DIR/pgbench-init.log" >&2; die "pgbench -i failed"; }
@@ -285,6 +314,11 @@ connect_timeout = "5s"
 
 [logging]
 level = "info"
+
+# The admin API and /metrics (docs/admin-api.md); sluicectl finds it through "sandbox.sh env".
+[admin]
+listen = "127.0.0.1:$SLUICE_ADMIN_PORT"
+token = "$SLUICE_ADMIN_TOKEN"
 
 [[backends]]
 name = "pg-primary"
@@ -361,10 +395,11 @@ wipe() {
 }
 
 cmd_start() {
-  local want_primary=$PRIMARY_PORT want_sluice=$SLUICE_PORT t0=$SECONDS node port pid
+  local want_primary=$PRIMARY_PORT want_sluice=$SLUICE_PORT want_admin=$SLUICE_ADMIN_PORT t0=$SECONDS node port pid
   load_settings
   if [[ $want_primary == auto || $want_primary == "$PRIMARY_PORT" ]] &&
-    [[ $want_sluice == auto || $want_sluice == "$SLUICE_PORT" ]] && healthy; then
+    [[ $want_sluice == auto || $want_sluice == "$SLUICE_PORT" ]] &&
+    [[ $want_admin == auto || $want_admin == "$SLUICE_ADMIN_PORT" ]] && healthy; then
     log "already running and healthy in $SANDBOX_DIR"
     print_env
     return 0
@@ -373,7 +408,7 @@ cmd_start() {
     log "removing stale sandbox in $SANDBOX_DIR"
     wipe
   fi
-  PRIMARY_PORT=$want_primary SLUICE_PORT=$want_sluice
+  PRIMARY_PORT=$want_primary SLUICE_PORT=$want_sluice SLUICE_ADMIN_PORT=$want_admin
   pick_ports
   [[ -x $PG_BIN/postgres ]] || die "PostgreSQL 15 not found in $PG_BIN (run integration/install-deps.sh)"
   id postgres >/dev/null 2>&1 || die "no 'postgres' user (install postgresql-15)"
@@ -398,6 +433,8 @@ PRIMARY_PORT=$PRIMARY_PORT
 REPLICA1_PORT=$REPLICA1_PORT
 REPLICA2_PORT=$REPLICA2_PORT
 SLUICE_PORT=$SLUICE_PORT
+SLUICE_ADMIN_PORT=$SLUICE_ADMIN_PORT
+SLUICE_ADMIN_TOKEN=$SLUICE_ADMIN_TOKEN
 EOF
 
   log "initdb primary"
@@ -478,6 +515,59 @@ cmd_status() {
   return "$all_up"
 }
 
+# An old primary back as a replica of the current primary. pg_rewind needs full_page_writes and
+# wal_log_hints (or checksums), which this sandbox leaves off for speed: then a fresh pg_basebackup
+# (seconds, for the sandbox's size).
+cmd_rejoin() {
+  local node=${1:?rejoin NAME} n primary="" dir primary_port how=basebackup
+  node=${node#pg-}  # sluice's backend names work too
+  node_port "$node" >/dev/null
+  for n in "${NODES[@]}"; do
+    [[ $n == "$node" ]] && continue
+    if node_pid "$n" >/dev/null && [[ $(sql_value "$n" "select pg_is_in_recovery()" 2>/dev/null) == f ]]; then
+      [[ -z $primary ]] || die "both $primary and $n are primaries: decide which stays first"
+      primary=$n
+    fi
+  done
+  [[ -n $primary ]] || die "no node other than $node is a primary to follow"
+  dir=$(node_dir "$node")
+  primary_port=$(node_port "$primary")
+  log "rejoin $node as a replica of $primary"
+  stop_node "$node" fast
+  sql_value "$primary" "select pg_create_physical_replication_slot('$node', true)
+    where not exists (select 1 from pg_replication_slots where slot_name = '$node')" >/dev/null
+  if [[ -f $dir/PG_VERSION && $(sql_value "$primary" "show full_page_writes") == on &&
+    $(sql_value "$primary" "show wal_log_hints") == on ]]; then
+    if as_pg "$PG_BIN/pg_rewind" -D "$dir" --no-sync \
+      --source-server="host=127.0.0.1 port=$primary_port user=postgres dbname=postgres" >"$LOG_DIR/rewind-$node.log" 2>&1; then
+      how=rewind
+    else
+      log "pg_rewind failed (see $LOG_DIR/rewind-$node.log); copying afresh"
+    fi
+  fi
+  if [[ $how == basebackup ]]; then
+    rm -rf "$dir"
+    as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir" -S "$node" -X stream \
+      -c fast --no-sync >"$LOG_DIR/basebackup-$node.log" 2>&1 ||
+      { cat "$LOG_DIR/basebackup-$node.log" >&2; die "pg_basebackup failed"; }
+  fi
+  write_node_config "$node"
+  # Replica settings: the new upstream and slot; no read-only setting left over from the fence.
+  sed -i -e '/^primary_conninfo/d' -e '/^primary_slot_name/d' -e '/^default_transaction_read_only/d' \
+    "$dir/postgresql.auto.conf"
+  printf "primary_conninfo = 'host=127.0.0.1 port=%s user=postgres'\nprimary_slot_name = '%s'\n" \
+    "$primary_port" "$node" >>"$dir/postgresql.auto.conf"
+  touch "$dir/standby.signal"
+  chown postgres:postgres "$dir/postgresql.auto.conf" "$dir/standby.signal"
+  start_node "$node"
+  streams() {
+    [[ $(sql_value "$primary" "select count(*) from pg_stat_replication
+      where state = 'streaming' and application_name = 'sluice-$node'" 2>/dev/null) == 1 ]]
+  }
+  wait_for "$node to stream from $primary" streams
+  log "$node rejoined as a replica of $primary ($how)"
+}
+
 cmd_logs() {
   load_settings
   local files=("$LOG_DIR"/*.log)
@@ -499,6 +589,7 @@ case $cmd in
   stop-node) load_settings; node_port "${1:?stop-node NAME [fast|immediate]}" >/dev/null; stop_node "$1" "${2:-fast}" ;;
   start-node) load_settings; node_port "${1:?start-node NAME}" >/dev/null; start_node "$1" ;;
   kill-node) load_settings; node_port "${1:?kill-node NAME}" >/dev/null; kill_node "$1" ;;
+  rejoin) load_settings; cmd_rejoin "$@" ;;
   pid) load_settings; node_port "${1:?pid NAME}" >/dev/null; node_pid "$1" || { log "$1 is not running"; exit 1; } ;;
   psql)
     load_settings

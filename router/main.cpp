@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <spdlog/spdlog.h>
 #include <string>
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "backends/pg/prober.hpp"
+#include "router/admin/admin_server.hpp"
 #include "router/config/config.hpp"
+#include "router/failover/orchestrator.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
 
@@ -25,6 +28,20 @@ void print_usage() {
       "  --config FILE  the TOML configuration (see docs/configuration.md)\n"
       "  --check        validate the configuration and exit\n",
       stderr);
+}
+
+// Re-reads the QoS part of the config file (or the policy file it names) and applies it. Returns the
+// problem, naming file, line and key, when the new policies are invalid (the old ones stay).
+std::string reload_policies(sluice::router::shared_state& shared) {
+  try {
+    const auto qos = sluice::router::config::load_qos_policy(shared.cfg.source_path);
+    shared.tenants.reconfigure(qos);
+    spdlog::info("tenant policies reloaded: {} tenants, {} rules, max_active {}", qos.policy.tenants.size(),
+                 qos.policy.rules.size(), qos.policy.max_active);
+    return {};
+  } catch (const std::exception& error) {
+    return error.what();
+  }
 }
 
 }  // namespace
@@ -79,6 +96,39 @@ int main(int argc, char** argv) {
   spdlog::info("sluice listening on {}:{} with {} workers, {} backends", shared->cfg.listen_host,
                shared->cfg.listen_port, workers.size(), shared->cfg.backends.size());
 
+  // The admin API (docs/admin-api.md): bound now, so a taken port or a missing token stops start-up;
+  // served on its own thread once the workers run. POST /reload is SIGHUP's reload; switchover and
+  // failover are the orchestrator's (switchover, failover and the failure monitor, fed every probe
+  // sample below; docs/operations.md).
+  sluice::router::failover::orchestrator orchestrator(*shared);
+  std::unique_ptr<sluice::router::admin::admin_server> admin;
+  if (shared->cfg.admin.enabled) {
+    sluice::router::admin::admin_actions actions;
+    actions.reload = [&shared]() -> sluice::router::admin::action_result {
+      const auto problem = reload_policies(*shared);
+      if (!problem.empty()) return {400, R"({"error":)" + sluice::router::admin::json_string(problem) + "}"};
+      return {200, R"({"reloaded":true})"};
+    };
+    actions.switchover = [&orchestrator](const std::string& target) -> sluice::router::admin::action_result {
+      const auto report = orchestrator.switchover(target);
+      return {report.status, report.to_json()};
+    };
+    actions.failover = [&orchestrator]() -> sluice::router::admin::action_result {
+      const auto report = orchestrator.failover();
+      return {report.status, report.to_json()};
+    };
+    actions.failover_status = [&orchestrator] { return orchestrator.status_json(); };
+    std::vector<sluice::router::worker*> worker_list;
+    for (auto& w : workers) worker_list.push_back(w.get());
+    try {
+      admin = std::make_unique<sluice::router::admin::admin_server>(*shared, std::move(worker_list), std::move(actions));
+    } catch (const std::exception& error) {
+      spdlog::critical("admin API on {}:{}: {}", shared->cfg.admin.listen_host, shared->cfg.admin.listen_port,
+                       error.what());
+      return 1;
+    }
+  }
+
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
 
@@ -132,17 +182,34 @@ int main(int argc, char** argv) {
         for (auto& w : workers) {
           boost::asio::post(w->io(), [target = w.get(), backend, sample] { target->on_probe(backend, sample); });
         }
+        orchestrator.on_probe(backend, sample);
       });
+  orchestrator.start();
   probes.start();
+  if (admin) admin->start();
 
   boost::asio::io_context signals_context;
+  // SIGHUP (and POST /reload): re-read the tenant policies; a broken file leaves the old ones in force.
+  boost::asio::signal_set hangups(signals_context, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& error, int) {
+      if (error) return;
+      const auto problem = reload_policies(*shared);
+      if (!problem.empty()) spdlog::error("SIGHUP: policies not reloaded, the old ones stay in force: {}", problem);
+      await_hangup();
+    });
+  };
+  await_hangup();
   boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int signal_number) {
     spdlog::info("received signal {}, stopping", signal_number);
+    hangups.cancel();
     for (auto& w : workers) w->stop();
   });
   signals_context.run();
+  if (admin) admin->stop();
   probes.stop();
+  orchestrator.stop();
   for (auto& t : threads) t.join();
   spdlog::info("sluice stopped");
   return 0;

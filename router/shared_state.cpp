@@ -47,6 +47,7 @@ shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
     backend_endpoints.push_back(results.begin()->endpoint());
     if (backend.role == config::backend_role::primary) primary_index = i;
   }
+  control = std::make_unique<backend_control[]>(cfg.backends.size());
 }
 
 backends::pg::auth::scram_verifier shared_state::mock_verifier_for(std::string_view user_name) const {

@@ -13,12 +13,21 @@
 #include "backends/pg/auth/scram.hpp"
 #include "router/cancel_registry.hpp"
 #include "router/config/config.hpp"
+#include "router/failover/write_gate.hpp"
+#include "router/qos/tenant_gate.hpp"
 
 namespace sluice::router {
 
 struct user_entry {
   const config::user_config* config = nullptr;
   backends::pg::auth::scram_verifier verifier;  // for scram-sha-256 users; computed once at start
+};
+
+// Operator decisions about one backend, read by every worker (relaxed atomics: a worker that reads a
+// stale value for one more statement is harmless; switchover also holds writes while it changes them).
+struct backend_control {
+  std::atomic<bool> drained{false};  // admin drain: no new reads or transactions start here
+  std::atomic<bool> fenced{false};   // an old primary after switchover/failover: never a write target again
 };
 
 struct shared_state {
@@ -37,6 +46,15 @@ struct shared_state {
   std::size_t primary_index = 0;
   cancel_registry cancels;
   std::atomic<std::uint64_t> clients{0};
+  // One per backend (same index as cfg.backends).
+  std::unique_ptr<backend_control[]> control;
+  // The backend switchover/failover promoted, until probes agree (-1: none); workers prefer it as the
+  // write target over a stale probe picture.
+  std::atomic<int> promoted_primary{-1};
+  // Closed by switchover/failover: new units bound for the primary wait (router/failover/write_gate.hpp).
+  failover::write_gate writes{cfg.failover.hold_timeout, cfg.failover.max_held};
+  // Tenant QoS for the whole proxy (router/qos/tenant_gate.hpp); enabled() is false without policies.
+  qos::tenant_gate tenants{cfg.qos, cfg.pool.query_wait_timeout};
 };
 
 }  // namespace sluice::router

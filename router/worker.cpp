@@ -22,6 +22,7 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto maintenance_period = std::chrono::seconds(1);
 constexpr unsigned stats_log_ticks = 60;  // counters are logged once a minute
+constexpr unsigned latency_window_ticks = 30;  // admin latency percentiles cover the last 30 to 60 s
 
 // SO_REUSEPORT: every worker binds the same address; the kernel balances new connections.
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
@@ -50,7 +51,10 @@ worker::worker(shared_state& shared, unsigned index)
       scorer_(shared.cfg.backends.size(), scoring_settings(shared.cfg)),
       random_(std::random_device{}() ^ (std::uint64_t{index} << 32)),
       replay_lsn_(shared.cfg.backends.size(), 0),
-      probed_replica_(shared.cfg.backends.size(), false) {
+      probed_replica_(shared.cfg.backends.size(), false),
+      dispatched_(shared.cfg.backends.size(), 0),
+      latencies_(shared.cfg.backends.size()),
+      last_probe_(shared.cfg.backends.size()) {
   for (std::size_t i = 0; i < shared.cfg.backends.size(); ++i) {
     backend_states_[i].is_replica = i != shared.primary_index;
   }
@@ -114,6 +118,9 @@ asio::awaitable<void> worker::maintenance_loop() {
     for (auto& by_key : pools_) {
       for (auto& [key, pool] : by_key) pool->reap(now);
     }
+    if (tick % latency_window_ticks == 0) {
+      for (auto& window : latencies_) window.rotate();
+    }
     // The counters, once a minute when they moved, until the admin API shows them live.
     if (tick % stats_log_ticks == 0 && std::memcmp(&logged, &stats_, sizeof stats_) != 0) {
       spdlog::info(
@@ -161,7 +168,7 @@ std::optional<std::size_t> worker::choose_replica(scoring::backend_set exclude, 
   const auto now = backends::pg::steady_clock::now();
   const std::size_t count = backend_states_.size();
   for (std::size_t i = 0; i < count; ++i) {
-    if (down_until_[i] > now) exclude.set(i);
+    if (down_until_[i] > now || shared_.control[i].drained.load(std::memory_order_relaxed)) exclude.set(i);
     if (min_replay_lsn != 0 && replay_lsn_[i] < min_replay_lsn) exclude.set(i);
   }
   if (shared_.cfg.routing.balance == config::balancer::round_robin) {
@@ -185,27 +192,43 @@ std::optional<std::size_t> worker::choose_replica(scoring::backend_set exclude, 
 }
 
 write_target worker::primary() const {
+  // A backend that switchover or failover just promoted takes writes at once, before the probes
+  // confirm it; a fenced backend (an old primary) never does, whatever it reports.
+  const int promoted = shared_.promoted_primary.load(std::memory_order_acquire);
+  if (promoted >= 0 && !shared_.control[static_cast<std::size_t>(promoted)].fenced.load(std::memory_order_relaxed)) {
+    return {static_cast<std::size_t>(promoted), "", {}};
+  }
+  const auto is_fenced = [this](std::size_t i) { return shared_.control[i].fenced.load(std::memory_order_relaxed); };
   const auto view = scorer_.topology(scoring::clock_type::now());
   switch (view.state) {
     case scoring::topology_state::unknown:
+      if (is_fenced(shared_.primary_index)) break;
       return {shared_.primary_index, "", {}};
     case scoring::topology_state::single_primary:
+      if (view.primary && is_fenced(*view.primary)) break;
       return {view.primary, "", {}};
     case scoring::topology_state::no_primary:
-      return {std::nullopt, "57P03", "no backend reports being a primary (primary down or failover in progress)"};
+      break;
     case scoring::topology_state::split_brain: {
       std::string claimants;
+      std::optional<std::size_t> unfenced;
+      std::size_t unfenced_count = 0;
       for (std::size_t i = 0; i < shared_.cfg.backends.size(); ++i) {
         if (!view.claimants.test(i)) continue;
+        if (!is_fenced(i)) {
+          unfenced = i;
+          ++unfenced_count;
+        }
         if (!claimants.empty()) claimants += ", ";
         claimants += "'" + shared_.cfg.backends[i].name + "'";
       }
+      if (unfenced_count == 1) return {unfenced, "", {}};  // the others are old primaries, fenced
       return {std::nullopt, "57P03",
               "more than one backend reports being a primary (split brain: " + claimants +
                   "); writes are stopped until an operator resolves it"};
     }
   }
-  return {shared_.primary_index, "", {}};
+  return {std::nullopt, "57P03", "no backend reports being a primary (primary down or failover in progress)"};
 }
 
 void worker::mark_down(std::size_t backend) {
@@ -221,6 +244,7 @@ bool worker::is_available(std::size_t backend) const {
 void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sample) {
   const auto& probe = sample.probe;
   scorer_.on_probe(backend, probe);
+  last_probe_[backend] = sample;
   if (probe.reachable) {
     probed_replica_[backend] = probe.in_recovery;
     replay_lsn_[backend] = probe.in_recovery ? probe.current_lsn : 0;
@@ -266,5 +290,84 @@ std::uint64_t worker::statement_id(std::string_view query, backends::pg::wire::b
   auto [at, inserted] = statement_ids_.try_emplace(std::move(key), statement_ids_.size() + 1);
   return at->second;
 }
+
+// --- Admin API (control path, on this worker's thread) ---------------------------------------------
+
+std::vector<admin::backend_figures> worker::backend_figures() const {
+  const auto now = backends::pg::steady_clock::now();
+  auto explanation = std::make_unique<scoring::choice_explanation>();
+  scorer_.explain(scoring::clock_type::now(), *explanation);
+  std::vector<admin::backend_figures> out(shared_.cfg.backends.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto& figures = out[i];
+    figures.scored = explanation->backends[i];
+    if (last_probe_[i]) {
+      figures.probed = true;
+      figures.probe = last_probe_[i]->probe;
+      figures.probe_error = last_probe_[i]->error;
+    }
+    figures.marked_down = down_until_[i] > now;
+    figures.dispatched = dispatched_[i];
+    figures.recent_latency = latencies_[i].recent();
+    figures.latency_count = latencies_[i].total_count();
+    figures.latency_sum_us = latencies_[i].total_sum_us();
+  }
+  return out;
+}
+
+std::vector<admin::pool_figures> worker::pool_figures() const {
+  std::vector<admin::pool_figures> out;
+  for (std::size_t backend = 0; backend < pools_.size(); ++backend) {
+    for (const auto& [key, pool] : pools_[backend]) {
+      admin::pool_figures figures;
+      figures.backend = backend;
+      const auto separator = key.find('\0');  // the key is database + '\0' + user (see pool())
+      figures.database = key.substr(0, separator);
+      if (separator != std::string::npos) figures.user = key.substr(separator + 1);
+      figures.max_size = pool->settings().max_size;
+      figures.stats = pool->stats();
+      out.push_back(std::move(figures));
+    }
+  }
+  return out;
+}
+
+std::vector<client_summary> worker::client_summaries() const {
+  std::vector<client_summary> out;
+  out.reserve(clients_.size());
+  for (const auto* session : clients_) {
+    out.push_back(session->summary());
+    out.back().worker = index_;
+  }
+  return out;
+}
+
+std::optional<std::size_t> worker::explain_read(scoring::choice_explanation& why) {
+  const auto now = backends::pg::steady_clock::now();
+  scoring::backend_set exclude;
+  for (std::size_t i = 0; i < backend_states_.size(); ++i) {
+    if (down_until_[i] > now || shared_.control[i].drained.load(std::memory_order_relaxed)) exclude.set(i);
+  }
+  if (shared_.cfg.routing.balance == config::balancer::round_robin) {
+    // The rotation's next pick, on a copy so the real rotation does not move.
+    scorer_.explain(now, why);
+    auto states = backend_states_;
+    const auto primary_index = primary().backend;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      states[i].is_replica = !primary_index || i != *primary_index;
+      states[i].available = !exclude.test(i);
+    }
+    auto selector = selector_;
+    why.chosen = selector.choose(states);
+    return why.chosen;
+  }
+  // choose() draws from the worker's random source (harmless: it is only a random stream) and counts
+  // nothing: a dispatch is counted by on_dispatch, which this does not call.
+  return scorer_.choose(now, random_, &why, exclude);
+}
+
+void worker::register_client(pg::client_session* session) { clients_.insert(session); }
+
+void worker::unregister_client(pg::client_session* session) { clients_.erase(session); }
 
 }  // namespace sluice::router

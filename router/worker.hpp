@@ -10,10 +10,14 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/pg/prober.hpp"
 #include "backends/pool/server_pool.hpp"
+#include "router/admin/latency_window.hpp"
+#include "router/admin/worker_snapshot.hpp"
+#include "router/client_summary.hpp"
 #include "router/shared_state.hpp"
 #include "scoring/choice_explanation.hpp"
 #include "scoring/replica_scorer.hpp"
@@ -21,6 +25,10 @@
 #include "scoring/xoshiro256_source.hpp"
 
 namespace sluice::router {
+
+namespace pg {
+class client_session;
+}
 
 namespace asio = boost::asio;
 
@@ -79,9 +87,13 @@ class worker {
   bool is_available(std::size_t backend) const;
 
   // Passive signals from the data path, for the scorer.
-  void on_dispatch(std::size_t backend) { scorer_.on_dispatch(backend); }
+  void on_dispatch(std::size_t backend) {
+    scorer_.on_dispatch(backend);
+    ++dispatched_[backend];
+  }
   void on_complete(std::size_t backend, std::chrono::microseconds latency, bool failed) {
     scorer_.on_complete(backend, scoring::clock_type::now(), latency, failed);
+    latencies_[backend].record(latency);
   }
   // A probe result (posted here from the prober's thread).
   void on_probe(std::size_t backend, const backends::pg::probe_sample& sample);
@@ -96,6 +108,20 @@ class worker {
   // Sluice's id for a statement text + parameter types, the same for every client of this worker, so
   // server connections can share one prepared statement among clients.
   std::uint64_t statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types);
+
+  // --- Admin API: control path, to be called on this worker's thread only (post to io()) -------
+  // Per backend: the scorer's picture, the latest probe, dispatch counts, latency percentiles.
+  std::vector<admin::backend_figures> backend_figures() const;
+  // Per pool (backend, database, user) of this worker.
+  std::vector<admin::pool_figures> pool_figures() const;
+  // Every registered client session's summary.
+  std::vector<client_summary> client_summaries() const;
+  // The replica the next read would get now, with the scorer's full explanation; nothing is
+  // dispatched or counted. nullopt: no replica qualifies (routing.fallback applies).
+  std::optional<std::size_t> explain_read(scoring::choice_explanation& why);
+  // Client sessions register themselves (on this worker's thread) for GET /clients.
+  void register_client(pg::client_session* session);
+  void unregister_client(pg::client_session* session);
 
  private:
   asio::awaitable<void> accept_loop();
@@ -116,6 +142,11 @@ class worker {
   std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
   std::unordered_map<std::string, std::uint64_t> statement_ids_;
   worker_stats stats_;
+  // For the admin API, per backend: batches dispatched, statement latencies, the latest probe.
+  std::vector<std::uint64_t> dispatched_;
+  std::vector<admin::latency_window> latencies_;
+  std::vector<std::optional<backends::pg::probe_sample>> last_probe_;
+  std::unordered_set<pg::client_session*> clients_;  // registered sessions
 };
 
 }  // namespace sluice::router

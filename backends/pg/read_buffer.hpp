@@ -1,9 +1,12 @@
 // One reusable read buffer per connection: bytes arrive at the end, messages are consumed from the
-// front, and the space is compacted in place rather than reallocated (STYLE.md "Hot path").
+// front, and the space is compacted in place rather than reallocated (STYLE.md "Hot path"). The
+// storage is left uninitialised, so an idle connection's resident memory is only what it has read.
 #pragma once
 
 #include <boost/asio/buffer.hpp>
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "backends/pg/wire/codec.hpp"
 
@@ -11,11 +14,12 @@ namespace sluice::backends::pg {
 
 class read_buffer {
  public:
-  explicit read_buffer(std::size_t initial_capacity = 16 * 1024) : data_(initial_capacity) {}
+  explicit read_buffer(std::size_t initial_capacity = 16 * 1024)
+      : data_(std::make_unique_for_overwrite<std::uint8_t[]>(initial_capacity)),
+        capacity_(initial_capacity),
+        initial_capacity_(initial_capacity) {}
 
-  wire::bytes_view available() const noexcept {
-    return wire::bytes_view(data_.data() + begin_, end_ - begin_);
-  }
+  wire::bytes_view available() const noexcept { return wire::bytes_view(data_.get() + begin_, end_ - begin_); }
   std::size_t size() const noexcept { return end_ - begin_; }
   bool empty() const noexcept { return begin_ == end_; }
 
@@ -28,32 +32,48 @@ class read_buffer {
   // Compacts first; grows only when the message itself is larger than the capacity.
   void prepare(std::size_t total_needed = 0) {
     const std::size_t want = std::max(total_needed, size() + min_read_);
-    if (data_.size() - begin_ >= want && data_.size() - end_ >= min_read_) return;
+    if (capacity_ - begin_ >= want && capacity_ - end_ >= min_read_) return;
     if (begin_ > 0) {
-      std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
+      std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
     }
-    if (data_.size() < want) data_.resize(want);
+    if (capacity_ < want) replace_storage(std::max(want, initial_capacity_));
   }
 
-  boost::asio::mutable_buffer writable() noexcept {
-    return boost::asio::buffer(data_.data() + end_, data_.size() - end_);
+  // Frees the storage while nothing is buffered (a connection that may stay idle for long); the next
+  // prepare() allocates it again. False when bytes are buffered (nothing is freed then).
+  bool release() noexcept {
+    if (!empty()) return false;
+    data_.reset();
+    capacity_ = 0;
+    return true;
   }
+  bool allocated() const noexcept { return capacity_ != 0; }
+
+  boost::asio::mutable_buffer writable() noexcept { return boost::asio::buffer(data_.get() + end_, capacity_ - end_); }
   void commit(std::size_t count) noexcept { end_ += count; }
 
   // Returns the buffer to its initial size after an unusually large message, so one huge row does not
   // pin memory for the life of the connection.
   void shrink_if_idle(std::size_t initial_capacity = 16 * 1024) {
-    if (empty() && data_.size() > 4 * initial_capacity) {
-      wire::byte_buffer fresh(initial_capacity);
-      data_.swap(fresh);
-    }
+    if (empty() && capacity_ > 4 * initial_capacity) replace_storage(initial_capacity);
   }
 
  private:
+  void replace_storage(std::size_t capacity) {
+    auto fresh = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+    if (end_ > begin_) std::memcpy(fresh.get(), data_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    data_ = std::move(fresh);
+    capacity_ = capacity;
+  }
+
   static constexpr std::size_t min_read_ = 4096;
-  wire::byte_buffer data_;
+  std::unique_ptr<std::uint8_t[]> data_;
+  std::size_t capacity_ = 0;
+  std::size_t initial_capacity_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
 };

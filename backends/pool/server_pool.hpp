@@ -63,6 +63,7 @@ class server_pool {
   }
 
   const pool_stats& stats() const noexcept { return stats_; }
+  const pool_settings& settings() const noexcept { return settings_; }
   std::size_t backend_index() const noexcept { return backend_index_; }
   const pg::connect_target& target() const noexcept { return target_; }
 

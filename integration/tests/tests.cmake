@@ -35,3 +35,11 @@ sluice_integration_test(psql TIMEOUT 90 COMMAND ${BASH_EXECUTABLE} ${tests_dir}/
 sluice_integration_test(pgbench TIMEOUT 120 COMMAND ${BASH_EXECUTABLE} ${tests_dir}/pgbench.sh)
 sluice_python_test(replica_down replica_down.py 120)
 sluice_python_test(primary_down primary_down.py 120)
+
+# The admin API, /metrics (checked with promtool) and sluicectl (integration/tests/admin/). They change
+# nothing for the tests after them: a drained replica is undrained in a finally block.
+sluice_python_test(admin_api admin/admin_api.py 60)
+sluice_python_test(admin_drain admin/admin_drain.py 60)
+sluice_python_test(admin_metrics admin/admin_metrics.py 60)
+sluice_integration_test(admin_sluicectl TIMEOUT 90
+    COMMAND ${SLUICE_IT_PYTHON} -B ${tests_dir}/admin/sluicectl_cli.py $<TARGET_FILE:sluicectl>)

@@ -918,6 +918,59 @@ hint leading_hint(std::string_view sql) noexcept {
   return found;
 }
 
+constexpr bool is_tag_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.' || c == ':';
+}
+
+// `key=value` pairs in one comment's body, separated by spaces or commas; the value of `key` or empty.
+std::string_view tag_in_comment(const token& comment, std::string_view key) noexcept {
+  if (comment.unterminated) {
+    return {};
+  }
+  const std::string_view body = comment.kind == token_kind::block_comment
+                                    ? comment.text.substr(2, comment.text.size() - 4)
+                                    : comment.text.substr(2);
+  std::size_t i = 0;
+  while (i < body.size()) {
+    while (i < body.size() && (is_hint_space(body[i]) || body[i] == ',')) {
+      ++i;
+    }
+    const std::size_t key_start = i;
+    while (i < body.size() && is_tag_char(body[i]) && body[i] != ':') {
+      ++i;
+    }
+    const std::string_view found_key = body.substr(key_start, i - key_start);
+    if (i < body.size() && body[i] == '=' && !found_key.empty()) {
+      ++i;
+      const bool quoted = i < body.size() && body[i] == '\'';
+      if (quoted) {
+        ++i;
+      }
+      const std::size_t value_start = i;
+      while (i < body.size() && is_tag_char(body[i])) {
+        ++i;
+      }
+      const std::string_view value = body.substr(value_start, i - value_start);
+      if (quoted) {
+        if (i >= body.size() || body[i] != '\'') {
+          return {};  // an unterminated or unusual quoted value: not a tag we can read
+        }
+        ++i;
+      }
+      if (found_key == key) {
+        return value;
+      }
+      continue;
+    }
+    // Not a key=value pair: skip the word.
+    if (i == key_start) {
+      ++i;
+    }
+  }
+  return {};
+}
+
 // The name of a session variable as PostgreSQL stores it: unquoted parts lower-cased, quoted parts
 // unescaped, joined by '.'.
 std::string normalize_name(std::string_view written) {
@@ -938,6 +991,21 @@ std::string normalize_name(std::string_view written) {
 }
 
 }  // namespace
+
+std::string_view find_tag(std::string_view sql, std::string_view key) noexcept {
+  if (key.empty()) {
+    return {};
+  }
+  lexer lex(sql);
+  for (token t = lex.next(); t.kind == token_kind::line_comment || t.kind == token_kind::block_comment;
+       t = lex.next()) {
+    const std::string_view value = tag_in_comment(t, key);
+    if (!value.empty()) {
+      return value;
+    }
+  }
+  return {};
+}
 
 classification classify(std::string_view sql, const options& opts) noexcept {
   classification out;

@@ -46,6 +46,12 @@ struct options {
 // Classifies `sql`. Never allocates, never throws; unknown statements classify as primary.
 classification classify(std::string_view sql, const options& opts) noexcept;
 
+// The value of tag `key` in the comments before the first token of `sql`: `/* tenant=acme */`,
+// `/* app=web, tenant=acme */`, `-- tenant=acme`, or sqlcommenter's quoted `tenant='acme'`. Keys
+// match exactly; values are letters, digits, '_', '-', '.' and ':'. Empty when absent. A view into
+// `sql`: never allocates, never throws.
+std::string_view find_tag(std::string_view sql, std::string_view key) noexcept;
+
 enum class set_kind {
   set,        // SET [SESSION] name {TO | =} value
   reset,      // RESET name  /  SET name TO DEFAULT

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -440,7 +441,8 @@ constexpr std::string_view log_levels[] = {"trace", "debug",    "info", "warn",
                                            "error", "critical", "off"};
 
 // "host:port" or "[v6-address]:port".
-void read_listen(const toml::node& node, const std::string& path, problems& found, config& out) {
+void read_listen(const toml::node& node, const std::string& path, problems& found,
+                 std::string& host_out, std::uint16_t& port_out) {
   const auto text = read_string(node, path, found);
   if (!text) return;
   const std::string_view s = *text;
@@ -479,8 +481,8 @@ void read_listen(const toml::node& node, const std::string& path, problems& foun
     found.add(node.source(), path, "the port must be a number between 1 and 65535: " + quoted(s));
     return;
   }
-  out.listen_host = std::string(host);
-  out.listen_port = static_cast<std::uint16_t>(*number);
+  host_out = std::string(host);
+  port_out = static_cast<std::uint16_t>(*number);
 }
 
 void read_pool(table_reader reader, pool_config& pool) {
@@ -827,10 +829,272 @@ void read_users(table_reader& root, config& out) {
   }
 }
 
-config read_config(const toml::table& root_table, problems& found) {
+
+// A number (integer or floating point) greater than zero and at most `max`.
+std::optional<double> read_positive_number(const toml::node& node, const std::string& path,
+                                           problems& found, double max) {
+  double value = 0;
+  if (const auto* i = node.as_integer()) {
+    value = static_cast<double>(i->get());
+  } else if (const auto* f = node.as_floating_point()) {
+    value = f->get();
+  } else {
+    found.add(node.source(), path, "expected a number greater than zero, got " + describe(node));
+    return std::nullopt;
+  }
+  if (!(value > 0) || !(value <= max)) {
+    std::ostringstream text;
+    text << "must be greater than zero and at most " << max << ", got " << value;
+    found.add(node.source(), path, text.str());
+    return std::nullopt;
+  }
+  return value;
+}
+
+void read_admin(table_reader reader, admin_config& admin) {
+  auto& found = reader.found();
+  admin.enabled = true;
+  if (const toml::node* node = reader.find("listen")) {
+    read_listen(*node, reader.path_of("listen"), found, admin.listen_host, admin.listen_port);
+  }
+  optional_field(reader, "token", admin.token, [&](const toml::node& n, const std::string& p) {
+    return read_string(n, p, found);
+  });
+  optional_field(reader, "token_env", admin.token_env, [&](const toml::node& n, const std::string& p) {
+    return read_string(n, p, found);
+  });
+  if (admin.token.empty()) {
+    // The token stays out of the file when it comes from the environment (read once, at load).
+    const char* from_env = std::getenv(admin.token_env.c_str());
+    if (from_env != nullptr && *from_env != '\0') {
+      admin.token = from_env;
+    } else {
+      found.add(reader.table().source(), reader.path_of("token"),
+                "missing; the admin API needs a bearer token: set token, or the environment variable " +
+                    admin.token_env + " (token_env)");
+    }
+  }
+  reader.report_unknown_keys();
+}
+
+void read_failover(table_reader reader, failover_config& failover) {
+  auto& found = reader.found();
+  auto duration = [&](const toml::node& n, const std::string& p) { return read_duration(n, p, found); };
+  optional_field(reader, "auto_failover", failover.auto_failover,
+                 [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
+  optional_field(reader, "failover_timeout", failover.failover_timeout, duration);
+  optional_field(reader, "hold_timeout", failover.hold_timeout, duration);
+  optional_field(reader, "max_held", failover.max_held, [&](const toml::node& n, const std::string& p) {
+    return read_integer(n, p, found, 1, max_u32);
+  });
+  optional_field(reader, "drain_timeout", failover.drain_timeout, duration);
+  optional_field(reader, "catchup_timeout", failover.catchup_timeout, duration);
+  optional_field(reader, "rejoin_command", failover.rejoin_command,
+                 [&](const toml::node& n, const std::string& p) { return read_string(n, p, found); });
+  reader.report_unknown_keys();
+}
+
+// Every element of an optional array of tables ([[tenants]], [[tenant_rules]]), with its path.
+std::vector<std::pair<const toml::table*, std::string>> find_optional_entries(table_reader& reader,
+                                                                              std::string_view key) {
+  if (!reader.table().contains(key)) {
+    reader.find(key);  // known, absent
+    return {};
+  }
+  std::vector<std::pair<const toml::table*, std::string>> entries;
+  const std::string path = reader.path_of(key);
+  const toml::node* node = reader.find(key);
+  const auto* array = node->as_array();
+  if (array == nullptr) {
+    reader.found().add(node->source(), path, "expected an array of tables ([[" + path + "]]), got " + describe(*node));
+    return entries;
+  }
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const toml::node& element = *array->get(i);
+    std::string element_path = path + '[' + std::to_string(i) + ']';
+    if (const auto* table = element.as_table()) {
+      entries.emplace_back(table, std::move(element_path));
+    } else {
+      reader.found().add(element.source(), element_path, "expected a table ([[" + path + "]]), got " + describe(element));
+    }
+  }
+  return entries;
+}
+
+bool is_tag_key(std::string_view key) {
+  return !key.empty() && std::all_of(key.begin(), key.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit(ch) || ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
+constexpr std::string_view default_tenant_name = "default";
+
+// [[tenants]] and [[tenant_rules]] of `root` (the main config or a policy file) into `policy`.
+void read_tenants(table_reader& root, policies::qos_policy& policy) {
+  auto& found = root.found();
+  std::map<std::string, std::string> names;
+  for (const auto& [table, entry_path] : find_optional_entries(root, "tenants")) {
+    table_reader reader(*table, entry_path, found);
+    policies::tenant_policy tenant;
+    if (auto name = required_string(reader, "name")) {
+      check_unique_name(*table->get("name"), *name, reader.path_of("name"), entry_path, names, found);
+      if (!is_tag_key(*name)) {
+        found.add(table->get("name")->source(), reader.path_of("name"),
+                  "a tenant name may use letters, digits, '_', '-' and '.', got " + quoted(*name));
+      }
+      tenant.name = std::move(*name);
+    }
+    auto number = [&](double max) {
+      return [&found, max](const toml::node& n, const std::string& p) { return read_positive_number(n, p, found, max); };
+    };
+    optional_field(reader, "max_qps", tenant.max_qps, number(1e9));
+    optional_field(reader, "burst", tenant.burst, number(1e9));
+    if (tenant.burst && *tenant.burst < 1) {
+      found.add(table->get("burst")->source(), reader.path_of("burst"), "must be at least 1 (one statement)");
+    }
+    if (tenant.burst && !tenant.max_qps) {
+      found.add(table->get("burst")->source(), reader.path_of("burst"), "only used with max_qps");
+    }
+    optional_field(reader, "max_concurrency", tenant.max_concurrency, [&](const toml::node& n, const std::string& p) {
+      return read_integer(n, p, found, 1, max_u32);
+    });
+    optional_field(reader, "db_time_share", tenant.db_time_share, number(1e6));
+    optional_field(reader, "max_db_time_per_s", tenant.max_db_time_per_s, number(1e6));
+    optional_field(reader, "max_queue", tenant.max_queue, [&](const toml::node& n, const std::string& p) {
+      return read_integer(n, p, found, 0, max_u32);
+    });
+    optional_field(reader, "max_wait", tenant.max_wait, [&](const toml::node& n, const std::string& p) {
+      return read_duration(n, p, found);
+    });
+    reader.report_unknown_keys();
+    policy.tenants.push_back(std::move(tenant));
+  }
+  if (names.find(std::string(default_tenant_name)) == names.end()) {
+    policies::tenant_policy fallback;
+    fallback.name = std::string(default_tenant_name);
+    policy.tenants.push_back(std::move(fallback));
+  }
+  static constexpr std::pair<std::string_view, policies::rule_kind> selectors[] = {
+      {"user", policies::rule_kind::user},
+      {"database", policies::rule_kind::database},
+      {"application_name", policies::rule_kind::application_name},
+      {"tag", policies::rule_kind::tag},
+  };
+  for (const auto& [table, entry_path] : find_optional_entries(root, "tenant_rules")) {
+    table_reader reader(*table, entry_path, found);
+    policies::tenant_rule rule;
+    rule.line = static_cast<int>(table->source().begin.line);
+    int selectors_given = 0;
+    for (const auto& [key, kind] : selectors) {
+      if (const toml::node* node = reader.find(key)) {
+        ++selectors_given;
+        if (auto pattern = read_string(*node, reader.path_of(key), found)) {
+          rule.kind = kind;
+          rule.pattern = std::move(*pattern);
+          if (kind == policies::rule_kind::tag && !is_tag_key(rule.pattern)) {
+            found.add(node->source(), reader.path_of(key),
+                      "a tag key may use letters, digits, '_', '-' and '.', got " + quoted(rule.pattern));
+          }
+        }
+      }
+    }
+    if (selectors_given != 1) {
+      found.add(table->source(), entry_path,
+                "each rule needs exactly one of user, database, application_name or tag, got " +
+                    std::to_string(selectors_given));
+    }
+    const toml::node* tenant_node = reader.find("tenant");
+    if (rule.kind == policies::rule_kind::tag) {
+      if (tenant_node != nullptr) {
+        found.add(tenant_node->source(), reader.path_of("tenant"),
+                  "a tag rule takes the tenant from the tag's value; remove tenant");
+      }
+    } else if (tenant_node == nullptr) {
+      if (selectors_given == 1) found.add(table->source(), reader.path_of("tenant"), "missing");
+    } else if (auto tenant = read_string(*tenant_node, reader.path_of("tenant"), found)) {
+      const bool known = std::any_of(policy.tenants.begin(), policy.tenants.end(),
+                                     [&](const policies::tenant_policy& t) { return t.name == *tenant; });
+      if (!known) {
+        found.add(tenant_node->source(), reader.path_of("tenant"),
+                  "no [[tenants]] entry is named " + quoted(*tenant));
+      }
+      rule.tenant = std::move(*tenant);
+    }
+    reader.report_unknown_keys();
+    policy.rules.push_back(std::move(rule));
+  }
+}
+
+std::string folder_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+toml::table parse_toml_file(const std::string& path);
+
+// A policy file: [qos] max_active, [[tenants]], [[tenant_rules]]; nothing else.
+void read_policy_file(const std::string& path, qos_config& qos) {
+  const toml::table root_table = parse_toml_file(path);
+  problems found;
+  table_reader root(root_table, "", found);
+  if (const auto* t = find_table(root, "qos")) {
+    table_reader reader(*t, "qos", found);
+    optional_field(reader, "max_active", qos.policy.max_active, [&](const toml::node& n, const std::string& p) {
+      return read_integer(n, p, found, 0, max_u32);
+    });
+    reader.report_unknown_keys();
+  }
+  read_tenants(root, qos.policy);
+  root.report_unknown_keys();
+  if (!found.empty()) found.raise(path);
+}
+
+// [qos], [[tenants]] and [[tenant_rules]] of the main file; `config_path` locates a policy_file.
+void read_qos(table_reader& root, const std::string& config_path, qos_config& qos) {
+  auto& found = root.found();
+  const bool has_entries = root.table().contains("tenants") || root.table().contains("tenant_rules");
+  if (const auto* t = find_table(root, "qos")) {
+    qos.enabled = true;
+    table_reader reader(*t, "qos", found);
+    optional_field(reader, "policy_file", qos.policy_file, [&](const toml::node& n, const std::string& p) {
+      return read_string(n, p, found);
+    });
+    if (!qos.policy_file.empty()) {
+      if (t->contains("max_active")) {
+        found.add(t->get("max_active")->source(), "qos.max_active",
+                  "with policy_file, max_active belongs in the policy file's [qos] section");
+      }
+      reader.find("max_active");
+    } else {
+      optional_field(reader, "max_active", qos.policy.max_active, [&](const toml::node& n, const std::string& p) {
+        return read_integer(n, p, found, 0, max_u32);
+      });
+    }
+    reader.report_unknown_keys();
+  }
+  if (!qos.policy_file.empty()) {
+    if (has_entries) {
+      const auto* node = root.table().get(root.table().contains("tenants") ? "tenants" : "tenant_rules");
+      found.add(node->source(), root.table().contains("tenants") ? "tenants" : "tenant_rules",
+                "tenants and rules are read from qos.policy_file; move them there");
+      root.find("tenants");
+      root.find("tenant_rules");
+    }
+    if (!qos.policy_file.starts_with('/')) qos.policy_file = folder_of(config_path) + '/' + qos.policy_file;
+    // A broken policy file is reported as itself (its own path and lines), not as the main file.
+    read_policy_file(qos.policy_file, qos);
+    return;
+  }
+  if (has_entries) qos.enabled = true;
+  read_tenants(root, qos.policy);
+}
+
+config read_config(const toml::table& root_table, const std::string& source, problems& found) {
   config out;
   table_reader root(root_table, "", found);
-  if (const toml::node* node = root.find("listen")) read_listen(*node, "listen", found, out);
+  if (const toml::node* node = root.find("listen")) {
+    read_listen(*node, "listen", found, out.listen_host, out.listen_port);
+  }
   optional_field(root, "workers", out.workers, [&](const toml::node& n, const std::string& p) {
     return read_integer(n, p, found, 0, max_workers);
   });
@@ -848,6 +1112,11 @@ config read_config(const toml::table& root_table, problems& found) {
   if (const auto* t = find_table(root, "logging")) {
     read_logging(table_reader(*t, "logging", found), out.logging);
   }
+  if (const auto* t = find_table(root, "admin")) read_admin(table_reader(*t, "admin", found), out.admin);
+  if (const auto* t = find_table(root, "failover")) {
+    read_failover(table_reader(*t, "failover", found), out.failover);
+  }
+  read_qos(root, source, out.qos);
   read_backends(root, out);
   read_users(root, out);
   if (out.backends.size() > max_backends) {
@@ -870,9 +1139,39 @@ config load_config_text(std::string_view text, const std::string& source_name) {
                        "TOML syntax error: " + std::string(err.description()));
   }
   problems found;
-  config out = read_config(root, found);
+  config out = read_config(root, source_name, found);
   if (!found.empty()) found.raise(source_name);
+  out.source_path = source_name;
   return out;
+}
+
+namespace {
+
+toml::table parse_toml_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw config_error(path + ": cannot read: " + std::strerror(errno));
+  try {
+    return toml::parse(text.str(), std::string_view{path});
+  } catch (const toml::parse_error& err) {
+    throw config_error(problems::position(path, err.source().begin) + "TOML syntax error: " +
+                       std::string(err.description()));
+  }
+}
+
+}  // namespace
+
+qos_config load_qos_policy(const std::string& path) {
+  const toml::table root_table = parse_toml_file(path);
+  problems found;
+  table_reader root(root_table, "", found);
+  qos_config qos;
+  read_qos(root, path, qos);
+  // Other sections are not this function's business: no unknown-key report at the top level.
+  if (!found.empty()) found.raise(path);
+  return qos;
 }
 
 config load_config_file(const std::string& path) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "policies/tenant_policy.hpp"
+
 namespace sluice::router::config {
 
 using milliseconds = std::chrono::milliseconds;
@@ -102,7 +104,36 @@ struct logging_config {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
 };
 
+// [admin]: the HTTP admin API (docs/operations.md). Enabled when the section is present.
+struct admin_config {
+  bool enabled = false;
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 6481;
+  std::string token;                          // bearer token: `token`, else the environment variable below
+  std::string token_env = "SLUICE_ADMIN_TOKEN";
+};
+
+// [failover]: switchover, failover and the write hold (docs/operations.md).
+struct failover_config {
+  bool auto_failover = false;                 // promote a replica when the primary is gone failover_timeout
+  milliseconds failover_timeout{10'000};      // primary unreachable this long: it has failed
+  milliseconds hold_timeout{15'000};          // a held write waits at most this long, then 57P03
+  std::uint32_t max_held = 10'000;            // held writes beyond this are refused (57P03)
+  milliseconds drain_timeout{10'000};         // switchover: in-flight writes get this long to finish
+  milliseconds catchup_timeout{30'000};       // switchover: the target must replay everything in this time
+  std::string rejoin_command;                 // optional: run to turn an old primary into a replica
+};
+
+// [qos] plus [[tenants]] and [[tenant_rules]] (docs/qos.md). `policy_file` may hold the tenants and
+// rules instead; it is what SIGHUP reloads.
+struct qos_config {
+  bool enabled = false;                       // any tenant, rule or [qos] key present
+  std::string policy_file;                    // resolved relative to the main config's folder
+  policies::qos_policy policy;
+};
+
 struct config {
+  std::string source_path;  // the file it was loaded from (for reloads)
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 6432;
   unsigned workers = 0;  // 0: one per core
@@ -111,6 +142,9 @@ struct config {
   routing_config routing;
   logging_config logging;
   health_config health;
+  admin_config admin;
+  failover_config failover;
+  qos_config qos;
   std::vector<backend_config> backends;
   std::vector<user_config> users;
 };
@@ -124,5 +158,8 @@ class config_error : public std::runtime_error {
 config load_config_file(const std::string& path);
 // Same, from text (`source_name` appears in messages).
 config load_config_text(std::string_view text, const std::string& source_name);
+// Loads only the QoS part of `path` (its [qos], [[tenants]] and [[tenant_rules]], or the policy file
+// it names): what SIGHUP and POST /reload apply. Throws config_error naming file, line and key.
+qos_config load_qos_policy(const std::string& path);
 
 }  // namespace sluice::router::config

@@ -1,6 +1,8 @@
 // The PostgreSQL client session loop (see client_session.hpp and docs/architecture.md).
 #include "router/pg/client_session.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -58,6 +60,61 @@ bool is_backend_fault(std::string_view sqlstate) {
 }
 
 // True for an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.
+// Messages that start work on a server (as opposed to Sync, Flush, COPY data or Terminate).
+bool starts_work(char type) {
+  return type == wire::fe::query || type == wire::fe::parse || type == wire::fe::bind || type == wire::fe::describe ||
+         type == wire::fe::execute || type == wire::fe::close || type == wire::fe::function_call;
+}
+
+// What a QoS refusal says, per docs/qos.md: 53300 when a concurrency limit held the statement,
+// 53400 when a rate or database-time budget did.
+const char* sqlstate_for(policies::limit_kind limit) {
+  switch (limit) {
+    case policies::limit_kind::max_qps:
+    case policies::limit_kind::max_db_time_per_s:
+      return "53400";
+    case policies::limit_kind::none:
+    case policies::limit_kind::max_concurrency:
+    case policies::limit_kind::max_active:
+    case policies::limit_kind::max_queue:
+      break;
+  }
+  return "53300";
+}
+
+std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", seconds);
+  return text;
+}
+
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
+// "max_concurrency=8", ... : the limit and its configured value, for refusal messages.
+std::string describe_limit(policies::limit_kind limit, const policies::tenant_policy& policy,
+                           std::uint32_t max_active) {
+  switch (limit) {
+    case policies::limit_kind::max_qps:
+      return "max_qps=" + format_number(policy.max_qps.value_or(0));
+    case policies::limit_kind::max_db_time_per_s:
+      return "max_db_time_per_s=" + format_number(policy.max_db_time_per_s.value_or(0));
+    case policies::limit_kind::max_concurrency:
+      return "max_concurrency=" + std::to_string(policy.max_concurrency.value_or(0));
+    case policies::limit_kind::max_active:
+      return "its share of qos.max_active=" + std::to_string(max_active) + " (db_time_share=" +
+             format_number(policy.db_time_share) + ")";
+    case policies::limit_kind::max_queue:
+      return "max_queue=" + std::to_string(policy.max_queue.value_or(0));
+    case policies::limit_kind::none:
+      break;
+  }
+  return "its limits";
+}
+
 bool is_fatal(wire::bytes_view payload) {
   std::string_view severity;
   wire::for_each_error_field(payload, [&](char field, std::string_view value) {
@@ -175,8 +232,8 @@ void merge_kind(classify::classification& into, const classify::classification& 
 
 client_session::client_session(worker& owner, tcp::socket socket)
     : owner_(owner), client_(std::move(socket)) {
-  client_out_.reserve(4096);
-  server_out_.reserve(4096);
+  // Output buffers grow to what the session needs on first use and are reused after that; nothing
+  // is reserved up front, so an idle client costs little memory.
 }
 
 client_session::~client_session() {
@@ -197,14 +254,19 @@ asio::awaitable<void> client_session::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
   const auto peer = client_.remote_endpoint(ignored);
+  peer_ = peer.address().to_string() + ':' + std::to_string(peer.port());
+  connected_at_ = std::chrono::system_clock::now();
   if (co_await startup()) {
     spdlog::info("client {}:{} connected as user '{}' database '{}'", peer.address().to_string(), peer.port(),
                  user_name_, database_);
+    owner_.register_client(this);  // listed by GET /clients until it leaves
     co_await serve();
+    owner_.unregister_client(this);
     spdlog::info("client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
   }
   // Give server connections back: clean ones to the pool, ones carrying session state after a reset.
   if (server_) finish_dispatch(false);
+  end_unit();
   if (server_) {
     const bool clean = tracker_.empty() && tx_ == wire::tx_status::idle && !copy_in_ && !awaiting_server_;
     if (clean && (pinned_ || session_mode_)) {
@@ -362,6 +424,7 @@ bool client_session::parse_startup_parameters(wire::bytes_view payload) {
     } else if (name == "client_encoding" && iequals(value, "auto")) {
       // libpq resolves "auto" itself; keep the server's default if a client sends it raw.
     } else {
+      if (name == "application_name") application_name_ = std::string(value);
       upsert_setting(startup_settings_, to_lower(name), quote_literal(value));
       startup_reported_.emplace_back(std::string(name), std::string(value));
     }
@@ -469,7 +532,12 @@ asio::awaitable<bool> client_session::greet() {
   registered_cancel_ = true;
   wire::encode_backend_key_data(client_out_, cancel_key_.process_id, cancel_key_.secret_key);
   wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
-  co_return co_await flush_client();
+  if (!co_await flush_client()) co_return false;
+  // Many clients connect and then sit idle (application pools): until this one sends something, it
+  // holds no read buffer (allocated again on its first request, see on_client_input).
+  client_in_.release();
+  client_out_ = wire::byte_buffer();
+  co_return true;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -562,6 +630,12 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
+    if (!client_in_.allocated()) {
+      // The first request since login: the buffer was released after the greeting so that idle
+      // clients cost little memory; wait for bytes before allocating it (once per session).
+      auto [wait_ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple);
+      if (wait_ec) co_return outcome::close;
+    }
     client_in_.prepare();
     auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
     if (ec) co_return outcome::close;
@@ -660,14 +734,37 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           co_return outcome::close;
       }
       if (batch_incomplete_) break;
-      if (co_await attach(effective_route(kind), kind) == outcome::close) co_return outcome::close;
+      bool admitted = true;
+      if (!unit_open_) {
+        unit_open_ = true;
+        if (owner_.shared().tenants.enabled()) admitted = co_await admit_unit(unit_sql(message));
+      }
+      if (admitted && co_await attach(effective_route(kind), kind) == outcome::close) co_return outcome::close;
       if (!server_) {
-        // No backend could take it: the error is in client_out_.
+        end_unit();
+        // No backend could take it (or QoS refused it): the error is in client_out_.
         if (extended) {
           discard_until_sync_ = true;
         } else {
           wire::encode_ready_for_query(client_out_, tx_);
           client_in_.consume(message.wire_size);
+        }
+        continue;
+      }
+    }
+    if (!unit_open_ && starts_work(message.type)) {
+      // A pinned session (or one holding its connection) starts a unit on the connection it has.
+      unit_open_ = true;
+      bool admitted = true;
+      if (owner_.shared().tenants.enabled()) admitted = co_await admit_unit(unit_sql(message));
+      if (admitted && owner_.primary().backend == server_->backend_index()) admitted = co_await pass_write_gate();
+      if (!admitted) {
+        end_unit();
+        if (message.type == wire::fe::query || message.type == wire::fe::function_call) {
+          wire::encode_ready_for_query(client_out_, tx_);
+          client_in_.consume(message.wire_size);
+        } else {
+          discard_until_sync_ = true;
         }
         continue;
       }
@@ -693,6 +790,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   // A Flush with nothing outstanding (or only answers sluice gave itself) gets nothing from the
   // server: waiting for it would hang the client.
   if (tracker_.empty() && !copy_in_) awaiting_server_ = false;
+  client_in_.shrink_if_idle(client_read_buffer_size);  // after a huge message, give the memory back
   if (!co_await flush_client()) co_return outcome::close;
   co_return outcome::proceed;
 }
@@ -800,6 +898,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   std::size_t chosen = 0;
   for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size() + 1; ++attempt) {
     if (!is_read) {
+      if (!co_await pass_write_gate()) co_return outcome::proceed;
       const auto writes = owner_.primary();
       if (!writes.backend) {
         ++stats.writes_refused;
@@ -1201,6 +1300,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       server_state_reset_ = false;
     }
     batch_error_ = false;
+    if (tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) end_unit();
     detach_if_done();
   } else if (tracker_.empty() && !copy_in_) {
     awaiting_server_ = false;  // a Flush was answered; the client speaks next
@@ -1243,7 +1343,9 @@ void client_session::apply_tracked_settings(std::string_view sql) {
 void client_session::finish_dispatch(bool failed) {
   if (!dispatched_ || !server_) return;
   dispatched_ = false;
-  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - dispatched_at_);
+  const auto elapsed = std::chrono::steady_clock::now() - dispatched_at_;
+  unit_db_time_ += elapsed;
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
   owner_.on_complete(server_->backend_index(), latency, failed || batch_backend_fault_);
   batch_backend_fault_ = false;
 }
@@ -1297,6 +1399,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(std::stri
     wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
   }
   tx_ = wire::tx_status::idle;
+  end_unit();
   co_return co_await flush_client() ? outcome::proceed : outcome::close;
 }
 
@@ -1308,6 +1411,140 @@ void client_session::cancel_running_query() {
                  backends::pg::send_cancel_request(client_.get_executor(), owner_.shared().backend_endpoints[index],
                                                    server_->key()),
                  asio::detached);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Units of work: tenant QoS and the write gate
+
+// The SQL a unit starts with, for tenant tags: a Query's text, a Parse's, or a named statement's.
+std::string_view client_session::unit_sql(const wire::message_view& message) const {
+  switch (message.type) {
+    case wire::fe::query:
+      if (auto sql = wire::decode_query(message.payload)) return *sql;
+      break;
+    case wire::fe::parse:
+      if (auto parse = wire::decode_parse(message.payload)) return parse->query;
+      break;
+    case wire::fe::bind:
+      if (auto bind = wire::decode_bind(message.payload); bind && !bind->statement.empty()) {
+        if (auto found = statements_.find(bind->statement); found != statements_.end()) return found->second.query;
+      }
+      break;
+    default:
+      break;
+  }
+  return {};
+}
+
+std::size_t client_session::resolve_tenant(std::string_view sql) {
+  auto& gate = owner_.shared().tenants;
+  const policies::tenant_rules::session_identity who{user_name_, database_, application_name_};
+  if (const auto generation = gate.generation(); generation != tenant_rules_generation_) {
+    // First unit, or the policies were reloaded: resolve the session's tenant again.
+    tenant_rules_ = gate.rules();
+    tenant_rules_generation_ = generation;
+    session_tenant_ = tenant_rules_->resolve_session_only(who);
+  }
+  if (session_tenant_ != policies::tenant_rules::npos) return session_tenant_;
+  return tenant_rules_->resolve(who, [sql](std::string_view key) { return classify::find_tag(sql, key); });
+}
+
+asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
+  auto& gate = owner_.shared().tenants;
+  const std::size_t tenant = resolve_tenant(sql);  // before any suspension: `sql` points into client_in_
+  waiting_ = true;
+  const auto result = co_await gate.admit(tenant, owner_.io());
+  waiting_ = false;
+  if (!result.admitted) {
+    const auto policy = gate.policy(tenant);
+    const double waited = std::chrono::duration<double>(result.waited).count();
+    std::string message = "sluice: tenant '" + gate.tenant_name(tenant) + "' ";
+    if (result.refusal == policies::limit_kind::max_queue) {
+      message += "has max_queue=" + std::to_string(policy.max_queue.value_or(0)) + " statements waiting already (held by " +
+                 describe_limit(result.limit, policy, gate.max_active()) + ")";
+    } else {
+      message += "exceeded " + describe_limit(result.limit, policy, gate.max_active()) + "; queued " +
+                 format_seconds(waited) + " (max_wait)";
+    }
+    send_error("ERROR", sqlstate_for(result.limit), message);
+    co_return false;
+  }
+  unit_admitted_ = true;
+  unit_tenant_ = tenant;
+  unit_admitted_at_ = std::chrono::steady_clock::now();
+  unit_db_time_ = {};
+  if (result.waited.count() > 0) {
+    // A client that left while queued gets nothing run for it: its admission goes straight back.
+    char byte = 0;
+    if (::recv(client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+      end_unit();
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> client_session::pass_write_gate() {
+  if (unit_on_primary_) co_return true;  // this unit is counted already
+  auto& gate = owner_.shared().writes;
+  if (gate.held()) {
+    waiting_ = true;
+    const auto passed = co_await gate.pass(owner_.io());
+    waiting_ = false;
+    if (passed != failover::pass_result::open) {
+      ++owner_.stats().writes_refused;
+      send_error("ERROR", "57P03",
+                 passed == failover::pass_result::timed_out
+                     ? "sluice: writes are held for a switchover or failover that did not finish within "
+                       "failover.hold_timeout"
+                     : "sluice: writes are held for a switchover or failover and failover.max_held are waiting already");
+      co_return false;
+    }
+  }
+  gate.enter();
+  unit_on_primary_ = true;
+  co_return true;
+}
+
+void client_session::end_unit() {
+  if (!unit_open_) return;
+  unit_open_ = false;
+  if (unit_admitted_) {
+    unit_admitted_ = false;
+    owner_.shared().tenants.release(unit_tenant_, unit_db_time_, unit_admitted_at_);
+  }
+  if (unit_on_primary_) {
+    unit_on_primary_ = false;
+    owner_.shared().writes.leave();
+  }
+  unit_db_time_ = {};
+}
+
+client_summary client_session::summary() const {
+  client_summary out;
+  out.user = user_name_;
+  out.database = database_;
+  out.application_name = application_name_;
+  if (unit_admitted_) {
+    out.tenant = owner_.shared().tenants.tenant_name(unit_tenant_);
+  } else if (session_tenant_ != policies::tenant_rules::npos) {
+    out.tenant = owner_.shared().tenants.tenant_name(session_tenant_);
+  }
+  out.address = peer_;
+  if (waiting_) {
+    out.state = "waiting";
+  } else if (tx_ != wire::tx_status::idle) {
+    out.state = "idle in transaction";
+  } else if (awaiting_server_) {
+    out.state = "active";
+  } else {
+    out.state = "idle";
+  }
+  if (server_) out.backend = owner_.shared().cfg.backends[server_->backend_index()].name;
+  out.pinned = pinned_;
+  out.connected_at = connected_at_;
+  out.worker = owner_.index();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@
 #include "backends/pg/read_buffer.hpp"
 #include "backends/pg/server_connection.hpp"
 #include "backends/pool/server_pool.hpp"
+#include "policies/tenant_rules.hpp"
 #include "router/cancel_registry.hpp"
+#include "router/client_summary.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/config/config.hpp"
 #include "router/pg/response_tracker.hpp"
@@ -55,6 +57,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
 
   asio::awaitable<void> run();
   void cancel_running_query() override;
+  // For the admin API (GET /clients); call on this session's worker thread.
+  client_summary summary() const;
 
  private:
   enum class outcome {
@@ -95,6 +99,14 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<bool> wait_for_replay(std::uint64_t lsn);
   void finish_dispatch(bool failed);
 
+  // Units of work: a transaction, or a statement (batch) outside one. Tenant QoS admits units and the
+  // write gate holds those bound for the primary during a switchover; both act only at a unit's start,
+  // so a transaction already running is never stopped midway.
+  asio::awaitable<bool> admit_unit(std::string_view sql);  // false: refused, the error is in client_out_
+  asio::awaitable<bool> pass_write_gate();                 // false: refused, the error is in client_out_
+  void end_unit();
+  std::size_t resolve_tenant(std::string_view sql);
+  std::string_view unit_sql(const wire::message_view& message) const;
   // Routing helpers.
   std::optional<classify::classification> classify_extended_batch(bool& complete) const;
   classify::route effective_route(const classify::classification& kind) const;
@@ -105,9 +117,12 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<bool> write_server();
   void send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);
 
+  // Enough for any startup message and a typical batch; larger batches grow it (and it shrinks back).
+  static constexpr std::size_t client_read_buffer_size = 8 * 1024;
+
   worker& owner_;
   tcp::socket client_;
-  backends::pg::read_buffer client_in_;
+  backends::pg::read_buffer client_in_{client_read_buffer_size};
   wire::byte_buffer client_out_;   // bytes sluice composes for the client (reused)
   wire::byte_buffer server_out_;   // bytes to send to the attached server (reused)
 
@@ -144,6 +159,21 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool tx_at_batch_start_idle_ = true;
   std::string pending_set_sql_;   // session SET/RESET sent in the current batch, applied on success
   bool server_state_reset_ = false;  // DISCARD ALL / DEALLOCATE ran: server-side statements are gone
+
+  // Tenant QoS and the write gate (see admit_unit).
+  std::string application_name_;   // from the StartupMessage (tenant rules match it)
+  std::string peer_;               // "address:port", for logs and the admin API
+  std::chrono::system_clock::time_point connected_at_{};
+  bool unit_open_ = false;         // a unit has started and not ended
+  bool unit_admitted_ = false;     // ... holding a QoS admission, released at its end
+  bool unit_on_primary_ = false;   // ... counted by the write gate as running on the primary
+  bool waiting_ = false;           // queued by QoS or held by the write gate right now
+  std::size_t unit_tenant_ = 0;
+  std::chrono::steady_clock::time_point unit_admitted_at_{};
+  std::chrono::nanoseconds unit_db_time_{0};  // server time of the unit's batches so far
+  std::shared_ptr<const policies::tenant_rules> tenant_rules_;
+  std::uint64_t tenant_rules_generation_ = 0;
+  std::size_t session_tenant_ = policies::tenant_rules::npos;  // when tags cannot change it
 
   // Named prepared statements by the client's name; unnamed statement's classification.
   std::unordered_map<std::string, client_statement, string_hash, std::equal_to<>> statements_;

@@ -229,8 +229,8 @@ class Cluster:
             if not done:
                 raise RuntimeError(f"{node} did not replay up to {target} within {timeout} s")
 
-    def sluice(self, routing=None, health=None, extra_users=(), port=None, name="sluice", workers=None):
-        s = Sluice(self, routing or {}, health or {}, extra_users, port or self.sluice_port, name, workers)
+    def sluice(self, routing=None, health=None, extra_users=(), port=None, name="sluice", workers=None, extra_toml=""):
+        s = Sluice(self, routing or {}, health or {}, extra_users, port or self.sluice_port, name, workers, extra_toml)
         self.sluices.append(s)
         return s
 
@@ -254,7 +254,7 @@ class Sluice:
     and [routing], [health] keys and [[users]] entries of the test's choosing. Logs to
     <sandbox>/log/<name>.log."""
 
-    def __init__(self, cluster, routing, health, extra_users, port, name, workers):
+    def __init__(self, cluster, routing, health, extra_users, port, name, workers, extra_toml=""):
         self.cluster = cluster
         self.port = port
         self.name = name
@@ -263,7 +263,11 @@ class Sluice:
         self.proc = None
         self.crashed = None  # why it ended badly (exited before being asked, or not with status 0)
         text = open(cluster.base_config).read()
-        text = re.sub(r'(?m)^listen = .*$', f'listen = "{HOST}:{port}"', text)
+        # The first `listen` is the proxy's; the [admin] section's own gets a free port of its own.
+        text = re.sub(r'(?m)^listen = .*$', f'listen = "{HOST}:{port}"', text, count=1)
+        self.admin_port = free_port()
+        text = re.sub(r'(?ms)^(\[admin\]\n(?:[^\[].*?\n)*?)listen = [^\n]*', rf'\g<1>listen = "{HOST}:{self.admin_port}"', text,
+                      count=1)
         if workers is not None:
             text = re.sub(r'(?m)^(listen = .*)$', rf'\1\nworkers = {int(workers)}', text, count=1)
         text += f"\n# added by {os.path.basename(sys.argv[0])}\n"
@@ -272,6 +276,7 @@ class Sluice:
         for section, keys in (("routing", routing), ("health", health)):
             if keys:
                 text += f"\n[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())
+        text += extra_toml  # whole sections of the test's own ([qos], [[tenants]], ...)
         with open(self.config_path, "w") as f:
             f.write(text)
 

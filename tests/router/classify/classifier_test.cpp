@@ -737,3 +737,12 @@ TEST_CASE("classify: DISCARD ALL and DEALLOCATE ALL reset server state; others d
   CHECK_FALSE(classify("SELECT 'DISCARD ALL'", opts).resets_server_state);
   CHECK_FALSE(classify("/* DEALLOCATE ALL */ SELECT 1", opts).resets_server_state);
 }
+
+TEST_CASE("find_tag does not allocate") {
+  const std::string sql = "/* app=web, tenant=acme */ /* more */ SELECT * FROM t WHERE a = 1";
+  std::string_view found;
+  CHECK(sluice::testing::allocations_in([&] {
+          for (int i = 0; i < 1000; ++i) found = sluice::router::classify::find_tag(sql, "tenant");
+        }) == 0);
+  CHECK(found == "acme");
+}

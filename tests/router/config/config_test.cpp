@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <cstdlib>
+#include <unistd.h>
+
 namespace cfg = sluice::router::config;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
@@ -59,6 +62,7 @@ void check_errors(const std::vector<error_case>& cases) {
 }  // namespace
 
 TEST_CASE("the example config in docs/ loads", "[config]") {
+  ::setenv("SLUICE_ADMIN_TOKEN", "example-token", 0);  // the example reads the admin token from there
   const auto path =
       std::filesystem::path(__FILE__).parent_path() / "../../../docs/sluice.example.toml";
   const cfg::config c = cfg::load_config_file(path.string());
@@ -328,7 +332,7 @@ TEST_CASE("unknown keys are errors, with a suggestion when one is close", "[conf
       {"[pool]\nSize = 3\n" + minimal_tail, {":2:1: key 'pool.Size': ", "did you mean 'size'?"}},
       {"lisen = \"h:1\"\n" + minimal_tail, {":1:1: key 'lisen': ", "did you mean 'listen'?"}},
       {"[pooll]\nsize = 3\n" + minimal_tail, {":1:2: key 'pooll': ", "did you mean 'pool'?"}},
-      {"[tenants]\nacme = 1\n" + minimal_tail, {":1:2: key 'tenants': unknown key"}},
+      {"[tenant]\nacme = 1\n" + minimal_tail, {":1:2: key 'tenant': unknown key; did you mean 'tenants'?"}},
       {"[logging]\ncolour = true\n" + minimal_tail, {":2:1: key 'logging.colour': unknown key"}},
       {R"([[backends]]
 name = "pg1"
@@ -591,4 +595,147 @@ TEST_CASE("more than 64 backends are refused", "[config]") {
   }
   text += "[[users]]\nname = \"app\"\npassword = \"pw\"\n";
   CHECK_THAT(error_of(text), Contains("at most 64 backends"));
+}
+
+TEST_CASE("tenants, rules and [qos]", "[config][qos]") {
+  const cfg::config c = load(R"([qos]
+max_active = 12
+
+[[tenants]]
+name = "acme"
+max_qps = 200
+burst = 20
+max_concurrency = 4
+db_time_share = 2.5
+max_db_time_per_s = 0.5
+max_queue = 100
+max_wait = "2s"
+
+[[tenants]]
+name = "batch"
+
+[[tenant_rules]]
+application_name = "batch-*"
+tenant = "batch"
+
+[[tenant_rules]]
+tag = "tenant"
+)" + minimal_tail);
+  CHECK(c.qos.enabled);
+  CHECK(c.qos.policy.max_active == 12);
+  REQUIRE(c.qos.policy.tenants.size() == 3);  // "default" is added
+  const auto& acme = c.qos.policy.tenants[0];
+  CHECK(acme.name == "acme");
+  CHECK(acme.max_qps == 200.0);
+  CHECK(acme.burst == 20.0);
+  CHECK(acme.max_concurrency == 4u);
+  CHECK(acme.db_time_share == 2.5);
+  CHECK(acme.max_db_time_per_s == 0.5);
+  CHECK(acme.max_queue == 100u);
+  CHECK(acme.max_wait == std::chrono::milliseconds(2000));
+  CHECK(c.qos.policy.tenants[2].name == "default");
+  CHECK_FALSE(c.qos.policy.tenants[2].max_qps.has_value());
+  REQUIRE(c.qos.policy.rules.size() == 2);
+  CHECK(c.qos.policy.rules[0].kind == sluice::policies::rule_kind::application_name);
+  CHECK(c.qos.policy.rules[0].pattern == "batch-*");
+  CHECK(c.qos.policy.rules[0].tenant == "batch");
+  CHECK(c.qos.policy.rules[0].line == 17);
+  CHECK(c.qos.policy.rules[1].kind == sluice::policies::rule_kind::tag);
+  CHECK(c.qos.policy.rules[1].pattern == "tenant");
+
+  CHECK_FALSE(load(minimal_tail).qos.enabled);
+}
+
+TEST_CASE("tenant policies are validated, naming key and line", "[config][qos]") {
+  check_errors({
+      {"[[tenants]]\nname = \"a\"\nmax_qps = 0\n" + minimal_tail,
+       {":3:11: key 'tenants[0].max_qps': must be greater than zero"}},
+      {"[[tenants]]\nname = \"a\"\nmax_qps = \"fast\"\n" + minimal_tail,
+       {":3:11: key 'tenants[0].max_qps': expected a number greater than zero"}},
+      {"[[tenants]]\nname = \"a\"\nburst = 3\n" + minimal_tail, {":3:9: key 'tenants[0].burst': only used with max_qps"}},
+      {"[[tenants]]\nname = \"a\"\nmax_qps = 5\nburst = 0.5\n" + minimal_tail,
+       {":4:9: key 'tenants[0].burst': must be at least 1"}},
+      {"[[tenants]]\nname = \"a\"\nmax_concurrency = 0\n" + minimal_tail,
+       {":3:19: key 'tenants[0].max_concurrency': must be at least 1"}},
+      {"[[tenants]]\nname = \"a\"\nmax_wait = 5\n" + minimal_tail, {":3:12: key 'tenants[0].max_wait': expected a duration"}},
+      {"[[tenants]]\nname = \"a\"\nmax_qpz = 5\n" + minimal_tail,
+       {":3:1: key 'tenants[0].max_qpz': unknown key; did you mean 'max_qps'?"}},
+      {"[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"a\"\n" + minimal_tail,
+       {":4:8: key 'tenants[1].name': duplicate name \"a\""}},
+      {"[[tenants]]\nname = \"a b\"\n" + minimal_tail, {"key 'tenants[0].name': a tenant name may use"}},
+      {"[[tenant_rules]]\nuser = \"x\"\ntenant = \"nobody\"\n" + minimal_tail,
+       {":3:10: key 'tenant_rules[0].tenant': no [[tenants]] entry is named \"nobody\""}},
+      {"[[tenant_rules]]\nuser = \"x\"\ndatabase = \"y\"\ntenant = \"default\"\n" + minimal_tail,
+       {"key 'tenant_rules[0]': each rule needs exactly one of user, database, application_name or tag, got 2"}},
+      {"[[tenant_rules]]\nuser = \"x\"\n" + minimal_tail, {"key 'tenant_rules[0].tenant': missing"}},
+      {"[[tenant_rules]]\ntag = \"tenant\"\ntenant = \"default\"\n" + minimal_tail,
+       {":3:10: key 'tenant_rules[0].tenant': a tag rule takes the tenant from the tag's value"}},
+      {"[qos]\nmax_active = -1\n" + minimal_tail, {":2:14: key 'qos.max_active': must be"}},
+  });
+}
+
+TEST_CASE("a policy file holds the tenants; load_qos_policy reads only them", "[config][qos]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("sluice-config-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto main_path = (dir / "sluice.toml").string();
+  const auto policy_path = (dir / "tenants.toml").string();
+  std::ofstream(main_path) << "[qos]\npolicy_file = \"tenants.toml\"\n" << minimal_tail;
+  std::ofstream(policy_path) << "[qos]\nmax_active = 3\n[[tenants]]\nname = \"acme\"\nmax_qps = 5\n";
+  const auto c = cfg::load_config_file(main_path);
+  CHECK(c.qos.enabled);
+  CHECK(c.qos.policy_file == policy_path);
+  CHECK(c.qos.policy.max_active == 3);
+  REQUIRE(c.qos.policy.tenants.size() == 2);
+  CHECK(c.qos.policy.tenants[0].max_qps == 5.0);
+  CHECK(cfg::load_qos_policy(main_path).policy.tenants[0].name == "acme");
+
+  // A broken policy file is reported with its own path, line and key.
+  std::ofstream(policy_path) << "[[tenants]]\nname = \"acme\"\n\nmax_qps = -5\n";
+  try {
+    cfg::load_qos_policy(main_path);
+    FAIL("loaded a broken policy file");
+  } catch (const cfg::config_error& e) {
+    CHECK_THAT(e.what(), Contains(policy_path + ":4:11: key 'tenants[0].max_qps': must be greater than zero"));
+  }
+  // Tenants in both places are refused.
+  std::ofstream(main_path) << "[qos]\npolicy_file = \"tenants.toml\"\n[[tenants]]\nname = \"x\"\n" << minimal_tail;
+  std::ofstream(policy_path) << "[[tenants]]\nname = \"acme\"\n";
+  CHECK_THROWS_WITH(cfg::load_config_file(main_path), Contains("move them there"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("[admin] and [failover]", "[config]") {
+  const auto c = load(R"([admin]
+listen = "127.0.0.1:7000"
+token = "s3cret"
+
+[failover]
+auto_failover = true
+failover_timeout = "3s"
+hold_timeout = "20s"
+max_held = 50
+drain_timeout = "2s"
+catchup_timeout = "9s"
+rejoin_command = "rejoin.sh {name}"
+)" + minimal_tail);
+  CHECK(c.admin.enabled);
+  CHECK(c.admin.listen_port == 7000);
+  CHECK(c.admin.token == "s3cret");
+  CHECK(c.failover.auto_failover);
+  CHECK(c.failover.failover_timeout == 3s);
+  CHECK(c.failover.hold_timeout == 20s);
+  CHECK(c.failover.max_held == 50u);
+  CHECK(c.failover.drain_timeout == 2s);
+  CHECK(c.failover.catchup_timeout == 9s);
+  CHECK(c.failover.rejoin_command == "rejoin.sh {name}");
+  CHECK_FALSE(load(minimal_tail).admin.enabled);
+
+  ::setenv("SLUICE_TEST_ADMIN_TOKEN", "from-env", 1);
+  CHECK(load("[admin]\ntoken_env = \"SLUICE_TEST_ADMIN_TOKEN\"\n" + minimal_tail).admin.token == "from-env");
+  ::unsetenv("SLUICE_TEST_ADMIN_TOKEN");
+  check_errors({
+      {"[admin]\ntoken_env = \"SLUICE_TEST_ADMIN_TOKEN\"\n" + minimal_tail,
+       {"key 'admin.token': missing; the admin API needs a bearer token", "SLUICE_TEST_ADMIN_TOKEN"}},
+      {"[failover]\nmax_held = 0\n" + minimal_tail, {":2:12: key 'failover.max_held': must be at least 1"}},
+  });
 }
