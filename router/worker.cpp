@@ -152,6 +152,7 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   settings.idle_timeout = cfg.pool.idle_timeout;
   settings.lifetime = cfg.pool.server_lifetime;
   settings.wait_timeout = cfg.pool.query_wait_timeout;
+  settings.check_after = cfg.pool.server_check_delay;
   backends::pg::connect_target target;
   target.endpoint = shared_.backend_endpoints[backend];
   target.credentials.user = user.server_user.empty() ? user.name : user.server_user;

@@ -129,7 +129,9 @@ class worker {
 
   shared_state& shared_;
   unsigned index_;
-  asio::io_context io_{1};
+  // One thread runs it and only that thread touches its sockets and timers (other threads post), so
+  // the reactor's per-socket locks are not needed (Asio: BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pool::server_pool>>> pools_;
   std::vector<backends::pg::steady_clock::time_point> down_until_;

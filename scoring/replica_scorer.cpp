@@ -69,7 +69,13 @@ void replica_scorer::on_probe(std::size_t index, const probe_result& probe) noex
   const std::optional<probe_result>& previous = probes_[index];
   if (previous && probe.at < previous->at) return;  // delivered late: we already know better
 
+  if (!probe.reachable && previous && previous->reachable &&
+      ++b.probe_failures < std::max<std::uint32_t>(config_.probe_failures_to_down, 1)) {
+    // Not yet: keep the last good picture (it goes stale after probe_staleness all the same).
+    return;
+  }
   if (probe.reachable) {
+    b.probe_failures = 0;
     // Back after being down or silent: its cache may be cold, so it ramps up.
     const bool was_down =
         previous && (!previous->reachable || probe.at - previous->at > config_.probe_staleness);

@@ -86,6 +86,7 @@ class replica_scorer {
     // Probes.
     bool ever_reachable = false;
     bool known_replica = false;  // latest reachable probe said in recovery
+    std::uint32_t probe_failures = 0;  // failed probes in a row
     peak_ewma probe_rtt;         // microseconds
     decayed_stats probe_window;  // probe RTTs, for probe-latency outliers
     replica_lag lag{};

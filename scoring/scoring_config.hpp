@@ -90,6 +90,11 @@ struct scoring_config {
   // 250 ms, one probe interval.
   milliseconds evaluation_interval{250};
 
+  // A backend counts as unreachable after this many probes in a row failed. One probe that times out
+  // on a loaded machine (the server answering, the probe late) must not stop writes or eject a
+  // replica: statements that fail to connect mark a backend down at once anyway. Default 2.
+  std::uint32_t probe_failures_to_down = 2;
+
   // --- Slow start --------------------------------------------------------------------------------
   // A replica returning from ejection, or reachable again after being down, ramps up over this
   // long. 0 turns slow start off. Default 10 s.

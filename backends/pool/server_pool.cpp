@@ -30,7 +30,8 @@ asio::awaitable<acquire_result> server_pool::acquire() {
       idle_.pop_back();
       stats_.idle = idle_.size();
       const auto now = pg::steady_clock::now();
-      if (connection->idle_and_healthy() && now - connection->created_at() < settings_.lifetime) {
+      const bool recently_used = now - connection->last_used < settings_.check_after;
+      if ((recently_used || connection->idle_and_healthy()) && now - connection->created_at() < settings_.lifetime) {
         if (reserved) {
           // An idle connection serves us after all: hand the reserved slot to the next waiter.
           --stats_.total;

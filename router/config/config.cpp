@@ -501,6 +501,7 @@ void read_pool(table_reader reader, pool_config& pool) {
   optional_field(reader, "connect_timeout", pool.connect_timeout, duration);
   optional_field(reader, "query_wait_timeout", pool.query_wait_timeout, duration);
   optional_field(reader, "retry_interval", pool.retry_interval, duration);
+  optional_field(reader, "server_check_delay", pool.server_check_delay, duration);
   reader.report_unknown_keys();
 }
 

@@ -72,6 +72,7 @@ struct pool_config {
   milliseconds connect_timeout{5'000};         // TCP connect + startup to a backend
   milliseconds query_wait_timeout{120'000};    // how long a client may wait for a free server connection
   milliseconds retry_interval{1'000};          // how long a backend that refused a connection is skipped
+  milliseconds server_check_delay{1'000};      // idle longer than this: checked before it is lent
 };
 
 struct limits_config {

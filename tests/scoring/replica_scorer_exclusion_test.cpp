@@ -29,6 +29,7 @@ TEST_CASE("each exclusion reason is reported for the backend it applies to") {
        [](cluster& c) {
          c.reachable[1] = false;
          c.probe_all();
+         c.probe_all();  // probe_failures_to_down = 2
          return backend_set{};
        }},
       {exclusion_reason::not_in_recovery, 0, [](cluster&) { return backend_set{}; }},
@@ -94,6 +95,7 @@ TEST_CASE("no candidate: nullopt, and the explanation says why for each") {
   c.reachable[1] = false;
   c.lag_bytes[2] = 64 * 1024 * 1024;
   c.probe_all();
+  c.probe_all();  // probe_failures_to_down = 2
   scripted_source rng{0};
   choice_explanation why;
   CHECK_FALSE(c.scorer.choose(c.now, rng, &why).has_value());
@@ -130,6 +132,7 @@ TEST_CASE("roles come from probes: promotion, the old primary rejoining, split b
   c.reachable[0] = false;
   c.in_recovery[1] = false;
   c.probe_all();
+  c.probe_all();  // probe_failures_to_down = 2
   auto view = c.scorer.topology(c.now);
   CHECK(view.state == topology_state::single_primary);
   CHECK(view.primary == 1u);
@@ -192,4 +195,26 @@ TEST_CASE("a replica back after being down ramps up; the first sight of a replic
   CHECK(c.explain().backends[1].slow_start_factor == Approx((c.now - back) / 10.0s));
   c.advance(5s);
   CHECK(c.explain().backends[1].slow_start_factor == 1.0);
+}
+
+TEST_CASE("one failed probe is tolerated; probe_failures_to_down in a row make a backend unreachable") {
+  cluster c(3, scoring_config{});
+  c.reachable[1] = false;
+  c.probe_all();
+  scripted_source rng{0};
+  choice_explanation why;
+  c.scorer.choose(c.now, rng, &why);
+  CHECK(why.backends[1].reason == exclusion_reason::none);  // one late probe on a loaded machine
+  CHECK(c.scorer.topology(c.now).primary == 0u);
+  c.reachable[0] = false;
+  c.probe_all();
+  CHECK(c.scorer.topology(c.now).primary == 0u);  // the primary too: writes go on
+  c.probe_all();
+  c.scorer.choose(c.now, rng, &why);
+  CHECK(why.backends[1].reason == exclusion_reason::unreachable);
+  CHECK(c.scorer.topology(c.now).state == topology_state::no_primary);
+  c.reachable[1] = true;
+  c.probe_all();
+  c.scorer.choose(c.now, rng, &why);
+  CHECK(why.backends[1].reason != exclusion_reason::unreachable);  // one good probe is enough to return
 }

@@ -230,6 +230,7 @@ pool_settings settings_with(std::size_t max_size) {
   pool_settings settings;
   settings.max_size = max_size;
   settings.wait_timeout = 1000ms;
+  settings.check_after = 0ms;  // check every lend (a test below covers the delay)
   return settings;
 }
 
@@ -564,6 +565,34 @@ TEST_CASE("server_pool: an idle connection the server closed is not lent", "[ser
     CHECK(pool.stats().connects == 2);
     CHECK(pool.stats().total == 1);
     pool.release(std::move(second.connection), true);
+  });
+}
+
+TEST_CASE("server_pool: within check_after, a connection is lent without the check", "[server_pool]") {
+  // The trade server_check_delay makes: one system call saved per transaction against a connection
+  // the server closed moments after it was returned being lent once (its statement then fails like
+  // any lost connection). After check_after it is checked again.
+  asio::io_context io;
+  fake_server server(io);
+  server.plan.push_back({login_script::mode::close_after_login, 0});
+  auto settings = settings_with(1);
+  settings.check_after = 200ms;
+  server_pool pool(io.get_executor(), 0, settings, target_of(server));
+  run(io, [&]() -> asio::awaitable<void> {
+    auto first = co_await pool.acquire();
+    REQUIRE(first.connection);
+    CHECK(co_await eventually([&] { return server.server_closed == 1; }));
+    co_await sleep_for(10ms);
+    pool.release(std::move(first.connection), true);
+    auto again = co_await pool.acquire();
+    REQUIRE(again.connection);
+    CHECK(again.connection->key().process_id == 1001);  // used moments ago: not checked
+    pool.release(std::move(again.connection), true);
+    co_await sleep_for(250ms);
+    auto later = co_await pool.acquire();
+    REQUIRE(later.connection);
+    CHECK(later.connection->key().process_id == 1002);  // idle past check_after: checked, replaced
+    pool.release(std::move(later.connection), true);
   });
 }
 
