@@ -102,6 +102,8 @@ class admission_controller {
   const tenant_policy& policy(std::size_t tenant) const { return tenants_[tenant].policy; }
   // True when the tenant's name vanished in a reconfigure (its slot stays, unrestricted).
   bool retired(std::size_t tenant) const noexcept { return tenants_[tenant].retired; }
+  // What held the tenant's most recent queued unit (stats().last_limit without copying anything).
+  limit_kind last_limit(std::size_t tenant) const noexcept { return tenants_[tenant].counters.last_limit; }
   std::uint32_t active() const noexcept { return active_; }
   std::uint32_t max_active() const noexcept { return max_active_; }
 

@@ -1,7 +1,7 @@
 // Cancel-key registry (see cancel_registry.hpp).
 #include "router/cancel_registry.hpp"
 
-#include <openssl/rand.h>
+#include "backends/pg/auth/scram.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -10,7 +10,7 @@ namespace sluice::router {
 namespace {
 std::int32_t random_int32() {
   std::int32_t value = 0;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&value), sizeof value) != 1) {
+  if (!backends::pg::auth::random_fill(&value, sizeof value)) {
     value = static_cast<std::int32_t>(std::random_device{}());
   }
   return value;

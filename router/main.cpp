@@ -211,6 +211,9 @@ int main(int argc, char** argv) {
   probes.stop();
   orchestrator.stop();
   for (auto& t : threads) t.join();
+  // Before the workers (and the sessions suspended in them) are destroyed: nothing may be posted
+  // to their io_contexts from now on.
+  shared->tenants.stop();
   spdlog::info("sluice stopped");
   return 0;
 }

@@ -80,7 +80,9 @@ void worker::stop() { io_.stop(); }
 
 asio::awaitable<void> worker::accept_loop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+    // The peer's address comes with the accept (no getpeername() per connection).
+    asio::ip::tcp::endpoint peer;
+    auto [ec, socket] = co_await acceptor_.async_accept(peer, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // EMFILE and friends: back off briefly instead of spinning.
@@ -103,7 +105,7 @@ asio::awaitable<void> worker::accept_loop() {
       continue;
     }
     ++stats_.clients_accepted;
-    pg::start_client_session(*this, std::move(socket));
+    pg::start_client_session(*this, std::move(socket), peer);
   }
 }
 

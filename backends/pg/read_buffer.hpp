@@ -31,25 +31,33 @@ class read_buffer {
   // Ensures room to read more, and that a message of `total_needed` bytes starting at the front fits.
   // Compacts first; grows only when the message itself is larger than the capacity.
   void prepare(std::size_t total_needed = 0) {
-    const std::size_t want = std::max(total_needed, size() + min_read_);
+    std::size_t want = std::max(total_needed, size() + min_read_);
     if (capacity_ - begin_ >= want && capacity_ - end_ >= min_read_) return;
     if (begin_ > 0) {
       std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
     }
-    if (capacity_ < want) replace_storage(std::max(want, initial_capacity_));
+    if (capacity_ < want) {
+      if (small_) {
+        // Outgrown: from now on, full-size reads (this happens once per connection at most).
+        small_ = false;
+        min_read_ = standard_min_read;
+        want = std::max(total_needed, size() + min_read_);
+      }
+      replace_storage(std::max(want, initial_capacity_));
+    }
   }
 
-  // Frees the storage while nothing is buffered (a connection that may stay idle for long); the next
-  // prepare() allocates it again. False when bytes are buffered (nothing is freed then).
-  bool release() noexcept {
-    if (!empty()) return false;
-    data_.reset();
-    capacity_ = 0;
-    return true;
+  // While nothing is buffered: switch to a buffer of `capacity` bytes read `capacity` at a time, for a
+  // connection that may stay idle long (most application pools' connections do). It grows to the
+  // initial capacity, once, when a message or a batch does not fit.
+  void use_small(std::size_t capacity) {
+    if (!empty()) return;
+    replace_storage(capacity);
+    min_read_ = capacity;
+    small_ = true;
   }
-  bool allocated() const noexcept { return capacity_ != 0; }
 
   boost::asio::mutable_buffer writable() noexcept { return boost::asio::buffer(data_.get() + end_, capacity_ - end_); }
   void commit(std::size_t count) noexcept { end_ += count; }
@@ -70,7 +78,9 @@ class read_buffer {
     capacity_ = capacity;
   }
 
-  static constexpr std::size_t min_read_ = 4096;
+  static constexpr std::size_t standard_min_read = 4096;
+  std::size_t min_read_ = standard_min_read;
+  bool small_ = false;
   std::unique_ptr<std::uint8_t[]> data_;
   std::size_t capacity_ = 0;
   std::size_t initial_capacity_ = 0;

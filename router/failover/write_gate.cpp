@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 write_gate::write_gate(std::chrono::milliseconds hold_timeout, std::uint32_t max_held)
     : hold_timeout_(hold_timeout), max_held_(max_held) {}
 
-asio::awaitable<pass_result> write_gate::pass(asio::io_context& io) {
+asio::awaitable<pass_result> write_gate::pass(asio::io_context& io, const bool* cancelled) {
   if (!held_.load(std::memory_order_relaxed)) co_return pass_result::open;
   if (waiting_.fetch_add(1, std::memory_order_relaxed) >= max_held_) {
     waiting_.fetch_sub(1, std::memory_order_relaxed);
@@ -32,6 +32,7 @@ asio::awaitable<pass_result> write_gate::pass(asio::io_context& io) {
   const auto deadline = clock::now() + hold_timeout_;
   asio::steady_timer timer(io);
   while (held_.load(std::memory_order_acquire)) {
+    if (cancelled != nullptr && *cancelled) co_return pass_result::cancelled;
     const auto now = clock::now();
     if (now >= deadline) {
       timed_out_.fetch_add(1, std::memory_order_relaxed);

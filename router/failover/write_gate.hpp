@@ -17,6 +17,7 @@ enum class pass_result {
   open,       // go ahead: attach to the (possibly new) primary
   timed_out,  // held longer than hold_timeout: refuse with 57P03
   queue_full, // more than max_held already waiting: refuse with 57P03 at once
+  cancelled,  // the client cancelled its statement while it waited: 57014
 };
 
 // Totals since start, for the admin API and the switchover report (relaxed counters, slow path only).
@@ -38,18 +39,22 @@ class write_gate {
   // on the hottest path may test `held()` first and skip the coroutine entirely). Held: waits on a
   // timer of the caller's own io_context, re-checking every poll_interval, until the gate opens,
   // hold_timeout passes, or (at entry) max_held units are already waiting.
-  boost::asio::awaitable<pass_result> pass(boost::asio::io_context& io);
+  // `cancelled`: polled while waiting; true ends the wait with pass_result::cancelled.
+  boost::asio::awaitable<pass_result> pass(boost::asio::io_context& io, const bool* cancelled = nullptr);
 
   // Sessions: a unit is running on the primary between these calls (enter after attaching a server
   // connection to the primary, leave when it is released); switchover waits for zero.
-  void enter() noexcept { in_flight_.fetch_add(1, std::memory_order_acq_rel); }
-  void leave() noexcept { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
+  // enter() and held_now() are sequentially consistent, like hold() and in_flight(): a session that
+  // enters and then finds the gate open is always seen by a switchover that holds and then counts.
+  void enter() noexcept { in_flight_.fetch_add(1, std::memory_order_seq_cst); }
+  void leave() noexcept { in_flight_.fetch_sub(1, std::memory_order_seq_cst); }
+  bool held_now() const noexcept { return held_.load(std::memory_order_seq_cst); }
 
   // Orchestrator (any thread).
   void hold();   // close: new units wait from now on
   void open();   // open: waiting units go ahead within one poll_interval
   bool held() const noexcept { return held_.load(std::memory_order_relaxed); }
-  std::uint32_t in_flight() const noexcept { return in_flight_.load(std::memory_order_acquire); }
+  std::uint32_t in_flight() const noexcept { return in_flight_.load(std::memory_order_seq_cst); }
   std::uint32_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
   // Waits (blocking the calling thread, never a worker) until in_flight() is zero or `timeout`
   // passes; true when it reached zero.

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -230,19 +232,23 @@ void merge_kind(classify::classification& into, const classify::classification& 
 
 }  // namespace
 
-client_session::client_session(worker& owner, tcp::socket socket)
-    : owner_(owner), client_(std::move(socket)) {
+client_session::client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer)
+    : owner_(owner), client_(std::move(socket)), peer_endpoint_(peer) {
   // Output buffers grow to what the session needs on first use and are reused after that; nothing
   // is reserved up front, so an idle client costs little memory.
 }
 
 client_session::~client_session() {
+  // Normally done already; when a worker stops with this session suspended, its admission, queue
+  // place and write-gate count must not outlive it.
+  owner_.shared().tenants.abandon(queued_);
+  end_unit();
   if (registered_cancel_) owner_.shared().cancels.remove(cancel_key_.process_id);
   owner_.shared().clients.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void start_client_session(worker& owner, tcp::socket socket) {
-  auto session = std::make_shared<client_session>(owner, std::move(socket));
+void start_client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer) {
+  auto session = std::make_shared<client_session>(owner, std::move(socket), peer);
   asio::co_spawn(owner.io(), [session]() -> asio::awaitable<void> { co_await session->run(); },
                  asio::detached);
 }
@@ -253,7 +259,7 @@ void start_client_session(worker& owner, tcp::socket socket) {
 asio::awaitable<void> client_session::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
-  const auto peer = client_.remote_endpoint(ignored);
+  const auto& peer = peer_endpoint_;
   peer_ = peer.address().to_string() + ':' + std::to_string(peer.port());
   connected_at_ = std::chrono::system_clock::now();
   if (co_await startup()) {
@@ -533,9 +539,9 @@ asio::awaitable<bool> client_session::greet() {
   wire::encode_backend_key_data(client_out_, cancel_key_.process_id, cancel_key_.secret_key);
   wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
   if (!co_await flush_client()) co_return false;
-  // Many clients connect and then sit idle (application pools): until this one sends something, it
-  // holds no read buffer (allocated again on its first request, see on_client_input).
-  client_in_.release();
+  // Many clients connect and then sit idle (application pools): such a client holds a small read
+  // buffer (a typical single statement fits it; a larger request grows it once) and no output buffer.
+  client_in_.use_small(small_read_buffer_size);
   client_out_ = wire::byte_buffer();
   co_return true;
 }
@@ -630,12 +636,6 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
-    if (!client_in_.allocated()) {
-      // The first request since login: the buffer was released after the greeting so that idle
-      // clients cost little memory; wait for bytes before allocating it (once per session).
-      auto [wait_ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple);
-      if (wait_ec) co_return outcome::close;
-    }
     client_in_.prepare();
     auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
     if (ec) co_return outcome::close;
@@ -751,6 +751,12 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         }
         continue;
       }
+    }
+    if (unit_open_ && awaiting_server_ && starts_work(message.type) && owner_.shared().tenants.enabled()) {
+      // Tenant QoS admits each unit on its own: a request pipelined behind a complete batch waits in
+      // the buffer for that batch's ReadyForQuery, which says whether it opened a transaction (then it
+      // belongs to the same unit) or ended the unit (then it must be admitted itself).
+      break;
     }
     if (!unit_open_ && starts_work(message.type)) {
       // A pinned session (or one holding its connection) starts a unit on the connection it has.
@@ -1147,6 +1153,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
       return outcome::proceed;
     case wire::fe::sync:
       raw();
+      if (copy_in_) return outcome::proceed;  // ignored by a server in copy-in mode (see response_tracker)
       tracker_.push({request_kind::sync, request_action::forward, 0});
       awaiting_server_ = true;
       return outcome::proceed;
@@ -1404,6 +1411,12 @@ asio::awaitable<client_session::outcome> client_session::server_failed(std::stri
 }
 
 void client_session::cancel_running_query() {
+  if (waiting_) {
+    // Queued by QoS or held by the write gate: the statement has not started; end the wait with 57014.
+    cancel_requested_ = true;
+    if (queued_.active()) queued_.entry->timer.cancel();
+    return;
+  }
   if (!server_ || tracker_.empty()) return;
   const auto index = server_->backend_index();
   ++owner_.stats().cancels_forwarded;
@@ -1449,12 +1462,59 @@ std::size_t client_session::resolve_tenant(std::string_view sql) {
   return tenant_rules_->resolve(who, [sql](std::string_view key) { return classify::find_tag(sql, key); });
 }
 
+// True when the client has gone while a unit waited: the peer closed, reset, or sent Terminate
+// (libpq, psycopg2 and JDBC send one before closing). Other bytes are pipelined requests: not gone.
+bool client_session::client_left() {
+  std::uint8_t first = 0;
+  const auto received = ::recv(client_.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (received == 0) return true;
+  if (received < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return first == static_cast<std::uint8_t>(wire::fe::terminate);
+}
+
 asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
+  using namespace asio::experimental::awaitable_operators;
   auto& gate = owner_.shared().tenants;
   const std::size_t tenant = resolve_tenant(sql);  // before any suspension: `sql` points into client_in_
-  waiting_ = true;
-  const auto result = co_await gate.admit(tenant, owner_.io());
-  waiting_ = false;
+  cancel_requested_ = false;
+  auto result = gate.start(tenant, owner_.io(), queued_);
+  if (queued_.active()) {
+    // Queued. Sleep on the admission's timer until admitted or the deadline, and watch the client
+    // meanwhile: one that leaves or cancels gives its place up, and nothing is run for it.
+    waiting_ = true;
+    // Answers already due (to earlier pipelined requests) go out before this one waits.
+    if (!co_await flush_client()) {
+      gate.abandon(queued_);
+      waiting_ = false;
+      co_return false;
+    }
+    bool watch_client = true;
+    for (;;) {
+      auto& timer = queued_.entry->timer;
+      timer.expires_at(queued_.deadline);
+      if (watch_client) {
+        const auto woke = co_await (timer.async_wait(use_tuple) || client_.async_wait(tcp::socket::wait_read, use_tuple));
+        if (woke.index() == 1) {
+          if (client_left()) {
+            gate.abandon(queued_);
+            waiting_ = false;
+            co_return false;
+          }
+          watch_client = false;  // pipelined requests: they are read after this one is admitted
+        }
+      } else {
+        co_await timer.async_wait(use_tuple);
+      }
+      if (cancel_requested_) {
+        gate.abandon(queued_);
+        waiting_ = false;
+        send_error("ERROR", "57014", "canceling statement due to user request");
+        co_return false;
+      }
+      if (gate.check(queued_, result) != qos::queued_state::waiting) break;
+    }
+    waiting_ = false;
+  }
   if (!result.admitted) {
     const auto policy = gate.policy(tenant);
     const double waited = std::chrono::duration<double>(result.waited).count();
@@ -1464,7 +1524,7 @@ asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
                  describe_limit(result.limit, policy, gate.max_active()) + ")";
     } else {
       message += "exceeded " + describe_limit(result.limit, policy, gate.max_active()) + "; queued " +
-                 format_seconds(waited) + " (max_wait)";
+                 format_seconds(waited) + (result.bounded_by_max_wait ? " (max_wait)" : " (pool.query_wait_timeout)");
     }
     send_error("ERROR", sqlstate_for(result.limit), message);
     co_return false;
@@ -1473,24 +1533,24 @@ asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
   unit_tenant_ = tenant;
   unit_admitted_at_ = std::chrono::steady_clock::now();
   unit_db_time_ = {};
-  if (result.waited.count() > 0) {
-    // A client that left while queued gets nothing run for it: its admission goes straight back.
-    char byte = 0;
-    if (::recv(client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
-      end_unit();
-      co_return false;
-    }
-  }
   co_return true;
 }
 
 asio::awaitable<bool> client_session::pass_write_gate() {
   if (unit_on_primary_) co_return true;  // this unit is counted already
   auto& gate = owner_.shared().writes;
-  if (gate.held()) {
+  // Count the unit first, then look at the gate: the orchestrator closes the gate first, then looks
+  // at the count (both sequentially consistent), so one of the two always sees the other.
+  gate.enter();
+  while (gate.held_now()) {
+    gate.leave();
     waiting_ = true;
-    const auto passed = co_await gate.pass(owner_.io());
+    const auto passed = co_await gate.pass(owner_.io(), &cancel_requested_);
     waiting_ = false;
+    if (passed == failover::pass_result::cancelled) {
+      send_error("ERROR", "57014", "canceling statement due to user request");
+      co_return false;
+    }
     if (passed != failover::pass_result::open) {
       ++owner_.stats().writes_refused;
       send_error("ERROR", "57P03",
@@ -1500,8 +1560,8 @@ asio::awaitable<bool> client_session::pass_write_gate() {
                      : "sluice: writes are held for a switchover or failover and failover.max_held are waiting already");
       co_return false;
     }
+    gate.enter();
   }
-  gate.enter();
   unit_on_primary_ = true;
   co_return true;
 }

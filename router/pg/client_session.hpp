@@ -21,6 +21,7 @@
 #include "router/classify/classifier.hpp"
 #include "router/config/config.hpp"
 #include "router/pg/response_tracker.hpp"
+#include "router/qos/tenant_gate.hpp"
 
 namespace sluice::router {
 class worker;
@@ -52,7 +53,7 @@ struct client_statement {
 
 class client_session final : public cancel_target, public std::enable_shared_from_this<client_session> {
  public:
-  client_session(worker& owner, tcp::socket socket);
+  client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer);
   ~client_session() override;
 
   asio::awaitable<void> run();
@@ -105,6 +106,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<bool> admit_unit(std::string_view sql);  // false: refused, the error is in client_out_
   asio::awaitable<bool> pass_write_gate();                 // false: refused, the error is in client_out_
   void end_unit();
+  bool client_left();
   std::size_t resolve_tenant(std::string_view sql);
   std::string_view unit_sql(const wire::message_view& message) const;
   // Routing helpers.
@@ -119,6 +121,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
 
   // Enough for any startup message and a typical batch; larger batches grow it (and it shrinks back).
   static constexpr std::size_t client_read_buffer_size = 8 * 1024;
+  static constexpr std::size_t small_read_buffer_size = 256;  // after login, until outgrown
 
   worker& owner_;
   tcp::socket client_;
@@ -162,12 +165,15 @@ class client_session final : public cancel_target, public std::enable_shared_fro
 
   // Tenant QoS and the write gate (see admit_unit).
   std::string application_name_;   // from the StartupMessage (tenant rules match it)
+  tcp::endpoint peer_endpoint_;    // the client's address, from accept
   std::string peer_;               // "address:port", for logs and the admin API
   std::chrono::system_clock::time_point connected_at_{};
   bool unit_open_ = false;         // a unit has started and not ended
   bool unit_admitted_ = false;     // ... holding a QoS admission, released at its end
   bool unit_on_primary_ = false;   // ... counted by the write gate as running on the primary
   bool waiting_ = false;           // queued by QoS or held by the write gate right now
+  bool cancel_requested_ = false;  // a CancelRequest arrived while waiting_: end the wait with 57014
+  qos::queued_admission queued_;   // while queued by QoS
   std::size_t unit_tenant_ = 0;
   std::chrono::steady_clock::time_point unit_admitted_at_{};
   std::chrono::nanoseconds unit_db_time_{0};  // server time of the unit's batches so far
@@ -181,6 +187,6 @@ class client_session final : public cancel_target, public std::enable_shared_fro
 };
 
 // Spawns a session for an accepted socket on `owner`'s io_context.
-void start_client_session(worker& owner, tcp::socket socket);
+void start_client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer);
 
 }  // namespace sluice::router::pg

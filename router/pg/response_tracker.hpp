@@ -86,6 +86,12 @@ class response_tracker {
         return head.kind == request_kind::execute ? complete_head() : verdict_of(head);
       case 'Z':  // ReadyForQuery completes a sync or query
         return complete_head();
+      case 'G':  // CopyInResponse: for an Execute, the Syncs sent after it reach a server in copy-in
+                 // mode, which ignores them (docs 55.2.6: "the exception for Flush and Sync is for the
+                 // convenience of client libraries that always send Flush or Sync after an Execute");
+                 // the client sends another after CopyDone or CopyFail
+        if (head.kind == request_kind::execute) drop_syncs_after_head();
+        return verdict_of(head);
       case 'E': {  // ErrorResponse
         if (head.kind == request_kind::query || head.kind == request_kind::sync) return response_verdict::forward;
         // Extended protocol: this request failed and the server skips everything up to Sync.
@@ -113,6 +119,14 @@ class response_tracker {
     pop();
     return verdict;
   }
+  void drop_syncs_after_head() noexcept {
+    std::size_t kept = head_ + 1;
+    for (std::size_t i = head_ + 1; i < queue_.size(); ++i) {
+      if (queue_[i].kind != request_kind::sync) queue_[kept++] = queue_[i];
+    }
+    queue_.resize(kept);
+  }
+
   void pop() noexcept {
     ++head_;
     if (head_ == queue_.size()) {

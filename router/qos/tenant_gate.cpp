@@ -2,9 +2,7 @@
 // of queued sessions, and a timer thread for waits that end by the clock (token bucket, db-time debt).
 #include "router/qos/tenant_gate.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 
 namespace sluice::router::qos {
@@ -33,13 +31,15 @@ tenant_gate::tenant_gate(const config::qos_config& qos, std::chrono::millisecond
   timer_thread_ = std::thread([this] { wakeup_loop(); });
 }
 
-tenant_gate::~tenant_gate() {
+tenant_gate::~tenant_gate() { stop(); }
+
+void tenant_gate::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wakeup_changed_.notify_all();
-  timer_thread_.join();
+  if (timer_thread_.joinable()) timer_thread_.join();
 }
 
 // The rules are built over the controller's tenant order (indexes are stable across reloads); a
@@ -72,46 +72,68 @@ std::shared_ptr<const policies::tenant_rules> tenant_gate::rules() const {
   return rules_;
 }
 
-asio::awaitable<gate_result> tenant_gate::admit(std::size_t tenant, asio::io_context& io) {
-  const auto started = policies::clock_type::now();
-  waiter entry;
-  policies::waiter_id id = 0;
-  policies::time_point deadline;
-  policies::limit_kind held_by = policies::limit_kind::none;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_id_++;
-    const auto answer = controller_.request(tenant, id, started);
-    if (answer.outcome == policies::verdict::admitted) co_return gate_result{};
-    if (answer.outcome == policies::verdict::refused) {
-      // The queue is full: name what keeps the queue from draining, too.
-      co_return gate_result{false, controller_.stats(tenant).last_limit, answer.limit, {}};
-    }
-    held_by = answer.limit;
-    entry.timer = std::make_shared<asio::steady_timer>(io);
-    waiters_.emplace(id, &entry);
-    // Without max_wait a statement still does not wait forever: pool.query_wait_timeout bounds it,
-    // as it bounds a wait for a server connection.
-    deadline = std::min(controller_.deadline_for(tenant, started), started + default_max_wait_);
-    arm_wakeup_locked();
+gate_result tenant_gate::start(std::size_t tenant, asio::io_context& io, queued_admission& queued) {
+  const auto now = policies::clock_type::now();
+  std::lock_guard lock(mutex_);
+  // Units that time alone has let go (a refilled bucket) go first, so a newcomer is judged against
+  // the true state rather than one the timer thread has not caught up with yet.
+  wake_admitted_locked();
+  const policies::waiter_id id = next_id_++;
+  const auto answer = controller_.request(tenant, id, now);
+  if (answer.outcome == policies::verdict::admitted) return gate_result{};
+  if (answer.outcome == policies::verdict::refused) {
+    // The queue is full: name what keeps the queue from draining, too.
+    return gate_result{false, controller_.last_limit(tenant), answer.limit, {}, true};
   }
-  for (;;) {
-    entry.timer->expires_at(deadline);
-    co_await entry.timer->async_wait(asio::as_tuple(asio::use_awaitable));
-    std::lock_guard lock(mutex_);
-    const auto now = policies::clock_type::now();
-    if (entry.admitted) {
-      waiters_.erase(id);
-      co_return gate_result{true, held_by, policies::limit_kind::none, now - started};
-    }
-    if (now >= deadline) {
-      waiters_.erase(id);
-      if (controller_.cancel(tenant, id, true, now)) co_return gate_result{false, held_by, held_by, now - started};
-      // Admitted in the instant between the timer firing and this lock: take it.
-      co_return gate_result{true, held_by, policies::limit_kind::none, now - started};
-    }
-    // Woken early by a cancel meant for an earlier wait: sleep on.
+  queued.id = id;
+  queued.tenant = tenant;
+  queued.started = now;
+  queued.held_by = answer.limit;
+  queued.entry = std::make_shared<queued_admission::waiter>(io);
+  // Without max_wait a statement still does not wait forever: pool.query_wait_timeout bounds it,
+  // as it bounds a wait for a server connection.
+  const auto by_policy = controller_.deadline_for(tenant, now);
+  const auto by_default = now + default_max_wait_;
+  queued.bounded_by_max_wait = by_policy <= by_default;
+  queued.deadline = std::min(by_policy, by_default);
+  waiters_.emplace(id, queued.entry);
+  arm_wakeup_locked();
+  return gate_result{false, answer.limit, policies::limit_kind::none, {}, queued.bounded_by_max_wait};
+}
+
+queued_state tenant_gate::check(queued_admission& queued, gate_result& result) {
+  std::lock_guard lock(mutex_);
+  const auto now = policies::clock_type::now();
+  result = gate_result{true, queued.held_by, policies::limit_kind::none, now - queued.started, queued.bounded_by_max_wait};
+  if (queued.entry->admitted) {
+    waiters_.erase(queued.id);
+    queued = {};
+    return queued_state::admitted;
   }
+  if (now < queued.deadline) return queued_state::waiting;
+  waiters_.erase(queued.id);
+  if (!controller_.cancel(queued.tenant, queued.id, true, now)) {
+    queued = {};
+    return queued_state::admitted;  // admitted in the instant before this lock: take it
+  }
+  result.admitted = false;
+  result.refusal = queued.held_by;
+  queued = {};
+  return queued_state::timed_out;
+}
+
+void tenant_gate::abandon(queued_admission& queued) {
+  if (!queued.active()) return;
+  std::lock_guard lock(mutex_);
+  const auto now = policies::clock_type::now();
+  waiters_.erase(queued.id);
+  if (queued.entry->admitted || !controller_.cancel(queued.tenant, queued.id, false, now)) {
+    // Admitted meanwhile: hand the place back unused.
+    controller_.release(queued.tenant, std::chrono::nanoseconds(0), now, now);
+  }
+  queued = {};
+  wake_admitted_locked();
+  arm_wakeup_locked();
 }
 
 void tenant_gate::release(std::size_t tenant, std::chrono::nanoseconds db_time,
@@ -124,14 +146,21 @@ void tenant_gate::release(std::size_t tenant, std::chrono::nanoseconds db_time,
 }
 
 void tenant_gate::wake_admitted_locked() {
+  // Stopped: the workers are going away with their sessions; nothing may be posted to them.
+  if (stopping_) return;
   admitted_scratch_.clear();
   controller_.poll(policies::clock_type::now(), admitted_scratch_);
   for (const auto id : admitted_scratch_) {
     const auto found = waiters_.find(id);
     if (found == waiters_.end()) continue;  // cannot happen: every queued id has a waiter
-    found->second->admitted = true;
-    auto timer = found->second->timer;
-    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+    const auto entry = found->second.lock();
+    if (!entry) continue;  // its session is gone (it abandons under this lock first)
+    entry->admitted = true;
+    // The timer belongs to the session's worker: cancel it there. A weak reference, so a session
+    // that ended meanwhile (and its timer) is left alone.
+    asio::post(entry->timer.get_executor(), [weak = found->second] {
+      if (const auto alive = weak.lock()) alive->timer.cancel();
+    });
   }
 }
 

@@ -3,6 +3,8 @@
 #include "backends/pg/auth/scram.hpp"
 
 #include <openssl/crypto.h>
+
+#include <cstring>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -242,15 +244,35 @@ int base64_value(char c) {
 // ---------------------------------------------------------------------------------------------
 // Primitives
 
+bool random_fill(void* out, std::size_t count) {
+  constexpr std::size_t pool_size = 4096;
+  struct pool {
+    unsigned char bytes[pool_size];
+    std::size_t left = 0;
+  };
+  thread_local pool cache;
+  auto* target = static_cast<unsigned char*>(out);
+  if (count > pool_size / 4) {
+    // Large requests (start-up salts and keys) go straight to OpenSSL.
+    return count <= static_cast<std::size_t>(INT_MAX) && RAND_bytes(target, static_cast<int>(count)) == 1;
+  }
+  if (cache.left < count) {
+    if (RAND_bytes(cache.bytes, static_cast<int>(pool_size)) != 1) return false;
+    cache.left = pool_size;
+  }
+  // Hand out from the end and wipe what was handed out: no byte is ever given twice.
+  cache.left -= count;
+  std::memcpy(target, cache.bytes + cache.left, count);
+  OPENSSL_cleanse(cache.bytes + cache.left, count);
+  return true;
+}
+
 std::string random_bytes(std::size_t count) {
   std::string out(count, '\0');
   if (count == 0) {
     return out;
   }
-  if (count > static_cast<std::size_t>(INT_MAX) ||
-      RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
-    return {};
-  }
+  if (!random_fill(out.data(), count)) return {};
   return out;
 }
 

@@ -103,6 +103,10 @@ class scram_server {
 // Random bytes from OpenSSL (control path). Empty if the CSPRNG fails: scram_client and scram_server
 // then refuse to run rather than use a predictable nonce.
 std::string random_bytes(std::size_t count);
+// Fills `out` with `count` cryptographically random bytes (OpenSSL's RAND_bytes, drawn 4 KiB at a time
+// per thread: a connection needs a few bytes (cancel key, salt, nonce) and each RAND_bytes call
+// costs a getpid() system call for its fork check). False when OpenSSL has no entropy.
+bool random_fill(void* out, std::size_t count);
 // Standard alphabet with padding (RFC 4648 section 4). Decoding is strict: length a multiple of 4,
 // no whitespace, '=' only as final padding, unused bits of the last symbol zero.
 std::string base64_encode(std::string_view raw);

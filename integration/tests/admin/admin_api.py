@@ -58,8 +58,10 @@ with t.section("GET /backends: role, state, lag, latency, in flight, score, shar
     for c in conns:
         c.close()
     # A client has its answer a moment before its session counts the statement finished (the
-    # session writes the answer first): wait until nothing is in flight, as "at rest" means.
-    poll(lambda: all(b["in_flight"] == 0 for b in get_json("/backends")["backends"]), 3)
+    # session writes the answer first): wait until nothing is in flight, as "at rest" means. And a
+    # backend an earlier test stopped and restarted may still be marked down on one worker for
+    # pool.retry_interval: wait for every backend to be up.
+    poll(lambda: all(b["in_flight"] == 0 and b["state"] == "up" for b in get_json("/backends")["backends"]), 5)
     body = get_json("/backends")
     t.eq(body["topology"], "single_primary", "topology")
     t.eq(body["primary"], "pg-primary", "primary")

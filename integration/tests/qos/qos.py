@@ -332,6 +332,126 @@ def test_refusal(checks, cluster):
         c.close()
 
 
+# ---------------------------------------------------------------------------------------------------
+# edges: pipelining, cancel and Terminate while queued, COPY in the extended protocol
+
+_leftover = {}
+
+
+def raw_read_until(sock, wanted, timeout=10):
+    """Reads protocol messages until one of type `wanted`; returns the list of (type, payload). Bytes
+    after it are kept for the next call on the same socket."""
+    sock.settimeout(timeout)
+    messages, data = [], _leftover.pop(sock.fileno(), b"")
+    while True:
+        while len(data) >= 5:
+            length = int.from_bytes(data[1:5], "big")
+            if len(data) < 1 + length:
+                break
+            messages.append((data[:1], data[5:1 + length]))
+            data = data[1 + length:]
+            if messages[-1][0] == wanted:
+                _leftover[sock.fileno()] = data
+                return messages
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"connection closed; got {messages}")
+        data += chunk
+
+
+def error_code(payload):
+    for field in payload.split(b"\0"):
+        if field[:1] == b"C":
+            return field[1:].decode()
+    return None
+
+
+def message(type_byte, payload=b""):
+    return type_byte + (len(payload) + 4).to_bytes(4, "big") + payload
+
+
+def test_edges(checks, cluster):
+    policy = os.path.join(cluster.dir, "tenants.toml")
+    write_policy(policy, "[[tenants]]\nname = \"slow\"\nmax_qps = 1\nburst = 1\nmax_wait = \"300ms\"\n\n"
+                         "[[tenants]]\nname = \"narrow\"\nmax_concurrency = 1\nmax_wait = \"10s\"\n\n"
+                         "[[tenant_rules]]\ntag = \"tenant\"\n")
+    sluice = cluster.sluice(extra_toml=qos_toml(policy)).start()
+    setup = sluice.connect()
+    with setup.cursor() as cur:
+        cur.execute("CREATE TABLE qos_edges (x int)")
+        cur.execute("GRANT SELECT, INSERT ON qos_edges TO trustuser")
+
+    def count(x):
+        with setup.cursor() as cur:
+            cur.execute("/* sluice: primary */ SELECT count(*) FROM qos_edges WHERE x = %s", (x,))
+            return cur.fetchone()[0]
+
+    # 1. Pipelined statements are admitted one by one: three in one write under max_qps = 1.
+    raw = trust_login(sluice.port)
+    raw.sendall(query_message("/* tenant=slow */ SELECT 1") * 3)
+    codes = []
+    for _ in range(3):
+        msgs = raw_read_until(raw, b"Z")
+        codes.append(next((error_code(p) for t, p in msgs if t == b"E"), None))
+    checks.ok(codes[0] is None and "53400" in codes[1:], "three pipelined statements under max_qps = 1 are admitted "
+              "one at a time: the first runs, a later one is refused with 53400", codes)
+    raw.close()
+
+    # 2. A cancel while queued ends the wait with 57014, and the statement never runs.
+    blocker_conn, victim = sluice.connect(), sluice.connect()
+
+    def q(conn, sql):
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else None
+    blocker, _ = run_async(lambda: q(blocker_conn, "/* tenant=narrow */ SELECT pg_sleep(2)"))
+    time.sleep(0.3)
+    queued, queued_result = run_async(lambda: q(victim, "/* tenant=narrow */ INSERT INTO qos_edges VALUES (1)"))
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    victim.cancel()
+    queued.join(5)
+    e = queued_result.get("error")
+    checks.ok(e is not None and e.pgcode == "57014", "a statement cancelled while queued gets 57014",
+              lib.describe_error(e))
+    checks.ok(time.monotonic() - t0 < 1.0, "... at once, not when the blocker ends")
+    blocker.join(10)
+
+    # 3. Terminate while queued (what libpq and psycopg2 send on close): the statement never runs.
+    blocker, _ = run_async(lambda: q(blocker_conn, "/* tenant=narrow */ SELECT pg_sleep(1.5)"))
+    time.sleep(0.3)
+    raw = trust_login(sluice.port)
+    raw.sendall(query_message("/* tenant=narrow */ INSERT INTO qos_edges VALUES (2)"))
+    time.sleep(0.2)
+    raw.sendall(message(b"X"))
+    raw.close()
+    blocker.join(10)
+    time.sleep(0.3)
+    checks.ok(count(1) == 0 and count(2) == 0, "neither the cancelled nor the abandoned INSERT ran",
+              f"x=1: {count(1)}, x=2: {count(2)}")
+
+    # 4. COPY FROM STDIN in the extended protocol (libpq's PQexecParams, JDBC's CopyManager): the Sync
+    # sent with it is ignored by the server; the unit still ends, and frees the tenant's only slot.
+    raw = trust_login(sluice.port)
+    raw.sendall(message(b"P", b"\0/* tenant=narrow */ COPY qos_edges FROM STDIN\0\0\0") +
+                message(b"B", b"\0\0\0\0\0\0\0\0") + message(b"E", b"\0\0\0\0\0") + message(b"S"))
+    raw_read_until(raw, b"G")
+    raw.sendall(message(b"d", b"3\n3\n") + message(b"c") + message(b"S"))
+    msgs = raw_read_until(raw, b"Z")
+    checks.ok(any(t == b"C" and p.startswith(b"COPY 2") for t, p in msgs), "the extended-protocol COPY completes",
+              [t for t, _ in msgs])
+    raw.sendall(query_message("SELECT 1"))
+    msgs = raw_read_until(raw, b"Z", timeout=5)
+    checks.ok(any(t == b"D" for t, _ in msgs), "the same client's next statement is answered")
+    t0 = time.monotonic()
+    checks.ok(q(victim, "/* tenant=narrow */ SELECT 7") == [(7,)] and time.monotonic() - t0 < 1.0,
+              "the tenant's only slot was released (another client runs at once)")
+    raw.close()
+    checks.ok(count(3) == 2, "the copied rows are there", count(3))
+    for c in (setup, blocker_conn, victim):
+        c.close()
+
+
 def query_message(sql):
     body = sql.encode() + b"\0"
     return b"Q" + (len(body) + 4).to_bytes(4, "big") + body
@@ -401,7 +521,8 @@ def lib_value(conn, sql):
         return cur.fetchone()[0]
 
 
-SCENARIOS = {"isolation": test_isolation, "rate": test_rate, "refusal": test_refusal, "reload": test_reload}
+SCENARIOS = {"isolation": test_isolation, "rate": test_rate, "refusal": test_refusal, "reload": test_reload,
+             "edges": test_edges}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in SCENARIOS:
