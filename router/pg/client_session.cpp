@@ -260,15 +260,17 @@ asio::awaitable<void> client_session::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
   const auto& peer = peer_endpoint_;
-  peer_ = peer.address().to_string() + ':' + std::to_string(peer.port());
   connected_at_ = std::chrono::system_clock::now();
   if (co_await startup()) {
-    spdlog::info("client {}:{} connected as user '{}' database '{}'", peer.address().to_string(), peer.port(),
+    // The address is formatted only when the line is logged (connection storms at level warn).
+    if (spdlog::should_log(spdlog::level::info))
+      spdlog::info("client {}:{} connected as user '{}' database '{}'", peer.address().to_string(), peer.port(),
                  user_name_, database_);
     owner_.register_client(this);  // listed by GET /clients until it leaves
     co_await serve();
     owner_.unregister_client(this);
-    spdlog::info("client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
+    if (spdlog::should_log(spdlog::level::info))
+      spdlog::info("client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
   }
   // Give server connections back: clean ones to the pool, ones carrying session state after a reset.
   if (server_) finish_dispatch(false);
@@ -1590,7 +1592,7 @@ client_summary client_session::summary() const {
   } else if (session_tenant_ != policies::tenant_rules::npos) {
     out.tenant = owner_.shared().tenants.tenant_name(session_tenant_);
   }
-  out.address = peer_;
+  out.address = peer_endpoint_.address().to_string() + ':' + std::to_string(peer_endpoint_.port());
   if (waiting_) {
     out.state = "waiting";
   } else if (tx_ != wire::tx_status::idle) {

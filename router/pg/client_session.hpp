@@ -166,7 +166,6 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // Tenant QoS and the write gate (see admit_unit).
   std::string application_name_;   // from the StartupMessage (tenant rules match it)
   tcp::endpoint peer_endpoint_;    // the client's address, from accept
-  std::string peer_;               // "address:port", for logs and the admin API
   std::chrono::system_clock::time_point connected_at_{};
   bool unit_open_ = false;         // a unit has started and not ended
   bool unit_admitted_ = false;     // ... holding a QoS admission, released at its end
