@@ -30,7 +30,7 @@ def main():
     print()
     print(f"noisy tenant: {args.noisy_clients} clients running '{qos.HEAVY}' (pgbench scale {qos.SCALE})")
     print(f"quiet tenant: {args.quiet_clients} clients, a point select every 4 ms each")
-    print("policy with QoS: noisy max_concurrency = 1, max_db_time_per_s = 0.3; quiet unlimited")
+    print(f"policy with QoS: noisy max_concurrency = 1, max_db_time_per_s = {qos.NOISY_CEILING}; quiet unlimited")
     qos.print_isolation(rows)
     if failed or connect_errors:
         print(f"failed statements: {len(failed)}, connection errors: {connect_errors}")

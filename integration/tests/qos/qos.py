@@ -122,9 +122,10 @@ def latency_ms(samples):
 # isolation
 
 NOISY_OPTIONS = "-c max_parallel_workers_per_gather=0"  # one heavy query = one core, not three
+NOISY_CEILING = 0.05  # the noisy tenant's max_db_time_per_s with QoS: 5% of one core
 
 
-def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads=2):
+def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads=2, ceiling=None):
     """The three phases, interleaved over `rounds` (alone, without QoS, with QoS, alone, ...) so that
     drift on a noisy machine hits all three alike; samples of a phase are pooled over the rounds.
     Returns rows (phase, quiet p50, quiet p99, quiet n, noisy statements/s), failed samples, and
@@ -132,9 +133,10 @@ def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads
     init_pgbench(cluster)
     policy = os.path.join(cluster.dir, "tenants.toml")
     unlimited = "[[tenants]]\nname = \"noisy\"\n\n[[tenants]]\nname = \"quiet\"\n\n[[tenant_rules]]\ntag = \"tenant\"\n"
-    limited = ("# The noisy tenant may use at most a third of one core's worth of database time, one\n"
+    ceiling = ceiling if ceiling is not None else float(os.environ.get("SLUICE_QOS_CEILING", NOISY_CEILING))
+    limited = ("# The noisy tenant may use a small share of one core's worth of database time, one\n"
                "# statement at a time; the quiet tenant is not limited.\n"
-               "[[tenants]]\nname = \"noisy\"\nmax_concurrency = 1\nmax_db_time_per_s = 0.3\n\n"
+               f"[[tenants]]\nname = \"noisy\"\nmax_concurrency = 1\nmax_db_time_per_s = {ceiling}\n\n"
                "[[tenants]]\nname = \"quiet\"\n\n[[tenant_rules]]\ntag = \"tenant\"\n")
     write_policy(policy, unlimited)
     sluice = cluster.sluice(extra_toml=qos_toml(policy), workers=2).start()

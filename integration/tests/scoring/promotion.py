@@ -63,9 +63,12 @@ def test(checks, cluster):
     info(f"outcomes of the writes after the stop: {kinds}; the last: {describe_error(window[-1][3]) if window else ''}")
     slowest = max((o[1] for o in window), default=0.0)
     checks.ok(slowest < FAST, f"each failing write returns quickly (slowest {slowest * 1000:.0f} ms)")
-    others = {describe_error(o[3]) for o in window if o[3] is not None and o[3].pgcode not in (NO_PRIMARY, "08006")}
+    # 57P01: the server's own "terminating connection due to administrator command", sent on a pooled
+    # connection used within pool.server_check_delay, which is lent without a check.
+    others = {describe_error(o[3]) for o in window
+              if o[3] is not None and o[3].pgcode not in (NO_PRIMARY, "08006", "57P01")}
     checks.ok(not others and all(o[2] is None for o in window),
-              "meanwhile no write succeeds and each error is 57P03 (or 08006 before the probes notice)",
+              "meanwhile no write succeeds and each error is 57P03 (or 08006/57P01 before the probes notice)",
               f"other outcomes: {sorted(others)} {[o[2] for o in window if o[2] is not None]}")
     # The refusal lasts: a few more writes over half a second, all 57P03.
     more = []
