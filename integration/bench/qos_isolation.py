@@ -20,7 +20,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three phases")
     parser.add_argument("--noisy-clients", type=int, default=6)
-    parser.add_argument("--quiet-clients", type=int, default=2)
+    parser.add_argument("--quiet-clients", type=int, default=4)
     args = parser.parse_args()
     with lib.Cluster("bench_qos") as cluster:
         rows, failed, connect_errors = qos.isolation_run(cluster, args.seconds, args.rounds, args.noisy_clients,

@@ -14,6 +14,7 @@ user would do it."""
 import os
 import re
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -59,6 +60,7 @@ class Load:
         self.stopping = threading.Event()
         self.threads = []
         self.errors = []
+        self.conns = []
 
     def start(self):
         for i in range(self.count):
@@ -75,6 +77,8 @@ class Load:
                                     connect_timeout=10, sslmode="disable", options=self.options or "")
             conn.autocommit = True
             cur = conn.cursor()
+            with self.lock:
+                self.conns.append(conn)
         except Exception as e:
             with self.lock:
                 self.errors.append(f"connect: {e}")
@@ -92,6 +96,8 @@ class Load:
                 if conn.closed:
                     break
             t1 = time.monotonic()
+            if self.stopping.is_set() and state is not None:
+                break  # cancelled by stop(): not a sample
             with self.lock:
                 self.samples.append((t0, t1, state))
             if self.pause:
@@ -105,6 +111,14 @@ class Load:
 
     def stop(self):
         self.stopping.set()
+        # Statements still queued by QoS would wait for their turn: cancel them (57014 while queued).
+        with self.lock:
+            conns = list(self.conns)
+        for conn in conns:
+            try:
+                conn.cancel()
+            except psycopg2.Error:
+                pass
         for t in self.threads:
             t.join(timeout=30)
 
@@ -122,10 +136,10 @@ def latency_ms(samples):
 # isolation
 
 NOISY_OPTIONS = "-c max_parallel_workers_per_gather=0"  # one heavy query = one core, not three
-NOISY_CEILING = 0.05  # the noisy tenant's max_db_time_per_s with QoS: 5% of one core
+NOISY_CEILING = 0.01  # the noisy tenant's max_db_time_per_s with QoS: 1% of one core
 
 
-def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads=2, ceiling=None):
+def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads=4, ceiling=None):
     """The three phases, interleaved over `rounds` (alone, without QoS, with QoS, alone, ...) so that
     drift on a noisy machine hits all three alike; samples of a phase are pooled over the rounds.
     Returns rows (phase, quiet p50, quiet p99, quiet n, noisy statements/s), failed samples, and
@@ -151,6 +165,7 @@ def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads
 
     phases = ("quiet alone", "beside noisy, no QoS", "beside noisy, with QoS")
     quiet_samples = {p: [] for p in phases}
+    round_p99 = {p: [] for p in phases}  # per round: the phases of one round ran seconds apart
     noisy_done = {p: 0 for p in phases}
     measured = {p: 0.0 for p in phases}
     failed, connect_errors = [], []
@@ -166,10 +181,14 @@ def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads
             t0 = time.monotonic()
             time.sleep(seconds)
             t1 = time.monotonic()
-            quiet_samples[phase] += quiet.window(t0, t1)
-            measured[phase] += t1 - t0
+            window = quiet.window(t0, t1)
+            quiet_samples[phase] += window
+            round_p99[phase].append(latency_ms(window)[1])
+            measured[phase] += t1 - t0 + (1.0 if noisy else 0.0)
             if noisy:
-                noisy_done[phase] += len([s for s in noisy.window(t0, t1) if s[2] is None])
+                # Over the whole phase, settling included: at a tight ceiling the noisy tenant runs one
+                # aggregate every several seconds (the first right after the reload).
+                noisy_done[phase] += len([s for s in noisy.window(t0 - 1.0, t1) if s[2] is None])
                 noisy.stop()
                 failed += [s for s in noisy.samples if s[2] is not None]
                 connect_errors += noisy.errors
@@ -177,29 +196,30 @@ def isolation_run(cluster, seconds=6.0, rounds=3, noisy_threads=6, quiet_threads
     failed += [s for s in quiet.samples if s[2] is not None]
     connect_errors += quiet.errors
     rows = [(p,) + latency_ms(quiet_samples[p]) + (noisy_done[p] / measured[p],) for p in phases]
+    # The ratio of the pooled p99s: per-round p99s (a few thousand samples each) jitter more than the
+    # effect being measured on a small machine.
+    rows = [row + (row[2] / rows[0][2],) for row in rows]
     for row in rows:
         info(f"{row}")
     return rows, failed, connect_errors
 
 
 def print_isolation(rows):
-    print(f"{'phase':<24} {'quiet p50 ms':>12} {'quiet p99 ms':>12} {'quiet n':>8} {'noisy stmts/s':>14}")
-    for phase, p50, p99, n, noisy in rows:
-        print(f"{phase:<24} {p50:>12.2f} {p99:>12.2f} {n:>8} {noisy:>14.1f}")
-    alone, without, with_qos = rows[0][2], rows[1][2], rows[2][2]
-    print(f"quiet p99 vs alone: without QoS x{without / alone:.2f}, with QoS x{with_qos / alone:.2f}")
+    """rows: (phase, quiet p50, quiet p99, quiet n, noisy statements/s, p99 ratio to alone)."""
+    print(f"{'phase':<24} {'quiet p50 ms':>12} {'quiet p99 ms':>12} {'quiet n':>8} {'noisy stmts/s':>14} {'p99/alone':>10}")
+    for phase, p50, p99, n, noisy, ratio in rows:
+        print(f"{phase:<24} {p50:>12.2f} {p99:>12.2f} {n:>8} {noisy:>14.1f} {ratio:>10.2f}")
+    print("p99/alone: the quiet tenant's p99 (all rounds pooled) divided by its p99 alone")
 
 
 def test_isolation(checks, cluster):
     rows, errors, connect_errors = isolation_run(cluster)
     print_isolation(rows)
-    alone, without, with_qos = rows[0][2], rows[1][2], rows[2][2]
+    without, with_qos = rows[1][5], rows[2][5]
     checks.ok(not connect_errors, "every client connected", connect_errors)
     checks.ok(not errors, "no statement failed (the noisy tenant waits, it is not refused)", errors[:5])
-    checks.ok(without > 1.5 * alone, f"without policies the quiet tenant's p99 is clearly worse than alone "
-              f"({without:.2f} ms vs {alone:.2f} ms)")
-    checks.ok(with_qos <= 1.5 * alone, f"with policies the quiet tenant's p99 stays within 1.5x of alone "
-              f"({with_qos:.2f} ms vs {alone:.2f} ms)")
+    checks.ok(without > 2.0, f"without policies the quiet tenant's p99 is clearly worse than alone (x{without:.2f})")
+    checks.ok(with_qos <= 1.5, f"with policies the quiet tenant's p99 stays within 1.5x of alone (x{with_qos:.2f})")
     checks.ok(rows[2][4] > 0, f"the noisy tenant still runs with policies ({rows[2][4]:.1f} statements/s)")
 
 
