@@ -620,15 +620,16 @@ void read_logging(table_reader reader, logging_config& logging) {
 }
 
 // The elements of the array of tables under `key` ([[backends]], [[users]]), each with its path
-// ("backends[0]"). Records a problem when the key is missing, empty or not an array of tables.
+// ("backends[0]"). Records a problem when the key is missing or not an array of tables, and when it
+// is empty unless `required` is false.
 std::vector<std::pair<const toml::table*, std::string>> find_entries(table_reader& reader,
-                                                                     std::string_view key) {
+                                                                     std::string_view key, bool required = true) {
   std::vector<std::pair<const toml::table*, std::string>> entries;
   const std::string path = reader.path_of(key);
-  const std::string required = "at least one [[" + path + "]] entry is required";
+  const std::string required_text = "at least one [[" + path + "]] entry is required";
   const toml::node* node = reader.find(key);
   if (node == nullptr) {
-    reader.found().add(reader.table().source(), path, "missing; " + required);
+    reader.found().add(reader.table().source(), path, "missing; " + required_text);
     return entries;
   }
   const auto* array = node->as_array();
@@ -638,7 +639,7 @@ std::vector<std::pair<const toml::table*, std::string>> find_entries(table_reade
     return entries;
   }
   if (array->empty()) {
-    reader.found().add(node->source(), path, required);
+    if (required) reader.found().add(node->source(), path, required_text);
     return entries;
   }
   for (std::size_t i = 0; i < array->size(); ++i) {
@@ -902,24 +903,7 @@ std::vector<std::pair<const toml::table*, std::string>> find_optional_entries(ta
     reader.find(key);  // known, absent
     return {};
   }
-  std::vector<std::pair<const toml::table*, std::string>> entries;
-  const std::string path = reader.path_of(key);
-  const toml::node* node = reader.find(key);
-  const auto* array = node->as_array();
-  if (array == nullptr) {
-    reader.found().add(node->source(), path, "expected an array of tables ([[" + path + "]]), got " + describe(*node));
-    return entries;
-  }
-  for (std::size_t i = 0; i < array->size(); ++i) {
-    const toml::node& element = *array->get(i);
-    std::string element_path = path + '[' + std::to_string(i) + ']';
-    if (const auto* table = element.as_table()) {
-      entries.emplace_back(table, std::move(element_path));
-    } else {
-      reader.found().add(element.source(), element_path, "expected a table ([[" + path + "]]), got " + describe(element));
-    }
-  }
-  return entries;
+  return find_entries(reader, key, /*required=*/false);
 }
 
 bool is_tag_key(std::string_view key) {

@@ -1492,6 +1492,15 @@ asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
     }
     bool watch_client = true;
     for (;;) {
+      // Checked before each sleep: an admission or a cancel that came while this coroutine was
+      // suspended elsewhere (the flush above) cancelled a timer nobody was waiting on yet.
+      if (cancel_requested_) {
+        gate.abandon(queued_);
+        waiting_ = false;
+        send_error("ERROR", "57014", "canceling statement due to user request");
+        co_return false;
+      }
+      if (gate.check(queued_, result) != qos::queued_state::waiting) break;
       auto& timer = queued_.entry->timer;
       timer.expires_at(queued_.deadline);
       if (watch_client) {
@@ -1507,13 +1516,6 @@ asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
       } else {
         co_await timer.async_wait(use_tuple);
       }
-      if (cancel_requested_) {
-        gate.abandon(queued_);
-        waiting_ = false;
-        send_error("ERROR", "57014", "canceling statement due to user request");
-        co_return false;
-      }
-      if (gate.check(queued_, result) != qos::queued_state::waiting) break;
     }
     waiting_ = false;
   }
