@@ -17,6 +17,7 @@
 #include "router/admin/admin_server.hpp"
 #include "router/config/config.hpp"
 #include "router/failover/orchestrator.hpp"
+#include "router/failover/pg_admin.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
 
@@ -135,13 +136,9 @@ int main(int argc, char** argv) {
   // Health probes: one libpq connection per backend on its own thread; every sample goes to every
   // worker's scorer (posted, so the scorers stay single-threaded).
   const auto& cfg = shared->cfg;
-  const auto& first_user = cfg.users.front();
   std::vector<sluice::backends::pg::probe_target> targets;
-  for (const auto& backend : cfg.backends) {
-    targets.push_back({backend.name, backend.host, backend.port,
-                       cfg.health.user.value_or(first_user.server_user.empty() ? first_user.name : first_user.server_user),
-                       cfg.health.password ? cfg.health.password : first_user.server_password,
-                       cfg.health.database});
+  for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+    targets.push_back(sluice::router::failover::admin_target(cfg, i));  // the health user's credentials
   }
   sluice::backends::pg::prober_settings probe_settings;
   probe_settings.interval = cfg.health.probe_interval;

@@ -1,10 +1,10 @@
 // libpq health probes (see prober.hpp). Connect and query both use libpq's non-blocking API with
-// poll(), so a backend that hangs costs one timeout, never a stuck thread (libpq's own connect_timeout
-// counts whole seconds and has a two-second minimum).
+// deadlines (libpq_nonblocking.hpp), so a backend that hangs costs one timeout, never a stuck thread.
 #include "backends/pg/prober.hpp"
 
+#include "backends/pg/libpq_nonblocking.hpp"
+
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <charconv>
 
@@ -34,47 +34,11 @@ constexpr const char* heartbeat_write =
 constexpr const char* heartbeat_read =
     "SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM sluice_heartbeat WHERE id = 1";
 
-bool wait_socket(PGconn* conn, bool for_write, steady_clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now()).count();
-  if (left <= 0) return false;
-  pollfd descriptor{PQsocket(conn), static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
-  return ::poll(&descriptor, 1, static_cast<int>(left)) > 0;
-}
-
 PGconn* connect(const probe_target& target, steady_clock::time_point deadline, std::string& error) {
-  const std::string port = std::to_string(target.port);
-  const char* keywords[] = {"host", "port", "user", "password", "dbname", "application_name", "sslmode", nullptr};
-  const char* values[] = {target.host.c_str(),
-                          port.c_str(),
-                          target.user.c_str(),
-                          target.password ? target.password->c_str() : nullptr,
-                          target.database.c_str(),
-                          "sluice-probe",
-                          "disable",
-                          nullptr};
-  PGconn* conn = PQconnectStartParams(keywords, values, 0);
-  if (conn == nullptr) {
-    error = "out of memory";
-    return nullptr;
-  }
-  for (;;) {
-    const auto status = PQconnectPoll(conn);
-    if (status == PGRES_POLLING_OK) {
-      // Probes have nothing to say about server notices; libpq would print them to stderr.
-      PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-      return conn;
-    }
-    if (status == PGRES_POLLING_FAILED) break;
-    if (!wait_socket(conn, status == PGRES_POLLING_WRITING, deadline)) {
-      error = "connect timed out";
-      PQfinish(conn);
-      return nullptr;
-    }
-  }
-  error = PQerrorMessage(conn);
-  while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
-  PQfinish(conn);
-  return nullptr;
+  bool timed_out = false;
+  PGconn* conn = libpq::connect(target, "sluice-probe", deadline, error, timed_out);
+  if (timed_out) error = "connect timed out";
+  return conn;
 }
 
 // Runs `sql` and returns its last result, or null with `error` set (timeout: the query is cancelled).
@@ -99,13 +63,9 @@ PGresult* run_query(PGconn* conn, const char* sql, steady_clock::time_point dead
       if (last != nullptr) PQclear(last);
       last = result;
     }
-    if (!wait_socket(conn, false, deadline)) {
+    if (!libpq::wait_socket(conn, false, deadline)) {
       error = "query timed out";
-      if (PGcancel* cancel = PQgetCancel(conn)) {
-        char message[256];
-        PQcancel(cancel, message, sizeof message);
-        PQfreeCancel(cancel);
-      }
+      libpq::cancel_query(conn);
       if (last != nullptr) PQclear(last);
       return nullptr;
     }

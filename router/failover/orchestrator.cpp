@@ -220,6 +220,48 @@ std::string flush_wal(pg_admin& conn) {
   return {};
 }
 
+// The other replicas follow the new primary: for each backend but `skip` (the old primary) and
+// `target`, create its replication slot on the target, rewrite primary_conninfo to the target's host
+// and port (ALTER SYSTEM and a reload). Problems become warnings; report.repointed lists the successes.
+void repoint_replicas(const config::config& cfg, operation_report& report, std::size_t target,
+                      std::optional<std::size_t> skip, pg_admin& target_conn, milliseconds timeout) {
+  for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
+    if ((skip && i == *skip) || i == target) continue;
+    const auto& name = cfg.backends[i].name;
+    pg_admin replica;
+    if (!replica.connect(admin_target(cfg, i), timeout)) {
+      report.warnings.push_back("could not repoint '" + name + "': " + replica.error());
+      continue;
+    }
+    const auto settings = replica.query(
+        "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'), current_setting('primary_slot_name')");
+    if (!settings.ok || settings.rows.empty() || settings.rows[0].size() != 3) {
+      report.warnings.push_back("could not read primary_conninfo of '" + name + "': " + settings.error);
+      continue;
+    }
+    if (settings.value() != "t") {
+      report.warnings.push_back("'" + name + "' is not a replica; left alone");
+      continue;
+    }
+    const auto slot = settings.rows[0][2].value_or("");
+    if (!slot.empty()) {
+      const auto created = target_conn.query(
+          "SELECT pg_create_physical_replication_slot($1, true) "
+          "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", {slot});
+      if (!created.ok) report.warnings.push_back("could not create slot '" + slot + "' for '" + name + "': " + created.error);
+    }
+    const auto conninfo = rewrite_conninfo(settings.rows[0][1].value_or(""), cfg.backends[target].host,
+                                           cfg.backends[target].port);
+    const auto alter = replica.query("ALTER SYSTEM SET primary_conninfo = " + sql_literal(conninfo));
+    const auto reload = alter.ok ? replica.query("SELECT pg_reload_conf()") : alter;
+    if (!reload.ok) {
+      report.warnings.push_back("could not repoint '" + name + "': " + reload.error);
+      continue;
+    }
+    report.repointed.push_back(name);
+  }
+}
+
 }  // namespace
 
 struct orchestrator::run_context {
@@ -601,41 +643,7 @@ operation_report orchestrator::run_switchover(std::size_t target, run_context& r
 
   // 6. The other replicas follow the target (cascading until it is promoted).
   t0 = steady_clock::now();
-  for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-    if (i == old || i == target) continue;
-    const auto& name = cfg.backends[i].name;
-    pg_admin replica;
-    if (!replica.connect(admin_target(cfg, i), connect_timeout)) {
-      report.warnings.push_back("could not repoint '" + name + "': " + replica.error());
-      continue;
-    }
-    const auto settings = replica.query(
-        "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'), current_setting('primary_slot_name')");
-    if (!settings.ok || settings.rows.empty() || settings.rows[0].size() != 3) {
-      report.warnings.push_back("could not read primary_conninfo of '" + name + "': " + settings.error);
-      continue;
-    }
-    if (settings.value() != "t") {
-      report.warnings.push_back("'" + name + "' is not a replica; left alone");
-      continue;
-    }
-    const auto slot = settings.rows[0][2].value_or("");
-    if (!slot.empty()) {
-      const auto created = target_conn.query(
-          "SELECT pg_create_physical_replication_slot($1, true) "
-          "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", {slot});
-      if (!created.ok) report.warnings.push_back("could not create slot '" + slot + "' for '" + name + "': " + created.error);
-    }
-    const auto conninfo = rewrite_conninfo(settings.rows[0][1].value_or(""), cfg.backends[target].host,
-                                           cfg.backends[target].port);
-    const auto alter = replica.query("ALTER SYSTEM SET primary_conninfo = " + sql_literal(conninfo));
-    const auto reload = alter.ok ? replica.query("SELECT pg_reload_conf()") : alter;
-    if (!reload.ok) {
-      report.warnings.push_back("could not repoint '" + name + "': " + reload.error);
-      continue;
-    }
-    report.repointed.push_back(name);
-  }
+  repoint_replicas(cfg, report, target, old, target_conn, connect_timeout);
   add_step(report, "repoint_replicas", t0, true,
            std::to_string(report.repointed.size()) + " replicas now follow '" + report.new_primary + "'");
 
@@ -803,36 +811,7 @@ operation_report orchestrator::run_failover(std::optional<std::size_t> target, b
 
   // Others follow the target before it is promoted (see the top of this file).
   t0 = steady_clock::now();
-  for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-    if ((old && i == *old) || i == to) continue;
-    const auto& name = cfg.backends[i].name;
-    pg_admin replica;
-    if (!replica.connect(admin_target(cfg, i), milliseconds(1000))) {
-      report.warnings.push_back("could not repoint '" + name + "': " + replica.error());
-      continue;
-    }
-    const auto settings = replica.query(
-        "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'), current_setting('primary_slot_name')");
-    if (!settings.ok || settings.rows.empty() || settings.rows[0].size() != 3 || settings.value() != "t") {
-      report.warnings.push_back("'" + name + "' left alone: " + (settings.ok ? "not a replica" : settings.error));
-      continue;
-    }
-    const auto slot = settings.rows[0][2].value_or("");
-    if (!slot.empty()) {
-      const auto created = chosen_conn.query(
-          "SELECT pg_create_physical_replication_slot($1, true) "
-          "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", {slot});
-      if (!created.ok) report.warnings.push_back("could not create slot '" + slot + "' for '" + name + "': " + created.error);
-    }
-    const auto conninfo = rewrite_conninfo(settings.rows[0][1].value_or(""), cfg.backends[to].host, cfg.backends[to].port);
-    const auto alter = replica.query("ALTER SYSTEM SET primary_conninfo = " + sql_literal(conninfo));
-    const auto reload = alter.ok ? replica.query("SELECT pg_reload_conf()") : alter;
-    if (!reload.ok) {
-      report.warnings.push_back("could not repoint '" + name + "': " + reload.error);
-      continue;
-    }
-    report.repointed.push_back(name);
-  }
+  repoint_replicas(cfg, report, to, old, chosen_conn, milliseconds(1000));
   add_step(report, "repoint_replicas", t0, true,
            std::to_string(report.repointed.size()) + " replicas now follow '" + report.new_primary + "'");
 

@@ -1,8 +1,9 @@
 // libpq administration connections for switchover and failover (see pg_admin.hpp).
 #include "router/failover/pg_admin.hpp"
 
+#include "backends/pg/libpq_nonblocking.hpp"
+
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <cstdio>
 #include <utility>
@@ -13,17 +14,7 @@ namespace {
 
 using steady_clock = std::chrono::steady_clock;
 
-bool wait_socket(PGconn* conn, bool for_write, steady_clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now()).count();
-  if (left <= 0) return false;
-  pollfd descriptor{PQsocket(conn), static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
-  return ::poll(&descriptor, 1, static_cast<int>(left)) > 0;
-}
-
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
+using backends::pg::libpq::trimmed;
 
 }  // namespace
 
@@ -75,39 +66,11 @@ bool pg_admin::connect(const backends::pg::probe_target& target, std::chrono::mi
   close();
   error_.clear();
   const auto deadline = steady_clock::now() + timeout;
-  const std::string port = std::to_string(target.port);
   const std::string application(application_name);
-  const char* keywords[] = {"host", "port", "user", "password", "dbname", "application_name", "sslmode", nullptr};
-  const char* values[] = {target.host.c_str(),
-                          port.c_str(),
-                          target.user.c_str(),
-                          target.password ? target.password->c_str() : nullptr,
-                          target.database.c_str(),
-                          application.c_str(),
-                          "disable",
-                          nullptr};
-  PGconn* conn = PQconnectStartParams(keywords, values, 0);
-  if (conn == nullptr) {
-    error_ = "out of memory";
-    return false;
-  }
-  for (;;) {
-    const auto status = PQconnectPoll(conn);
-    if (status == PGRES_POLLING_OK) {
-      PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-      conn_ = conn;
-      return true;
-    }
-    if (status == PGRES_POLLING_FAILED) break;
-    if (!wait_socket(conn, status == PGRES_POLLING_WRITING, deadline)) {
-      error_ = "connect to " + target.host + ":" + port + " timed out";
-      PQfinish(conn);
-      return false;
-    }
-  }
-  error_ = trimmed(PQerrorMessage(conn));
-  PQfinish(conn);
-  return false;
+  bool timed_out = false;
+  conn_ = backends::pg::libpq::connect(target, application.c_str(), deadline, error_, timed_out);
+  if (timed_out) error_ = "connect to " + target.host + ":" + std::to_string(target.port) + " timed out";
+  return conn_ != nullptr;
 }
 
 pg_result pg_admin::query(std::string_view sql, const std::vector<std::string>& params,
@@ -169,13 +132,9 @@ pg_result pg_admin::run(std::string_view sql, const std::vector<std::string>& pa
       if (last != nullptr) PQclear(last);
       last = result;
     }
-    if (!wait_socket(conn, false, deadline)) {
+    if (!backends::pg::libpq::wait_socket(conn, false, deadline)) {
       out.error = "query timed out";
-      if (PGcancel* cancel = PQgetCancel(conn)) {
-        char message[256];
-        PQcancel(cancel, message, sizeof message);
-        PQfreeCancel(cancel);
-      }
+      backends::pg::libpq::cancel_query(conn);
       if (last != nullptr) PQclear(last);
       close();  // unknown protocol state: the next query reconnects
       return out;
