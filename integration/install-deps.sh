@@ -6,13 +6,17 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libspdlog-dev libfmt-dev libtomlplusplus-dev catch2
-  libpq-dev libssl-dev
+  libpq-dev libssl-dev libicu-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
   python3 python3-psycopg2
   procps iproute2
   prometheus
+  python3-psycopg libpostgresql-jdbc-java openjdk-17-jdk-headless
 )
 # prometheus: for promtool, which checks sluice's /metrics in the admin tests.
+# libicu-dev: NFKC normalization for SASLprep of SCRAM passwords (backends/pg/auth/saslprep.cpp).
+# python3-psycopg (psycopg 3), libpostgresql-jdbc-java (pgjdbc) and a JDK (javac compiles the pgjdbc test
+# at test time): the real-driver tests in integration/tests/drivers/.
 # Not libmysqlcppconn-dev: in Debian 12 it depends on libboost-dev (1.74), which conflicts with
 # libboost1.81-dev.
 

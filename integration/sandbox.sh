@@ -365,6 +365,23 @@ password = "session_pw"
 pool_mode = "session"
 server_user = "app"
 server_password = "app_pw"
+
+# One server connection per backend: clients of this user take turns on the same server connections,
+# which makes state leaking from one client to the next deterministic (integration/tests/pooling/).
+[[users]]
+name = "app_one"
+auth = "scram-sha-256"
+password = "one_pw"
+pool_size = 1
+server_user = "app"
+server_password = "app_pw"
+
+# SASLprep (integration/tests/saslprep.py creates the role): "IX-" + U+2168, whose SASLprep form is
+# "IX-IX". Clients may type either; sluice logs in to the backends with this form.
+[[users]]
+name = "sasl_user"
+auth = "scram-sha-256"
+password = "IX-Ⅸ"
 EOF
 }
 

@@ -1,6 +1,6 @@
 // State shared by all worker threads, fixed after start-up (config, users with precomputed SCRAM
 // verifiers, resolved backend addresses) plus the few cross-thread registries (cancel keys, client
-// count). Nothing here is touched per message.
+// count, pool budgets). Nothing here is locked per message.
 #pragma once
 
 #include <atomic>
@@ -14,6 +14,7 @@
 #include "router/cancel_registry.hpp"
 #include "router/config/config.hpp"
 #include "router/failover/write_gate.hpp"
+#include "router/pool_budgets.hpp"
 #include "router/qos/tenant_gate.hpp"
 
 namespace sluice::router {
@@ -46,6 +47,12 @@ struct shared_state {
   std::size_t primary_index = 0;
   cancel_registry cancels;
   std::atomic<std::uint64_t> clients{0};
+  // Server connection budgets per (backend, database, user), shared by the workers' pools: pool.size
+  // is the whole proxy's (locked only when a worker creates a pool and when a client has to wait).
+  pool_budgets budgets;
+  // Statement ids for all workers (worker::statement_id): never reused, so a server connection that
+  // moves between workers, or outlives a forgotten id, never confuses two statements.
+  std::atomic<std::uint64_t> next_statement_id{1};
   // One per backend (same index as cfg.backends).
   std::unique_ptr<backend_control[]> control;
   // The backend switchover/failover promoted, until probes agree (-1: none); workers prefer it as the

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstring>
 #include <random>
+#include <utility>
 
 namespace sluice::router {
 
@@ -44,8 +45,8 @@ scoring::scoring_config scoring_settings(const config::config& cfg) {
 worker::worker(shared_state& shared, unsigned index)
     : shared_(shared),
       index_(index),
-      acceptor_(io_),
       pools_(shared.cfg.backends.size()),
+      acceptor_(io_),
       down_until_(shared.cfg.backends.size()),
       backend_states_(shared.cfg.backends.size()),
       scorer_(shared.cfg.backends.size(), scoring_settings(shared.cfg)),
@@ -60,7 +61,13 @@ worker::worker(shared_state& shared, unsigned index)
   }
 }
 
-worker::~worker() = default;
+worker::~worker() {
+  // Idle server sockets belong to io_: close them while it exists. Then io_ goes (and with it the
+  // suspended sessions, which still reach their pools), then the pools.
+  for (auto& by_key : pools_) {
+    for (auto& [key, pool] : by_key) pool->shutdown();
+  }
+}
 
 void worker::listen() {
   const auto address = asio::ip::make_address(shared_.cfg.listen_host);
@@ -119,6 +126,9 @@ asio::awaitable<void> worker::maintenance_loop() {
     const auto now = backends::pg::steady_clock::now();
     for (auto& by_key : pools_) {
       for (auto& [key, pool] : by_key) pool->reap(now);
+      // Pools nobody uses that never logged in (a client trying database names) go away, and with
+      // them their /metrics label sets.
+      std::erase_if(by_key, [](const auto& entry) { return entry.second->droppable(); });
     }
     if (tick % latency_window_ticks == 0) {
       for (auto& window : latencies_) window.rotate();
@@ -148,9 +158,9 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   if (found != by_key.end()) return *found->second;
 
   const auto& cfg = shared_.cfg;
-  const std::size_t workers = std::max<std::size_t>(1, cfg.workers);
   backends::pool::pool_settings settings;
-  settings.max_size = std::max<std::size_t>(1, (cfg.pool.size + workers - 1) / workers);
+  // pool.size (or the user's pool_size) is the whole proxy's: one budget shared by every worker's pool.
+  settings.max_size = std::max<std::size_t>(1, user.pool_size.value_or(cfg.pool.size));
   settings.idle_timeout = cfg.pool.idle_timeout;
   settings.lifetime = cfg.pool.server_lifetime;
   settings.wait_timeout = cfg.pool.query_wait_timeout;
@@ -161,7 +171,9 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   target.credentials.password = user.server_password ? user.server_password : user.password;
   target.credentials.database = database;
   target.timeout = cfg.pool.connect_timeout;
-  auto pool = std::make_unique<backends::pool::server_pool>(io_.get_executor(), backend, settings, std::move(target));
+  auto budget = shared_.budgets.get(backend, database, user.name, settings.max_size);
+  auto pool = std::make_unique<backends::pool::server_pool>(io_.get_executor(), backend, settings, std::move(target),
+                                                            std::move(budget));
   auto& result = *pool;
   by_key.emplace(std::move(key), std::move(pool));
   return result;
@@ -290,8 +302,20 @@ std::uint64_t worker::statement_id(std::string_view query, backends::pg::wire::b
   std::string key(query);
   key += '\0';
   key.append(reinterpret_cast<const char*>(parameter_types.data()), parameter_types.size());
-  auto [at, inserted] = statement_ids_.try_emplace(std::move(key), statement_ids_.size() + 1);
-  return at->second;
+  auto found = statement_ids_.find(key);
+  if (found != statement_ids_.end()) return found->second;
+  // Generations (as a two-segment LRU): a text seen in the previous generation moves to the current
+  // one; when the current one is full, the previous one is forgotten. At most statement_id_cap texts.
+  if (auto old = old_statement_ids_.extract(key)) {
+    const auto id = old.mapped();
+    if (statement_ids_.size() >= statement_id_cap / 2) old_statement_ids_ = std::exchange(statement_ids_, {});
+    statement_ids_.insert(std::move(old));
+    return id;
+  }
+  if (statement_ids_.size() >= statement_id_cap / 2) old_statement_ids_ = std::exchange(statement_ids_, {});
+  const auto id = shared_.next_statement_id.fetch_add(1, std::memory_order_relaxed);
+  statement_ids_.emplace(std::move(key), id);
+  return id;
 }
 
 // --- Admin API (control path, on this worker's thread) ---------------------------------------------

@@ -1,6 +1,6 @@
 // One worker thread: its own io_context, its own acceptor on the shared listen port (SO_REUSEPORT
-// lets the kernel spread new clients across workers), its own server pools and statement ids.
-// Nothing on the per-message path is shared with other workers.
+// lets the kernel spread new clients across workers), its own server pools and statement ids. Nothing
+// on the per-message path is locked; the pools' connection budgets are proxy-wide (pool_budget.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -58,6 +58,9 @@ struct write_target {
 
 class worker {
  public:
+  // Statement texts a worker remembers ids for (worker::statement_id).
+  static constexpr std::size_t statement_id_cap = 10'000;
+
   worker(shared_state& shared, unsigned index);
   ~worker();
 
@@ -106,13 +109,15 @@ class worker {
   scoring::replica_scorer& scorer() noexcept { return scorer_; }
 
   // Sluice's id for a statement text + parameter types, the same for every client of this worker, so
-  // server connections can share one prepared statement among clients.
+  // server connections can share one prepared statement among clients. Ids come from a proxy-wide
+  // counter and are never reused; the map remembers at most statement_id_cap texts (two generations:
+  // a text not seen for a generation is forgotten and gets a new id when seen again).
   std::uint64_t statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types);
 
   // --- Admin API: control path, to be called on this worker's thread only (post to io()) -------
   // Per backend: the scorer's picture, the latest probe, dispatch counts, latency percentiles.
   std::vector<admin::backend_figures> backend_figures() const;
-  // Per pool (backend, database, user) of this worker.
+  // Per pool (backend, database, user) of this worker; max_size is the proxy-wide size.
   std::vector<admin::pool_figures> pool_figures() const;
   // Every registered client session's summary.
   std::vector<client_summary> client_summaries() const;
@@ -129,11 +134,13 @@ class worker {
 
   shared_state& shared_;
   unsigned index_;
+  // Declared before io_: destroying io_ destroys the suspended sessions, which let go of their pools.
+  // ~worker() closes the idle connections first, while io_ still exists.
+  std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pool::server_pool>>> pools_;
   // One thread runs it and only that thread touches its sockets and timers (other threads post), so
   // the reactor's per-socket locks are not needed (Asio: BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::ip::tcp::acceptor acceptor_;
-  std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pool::server_pool>>> pools_;
   std::vector<backends::pg::steady_clock::time_point> down_until_;
   std::vector<scoring::backend_state> backend_states_;
   scoring::replica_selector selector_;  // routing.balance = "round_robin"
@@ -142,7 +149,8 @@ class worker {
   std::vector<std::uint64_t> replay_lsn_;
   std::vector<bool> probed_replica_;    // last reachable probe said in recovery
   std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
-  std::unordered_map<std::string, std::uint64_t> statement_ids_;
+  std::unordered_map<std::string, std::uint64_t> statement_ids_;      // current generation
+  std::unordered_map<std::string, std::uint64_t> old_statement_ids_;  // previous generation
   worker_stats stats_;
   // For the admin API, per backend: batches dispatched, statement latencies, the latest probe.
   std::vector<std::uint64_t> dispatched_;

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <string_view>
 
 namespace sluice::backends::pg {
 
@@ -33,6 +34,9 @@ constexpr const char* heartbeat_write =
     "RETURNING (extract(epoch FROM ts) * 1000000)::int8";
 constexpr const char* heartbeat_read =
     "SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM sluice_heartbeat WHERE id = 1";
+// SQLSTATE undefined_table: the heartbeat table is not there yet (matched by code, not by the
+// server's message text, which lc_messages may translate).
+constexpr std::string_view undefined_table_sqlstate = "42P01";
 
 PGconn* connect(const probe_target& target, steady_clock::time_point deadline, std::string& error) {
   bool timed_out = false;
@@ -42,7 +46,9 @@ PGconn* connect(const probe_target& target, steady_clock::time_point deadline, s
 }
 
 // Runs `sql` and returns its last result, or null with `error` set (timeout: the query is cancelled).
-PGresult* run_query(PGconn* conn, const char* sql, steady_clock::time_point deadline, std::string& error) {
+// When the server answered with an error, `sqlstate` (if given) gets its SQLSTATE.
+PGresult* run_query(PGconn* conn, const char* sql, steady_clock::time_point deadline, std::string& error,
+                    std::string* sqlstate = nullptr) {
   if (PQsendQuery(conn, sql) == 0) {
     error = PQerrorMessage(conn);
     return nullptr;
@@ -54,6 +60,10 @@ PGresult* run_query(PGconn* conn, const char* sql, steady_clock::time_point dead
       if (result == nullptr) {
         if (last != nullptr && PQresultStatus(last) != PGRES_TUPLES_OK && PQresultStatus(last) != PGRES_COMMAND_OK) {
           error = PQresultErrorMessage(last);
+          if (sqlstate != nullptr) {
+            const char* code = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+            *sqlstate = code != nullptr ? code : "";
+          }
           PQclear(last);
           return nullptr;
         }
@@ -150,9 +160,10 @@ probe_sample prober::probe_once(const probe_target& target, const prober_setting
   probe.server_now_unix_us = int_value(result, 4).value_or(0);
   PQclear(result);
   if (settings.heartbeat) {
+    std::string heartbeat_sqlstate;
     PGresult* beat = run_query(conn, probe.in_recovery ? heartbeat_read : heartbeat_write,
-                               steady_clock::now() + settings.timeout, sample.heartbeat_error);
-    if (beat == nullptr && !probe.in_recovery && sample.heartbeat_error.find("does not exist") != std::string::npos) {
+                               steady_clock::now() + settings.timeout, sample.heartbeat_error, &heartbeat_sqlstate);
+    if (beat == nullptr && !probe.in_recovery && heartbeat_sqlstate == undefined_table_sqlstate) {
       // First heartbeat on this primary: create the table, then write.
       sample.heartbeat_error.clear();
       if (PGresult* created = run_query(conn, heartbeat_create, steady_clock::now() + settings.timeout,

@@ -3,12 +3,16 @@
 
 #include "backends/pg/read_message.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
@@ -20,6 +24,45 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Messages during login are small; anything larger is a protocol problem.
 constexpr std::size_t max_login_message = 1024 * 1024;
+
+// TCP keepalive on server sockets. Without it a half-open backend (host gone, network partition,
+// no RST) stalls a session waiting for a reply for ~15 minutes of kernel retransmits (the default
+// tcp_retries2), and an idle pooled connection to it looks healthy until lent. With these values a
+// dead idle peer is found after 30 s + 3 x 10 s. No TCP_USER_TIMEOUT: Linux also applies it to a
+// zero receive window, so a backend that legitimately stops reading for a while (a COPY FROM
+// blocked on a lock while the client streams) would have its connection killed.
+constexpr int keepalive_idle_seconds = 30;      // TCP_KEEPIDLE: idle time before the first probe
+constexpr int keepalive_interval_seconds = 10;  // TCP_KEEPINTVL: time between probes
+constexpr int keepalive_probe_count = 3;        // TCP_KEEPCNT: unanswered probes before giving up
+
+// Best effort: a socket without keepalive still works, so failures are ignored.
+void enable_keepalive(tcp::socket& socket) {
+  boost::system::error_code ignored;
+  socket.set_option(asio::socket_base::keep_alive(true), ignored);
+  const int fd = socket.native_handle();
+  const auto set_tcp_int = [fd](int name, int value) {
+    (void)::setsockopt(fd, IPPROTO_TCP, name, &value, static_cast<socklen_t>(sizeof(value)));
+  };
+  set_tcp_int(TCP_KEEPIDLE, keepalive_idle_seconds);
+  set_tcp_int(TCP_KEEPINTVL, keepalive_interval_seconds);
+  set_tcp_int(TCP_KEEPCNT, keepalive_probe_count);
+}
+
+// Connect, send the CancelRequest, then wait for the server to close the connection (it does so
+// after processing the request), so the cancel is delivered before we drop the socket.
+asio::awaitable<void> cancel_exchange(tcp::socket& socket, tcp::endpoint endpoint,
+                                      wire::backend_key_data key) {
+  auto [connect_ec] = co_await socket.async_connect(endpoint, use_tuple);
+  if (connect_ec) co_return;
+  enable_keepalive(socket);
+  wire::byte_buffer out;
+  wire::encode_cancel_request(out, key.process_id, key.secret_key);
+  auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+  if (write_ec) co_return;
+  std::uint8_t scratch[16];
+  // Anything but EOF (bytes, which PostgreSQL never sends here) ends the wait too.
+  co_await socket.async_read_some(asio::buffer(scratch), use_tuple);
+}
 }  // namespace
 
 server_connection::server_connection(asio::any_io_executor executor, std::size_t backend_index)
@@ -52,6 +95,7 @@ asio::awaitable<connect_failure> server_connection::connect_and_login(const conn
   if (connect_ec) co_return network_failure(connect_ec, "connect");
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  enable_keepalive(socket_);
 
   server_login login(target.credentials);
   wire::byte_buffer out;
@@ -90,17 +134,34 @@ bool server_connection::idle_and_healthy() {
 }
 
 asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
-                                          wire::backend_key_data key) {
+                                          wire::backend_key_data key, std::chrono::milliseconds timeout) {
+  // connect + write + wait-for-close race one timer; whichever finishes first cancels the other,
+  // so an unreachable or silent server costs at most `timeout`.
+  using namespace asio::experimental::awaitable_operators;
   tcp::socket socket(executor);
-  auto [connect_ec] = co_await socket.async_connect(endpoint, use_tuple);
-  if (connect_ec) co_return;
-  wire::byte_buffer out;
-  wire::encode_cancel_request(out, key.process_id, key.secret_key);
-  co_await asio::async_write(socket, asio::buffer(out), use_tuple);
-  // The server closes the connection after processing the request; wait for that so the cancel is
-  // delivered before we drop the socket.
-  std::uint8_t scratch[16];
-  co_await socket.async_read_some(asio::buffer(scratch), use_tuple);
+  asio::steady_timer deadline(executor);
+  deadline.expires_after(timeout);
+  co_await (cancel_exchange(socket, endpoint, key) || deadline.async_wait(use_tuple));
+  boost::system::error_code ignored;
+  socket.close(ignored);
+}
+
+void server_connection::rebind(asio::any_io_executor executor) {
+  boost::system::error_code ec;
+  const auto protocol = socket_.local_endpoint(ec).protocol();
+  if (ec || !socket_.is_open()) {
+    // Nothing to move (closed meanwhile): a closed socket on the new executor, so use fails cleanly.
+    close();
+    socket_ = tcp::socket(executor);
+  } else {
+    const auto handle = socket_.release(ec);
+    socket_ = tcp::socket(executor);
+    if (!ec) {
+      socket_.assign(protocol, handle, ec);
+      if (ec) ::close(handle);  // not registered with the new reactor: the connection reads as closed
+    }
+  }
+  deadline_ = asio::steady_timer(std::move(executor));
 }
 
 }  // namespace sluice::backends::pg

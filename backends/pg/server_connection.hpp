@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backends/errc.hpp"
+#include "backends/pg/prepared_cache.hpp"
 #include "backends/pg/read_buffer.hpp"
 #include "backends/pg/server_login.hpp"
 
@@ -42,7 +43,7 @@ class server_connection {
  public:
   server_connection(asio::any_io_executor executor, std::size_t backend_index);
 
-  // TCP connect with TCP_NODELAY, then login; everything within target.timeout.
+  // TCP connect with TCP_NODELAY and TCP keepalive, then login; everything within target.timeout.
   asio::awaitable<connect_failure> connect(const connect_target& target);
 
   // False when the server closed the connection or sent something unsolicited while idle
@@ -60,12 +61,28 @@ class server_connection {
   // True when a SET ran inside a transaction or an error hid the outcome: replay must RESET ALL first.
   bool settings_unknown = false;
 
-  std::unordered_set<std::uint64_t>& prepared() noexcept { return prepared_; }
+  prepared_cache& prepared() noexcept { return prepared_; }
+
+  // Whose unnamed prepared statement the server holds: the stamp of the client Parse("") that made
+  // it (sessions stamp each of theirs uniquely), 0 when none or unknown. A client binding the unnamed
+  // statement on a connection whose stamp is not its own gets its Parse replayed first, so it never
+  // runs another client's statement.
+  std::uint64_t unnamed_stamp = 0;
+  // CancelRequests sent for this connection's backend and not yet answered (the server closes the
+  // cancel connection once it has signalled the backend). Such a connection is not lent to anyone
+  // else: the signal could land on the next borrower's query.
+  std::uint32_t cancels_in_flight = 0;
 
   steady_clock::time_point created_at() const noexcept { return created_at_; }
   steady_clock::time_point last_used = steady_clock::now();
 
   void close() noexcept;
+
+  // Moves this connection to another worker's io_context (server_pool's cross-worker handover):
+  // releases the socket's descriptor from this executor's reactor and re-creates the socket and the
+  // timer on `executor`. Call on the thread that owns the connection now, with no operation pending on
+  // it; afterwards only `executor`'s thread may use it (post the connection there).
+  void rebind(asio::any_io_executor executor);
 
  private:
   asio::awaitable<connect_failure> connect_and_login(const connect_target& target);
@@ -77,12 +94,14 @@ class server_connection {
   wire::backend_key_data key_;
   std::vector<std::pair<std::string, std::string>> parameters_;
   std::vector<setting> applied_settings_;
-  std::unordered_set<std::uint64_t> prepared_;
+  prepared_cache prepared_;
   steady_clock::time_point created_at_ = steady_clock::now();
 };
 
-// Sends a CancelRequest for `key` to `endpoint` on a fresh connection (PostgreSQL docs 55.2.7).
+// Sends a CancelRequest for `key` to `endpoint` on a fresh connection (PostgreSQL docs 55.2.7) and
+// completes once the server has closed that connection, on any error, or after `timeout` (connect,
+// write and the wait for the close all count against it), whichever comes first.
 asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
-                                          wire::backend_key_data key);
+                                          wire::backend_key_data key, std::chrono::milliseconds timeout);
 
 }  // namespace sluice::backends::pg

@@ -1,81 +1,109 @@
-// Server connection pool (see server_pool.hpp).
+// Server connection pool with a proxy-wide budget (see server_pool.hpp and pool_budget.hpp).
 #include "backends/pool/server_pool.hpp"
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 namespace sluice::backends::pool {
 
 server_pool::server_pool(asio::any_io_executor executor, std::size_t backend_index, pool_settings settings,
-                         pg::connect_target target)
+                         pg::connect_target target, std::shared_ptr<pool_budget> budget)
     : executor_(std::move(executor)),
       backend_index_(backend_index),
       settings_(settings),
-      target_(std::move(target)) {
-  idle_.reserve(settings_.max_size);
+      target_(std::move(target)),
+      budget_(budget ? std::move(budget) : std::make_shared<pool_budget>(settings.max_size)) {
+  settings_.max_size = budget_->max();
+  member_id_ = budget_->join(this, executor_);
 }
 
 server_pool::~server_pool() {
-  for (auto& connection : idle_) connection->close();
+  close_idle();
+  budget_->leave(member_id_);
+}
+
+void server_pool::close_idle() noexcept {
+  for (auto& connection : idle_) {
+    connection->close();
+    budget_->unreserve();
+    --stats_.total;
+  }
+  idle_.clear();
+  stats_.idle = 0;
+}
+
+bool server_pool::lendable(server_connection& connection, pg::steady_clock::time_point now) const {
+  const bool recently_used = now - connection.last_used < settings_.check_after;
+  return (recently_used || connection.idle_and_healthy()) && now - connection.created_at() < settings_.lifetime;
 }
 
 asio::awaitable<acquire_result> server_pool::acquire() {
   const auto deadline = pg::steady_clock::now() + settings_.wait_timeout;
-  bool reserved = false;  // a releaser freed a slot and counted it as ours (keeps FIFO order)
+  // One connection's budget is ours: reserved by us, taken over from a closed idle connection, or
+  // reserved for us by whoever freed it (which keeps FIFO order).
+  bool reserved = false;
   for (;;) {
+    // Fast path: this worker's idle connections, no shared state touched.
     while (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
       stats_.idle = idle_.size();
-      const auto now = pg::steady_clock::now();
-      const bool recently_used = now - connection->last_used < settings_.check_after;
-      if ((recently_used || connection->idle_and_healthy()) && now - connection->created_at() < settings_.lifetime) {
-        if (reserved) {
-          // An idle connection serves us after all: hand the reserved slot to the next waiter.
-          --stats_.total;
-          wake_one_for_capacity();
-        }
+      if (lendable(*connection, pg::steady_clock::now())) {
+        if (reserved) release_slot();  // served after all: the reserved budget goes to the next in line
         co_return acquire_result{std::move(connection), {}};
       }
       connection->close();
       --stats_.total;
+      // Its budget becomes ours, to open a replacement; one we held already goes back.
+      if (reserved) release_slot();
+      reserved = true;
     }
-    if (reserved || stats_.total < settings_.max_size) {
-      if (!reserved) ++stats_.total;
+    if (reserved || budget_->try_reserve()) {
       reserved = false;
+      ++stats_.total;
       auto connection = std::make_unique<server_connection>(executor_, backend_index_);
       auto failure = co_await connection->connect(target_);
       if (failure.code != errc::ok) {
         --stats_.total;
         ++stats_.connect_failures;
-        wake_one_for_capacity();
+        release_slot();
         co_return acquire_result{nullptr, std::move(failure)};
       }
       ++stats_.connects;
       if (server_parameters_.empty()) server_parameters_ = connection->startup_parameters();
       co_return acquire_result{std::move(connection), {}};
     }
-    // Full: queue until a connection is released, a slot frees up, or the wait times out.
-    waiter self(executor_);
-    self.timer.expires_at(deadline);
-    waiters_.push_back(&self);
-    stats_.waiting = waiters_.size();
-    co_await self.timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!self.woken) {
-      waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &self));
-      stats_.waiting = waiters_.size();
-      ++stats_.timeouts;
-      co_return acquire_result{
-          nullptr, {errc::pool_timeout, "53300",
-                    "timed out after " + std::to_string(settings_.wait_timeout.count()) +
-                        " ms waiting for a server connection (pool size " +
-                        std::to_string(settings_.max_size) + " per worker)"}};
+    // Slow path: the proxy-wide budget is spent. Queue (FIFO over all workers) until a connection is
+    // released or a slot freed on any worker, or the wait times out.
+    pool_waiter self(executor_, this);
+    if (!budget_->enqueue_or_reserve(&self)) {
+      reserved = true;
+      continue;
     }
+    ++stats_.waiting;
+    ask_other_workers();
+    self.timer.expires_at(deadline);
+    for (;;) {
+      co_await self.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (self.woken) break;
+      if (budget_->remove(&self)) {
+        --stats_.waiting;
+        ++stats_.timeouts;
+        co_return acquire_result{
+            nullptr, {errc::pool_timeout, "53300",
+                      "timed out after " + std::to_string(settings_.wait_timeout.count()) +
+                          " ms waiting for a server connection (pool size " + std::to_string(settings_.max_size) +
+                          " for this backend, database and user, whole proxy)"}};
+      }
+      // Popped just before the deadline by a worker whose delivery is posted here: wait for it.
+      self.timer.expires_at(pg::steady_clock::time_point::max());
+    }
+    --stats_.waiting;
     if (self.handed) co_return acquire_result{std::move(self.handed), {}};
-    // A slot was freed and reserved for us: open a connection in it.
-    reserved = true;
+    reserved = true;  // a slot was freed and reserved for us: open a connection in it
   }
 }
 
@@ -83,33 +111,91 @@ void server_pool::release(std::unique_ptr<server_connection> connection, bool re
   if (!reusable || !connection->socket().is_open()) {
     connection->close();
     --stats_.total;
-    wake_one_for_capacity();
+    release_slot();
     return;
   }
   connection->last_used = pg::steady_clock::now();
   connection->input().shrink_if_idle();
-  if (!waiters_.empty()) {
-    waiter* next = waiters_.front();
-    waiters_.pop_front();
-    stats_.waiting = waiters_.size();
-    next->handed = std::move(connection);
-    next->woken = true;
-    next->timer.cancel();
-    return;
+  if (budget_->has_waiters()) {
+    if (auto* to = budget_->pop()) {
+      hand_over(std::move(connection), to);
+      return;
+    }
   }
   idle_.push_back(std::move(connection));
   stats_.idle = idle_.size();
 }
 
-void server_pool::wake_one_for_capacity() {
-  if (waiters_.empty()) return;
-  waiter* next = waiters_.front();
-  waiters_.pop_front();
-  stats_.waiting = waiters_.size();
-  // The freed slot is counted for the waiter now, so a newcomer cannot take it before the waiter runs.
+void server_pool::release_slot() {
+  budget_->unreserve();
+  if (!budget_->has_waiters()) return;
+  if (auto* to = budget_->pop_with_slot()) grant_slot(to, this);
+}
+
+void server_pool::hand_over(std::unique_ptr<server_connection> connection, pool_waiter* to) {
+  --stats_.total;
+  server_pool* target = to->pool;
+  if (target == this) {
+    receive(to, std::move(connection));
+    return;
+  }
+  // Another worker: the descriptor moves to its reactor here (nothing is pending on the connection,
+  // it is idle), and the connection object follows through its io_context's queue.
+  connection->rebind(target->executor_);
+  asio::post(target->executor_, [target, to, moved = std::move(connection)]() mutable {
+    target->receive(to, std::move(moved));
+  });
+}
+
+void server_pool::receive(pool_waiter* to, std::unique_ptr<server_connection> connection) {
   ++stats_.total;
-  next->woken = true;
-  next->timer.cancel();
+  // A pool whose first connection came from another worker greets clients with its parameters.
+  if (server_parameters_.empty()) server_parameters_ = connection->startup_parameters();
+  to->handed = std::move(connection);
+  to->woken = true;
+  to->timer.cancel();
+}
+
+void server_pool::grant_slot(pool_waiter* to, const server_pool* from) {
+  if (to->pool == from) {
+    to->woken = true;
+    to->timer.cancel();
+    return;
+  }
+  asio::post(to->pool->executor_, [to] {
+    to->woken = true;
+    to->timer.cancel();
+  });
+}
+
+void server_pool::ask_other_workers() {
+  budget_->for_each_other(this, [this](server_pool* pool, std::uint64_t id, const asio::any_io_executor& executor) {
+    asio::post(executor, [budget = budget_, pool, id] {
+      // Runs on the pool's own thread, the only one that destroys it: a member now is alive now.
+      if (budget->is_member(pool, id)) pool->offer_idle();
+    });
+  });
+}
+
+void server_pool::offer_idle() {
+  while (!idle_.empty() && budget_->has_waiters()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    stats_.idle = idle_.size();
+    if (!lendable(*connection, pg::steady_clock::now())) {
+      connection->close();
+      --stats_.total;
+      release_slot();
+      continue;
+    }
+    auto* to = budget_->pop();
+    if (to == nullptr) {
+      idle_.push_back(std::move(connection));
+      stats_.idle = idle_.size();
+      return;
+    }
+    hand_over(std::move(connection), to);
+  }
 }
 
 void server_pool::reap(pg::steady_clock::time_point now) {
@@ -128,7 +214,7 @@ void server_pool::reap(pg::steady_clock::time_point now) {
   const auto closed = old_size - idle_.size();
   stats_.total -= closed;
   stats_.idle = idle_.size();
-  for (std::size_t i = 0; i < closed; ++i) wake_one_for_capacity();
+  for (std::size_t i = 0; i < closed; ++i) release_slot();
 }
 
 }  // namespace sluice::backends::pool

@@ -46,7 +46,8 @@ SLUICE_LOG = os.path.join(LOG_DIR, "sluice.log")
 HOST = "127.0.0.1"
 NODE_PORTS = {"primary": PRIMARY, "replica1": R1, "replica2": R2}
 
-PASSWORDS = {"app": "app_pw", "md5user": "md5_pw", "plainuser": "plain_pw", "trustuser": None}
+PASSWORDS = {"app": "app_pw", "md5user": "md5_pw", "plainuser": "plain_pw", "trustuser": None,
+             "app_one": "one_pw", "app_session": "session_pw"}
 
 
 def port_name(port):

@@ -28,6 +28,7 @@ sluice_python_test(routing routing.py 60)
 sluice_python_test(auth auth.py 60)
 sluice_python_test(session_state session_state.py 60)
 sluice_python_test(pinning pinning.py 60)
+sluice_python_test(pool_budget pool_budget.py 120)
 sluice_python_test(cancel cancel.py 60)
 sluice_python_test(copy copy_io.py 60)
 sluice_python_test(bad_input bad_input.py 60)
@@ -35,6 +36,7 @@ sluice_integration_test(psql TIMEOUT 90 COMMAND ${BASH_EXECUTABLE} ${tests_dir}/
 sluice_integration_test(pgbench TIMEOUT 120 COMMAND ${BASH_EXECUTABLE} ${tests_dir}/pgbench.sh)
 sluice_python_test(replica_down replica_down.py 120)
 sluice_python_test(primary_down primary_down.py 120)
+sluice_python_test(saslprep saslprep.py 60)
 
 # The admin API, /metrics (checked with promtool) and sluicectl (integration/tests/admin/). They change
 # nothing for the tests after them: a drained replica is undrained in a finally block.

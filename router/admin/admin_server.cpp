@@ -727,7 +727,8 @@ http_response admin_server::get_tenants() const {
 
 http_response admin_server::get_pools() {
   const auto cluster = gather(shared_, workers_, {.backends = false, .pools = true}, worker_timeout);
-  // Summed over workers per (backend, database, user); per-worker figures alongside.
+  // Summed over workers per (backend, database, user); per-worker figures alongside. max_size is the
+  // proxy-wide budget every worker's pool of the key shares, so it is not summed.
   struct entry {
     std::size_t max_size = 0;
     backends::pool::pool_stats stats;
@@ -737,7 +738,7 @@ http_response admin_server::get_pools() {
   for (const auto& report : cluster.workers) {
     for (const auto& pool : report.pools) {
       auto& e = merged[{pool.backend, pool.database, pool.user}];
-      e.max_size += pool.max_size;
+      e.max_size = std::max(e.max_size, pool.max_size);
       e.stats.total += pool.stats.total;
       e.stats.idle += pool.stats.idle;
       e.stats.waiting += pool.stats.waiting;

@@ -252,7 +252,7 @@ std::string render_metrics(const metrics_input& input) {
   for (const auto& report : cluster.workers) {
     for (const auto& pool : report.pools) {
       auto& sum = pools[{pool.backend, pool.database, pool.user}];
-      sum.max_size += pool.max_size;
+      sum.max_size = std::max(sum.max_size, pool.max_size);  // proxy-wide: the same on every worker
       sum.stats.total += pool.stats.total;
       sum.stats.idle += pool.stats.idle;
       sum.stats.waiting += pool.stats.waiting;
@@ -273,7 +273,7 @@ std::string render_metrics(const metrics_input& input) {
     m.sample({{"backend", b}, {"database", db}, {"user", user}, {"state", "in_use"}},
              static_cast<std::uint64_t>(sum.stats.total - std::min(sum.stats.total, sum.stats.idle)));
   });
-  m.family("sluice_pool_max_connections", "gauge", "Pool size limit, summed over the workers' shares.");
+  m.family("sluice_pool_max_connections", "gauge", "Pool size limit: server connections for the whole proxy.");
   for_pools([&](const std::string& b, const std::string& db, const std::string& user, const pool_sum& sum) {
     m.sample({{"backend", b}, {"database", db}, {"user", user}}, static_cast<std::uint64_t>(sum.max_size));
   });

@@ -656,6 +656,7 @@ bool explain_runs(cursor& c) noexcept {
 struct body_facts {
   bool writes = false;
   bool pins = false;
+  bool sets = false;  // calls set_config(): may change a session setting, as SET does
 };
 
 constexpr std::string_view write_functions[] = {
@@ -671,6 +672,11 @@ constexpr std::string_view session_lock_functions[] = {
 };
 
 void check_call(const token& fn, const options& opts, body_facts& b) noexcept {
+  if (ident_matches(fn, "set_config")) {
+    b.writes = true;
+    b.sets = true;  // set_config(name, value, false) is a session SET; the session captures the result
+    return;
+  }
   for (const std::string_view name : write_functions) {
     if (ident_matches(fn, name)) {
       b.writes = true;
@@ -847,6 +853,7 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
   }
   const body_facts b = scan_body(statement, select_like, opts);
   f.pins = f.pins || b.pins;
+  f.session_set = f.session_set || b.sets;
   if (b.writes || f.pins || runs_explained) {
     f.target = route::primary;
   }
@@ -1058,6 +1065,61 @@ std::vector<session_set> extract_session_sets(std::string_view sql) {
     out.push_back(std::move(item));
   }
   return out;
+}
+
+std::string deallocate_name(std::string_view sql) {
+  statement_splitter split(sql);
+  std::string_view statement;
+  if (!split.next(statement) || split.saw_unterminated()) {
+    return {};
+  }
+  std::string_view second;
+  if (split.next(second)) {
+    return {};  // more than one statement
+  }
+  cursor c(statement);
+  if (!c.accept("deallocate")) {
+    return {};
+  }
+  c.accept("prepare");
+  const token name = c.take();
+  if (!is_name(name) || !c.at_end() || (name.kind == token_kind::word && is_kw(name, "all"))) {
+    return {};
+  }
+  std::string out;
+  ident_reader r(name);
+  for (int b = r.next(); b >= 0; b = r.next()) {
+    out += static_cast<char>(b);
+  }
+  return out;
+}
+
+std::vector<std::string> custom_setting_names(std::string_view sql) {
+  std::vector<std::string> names;
+  for (const session_set& change : extract_session_sets(sql)) {
+    if (change.name.find('.') != std::string::npos) names.push_back(change.name);
+  }
+  cursor c(sql);
+  while (!c.at_end()) {
+    const token t = c.take();
+    if (!is_name(t) || !ident_matches(t, "set_config") || !is_punct(c.peek(), '(')) {
+      continue;
+    }
+    c.take();
+    const token name = c.peek();
+    // A plain 'literal' (no E'' escapes): the text between the quotes, '' meaning one quote.
+    if (name.kind != token_kind::string || name.unterminated || name.text.size() < 2 || name.text.front() != '\'') {
+      continue;
+    }
+    std::string value;
+    const std::string_view body = name.text.substr(1, name.text.size() - 2);
+    for (std::size_t i = 0; i < body.size(); ++i) {
+      value += ascii_lower(body[i]);
+      if (body[i] == '\'' && i + 1 < body.size() && body[i + 1] == '\'') ++i;
+    }
+    if (value.find('.') != std::string::npos) names.push_back(std::move(value));
+  }
+  return names;
 }
 
 }  // namespace sluice::router::classify

@@ -31,7 +31,8 @@ struct classification {
                                        // LISTEN, CREATE TEMP TABLE, session pg_advisory_lock*,
                                        // DECLARE ... WITH HOLD, SQL PREPARE, SET SESSION AUTHORIZATION,
                                        // SET ROLE, DISCARD (but not DISCARD ALL, which resets)
-  bool has_session_set = false;        // contains SET (not LOCAL) or RESET of a session variable
+  bool has_session_set = false;        // contains SET (not LOCAL) or RESET of a session variable, or
+                                       // calls set_config() (which may set one for the session)
   bool resets_server_state = false;    // DISCARD ALL or DEALLOCATE ALL: every prepared statement on
                                        // the server connection is gone afterwards
   bool statement_count_multiple = false;  // more than one statement in the string
@@ -67,5 +68,15 @@ struct session_set {
 // The session-level SET / RESET statements in `sql`, in order (SET LOCAL and SET TRANSACTION are
 // not included). Control-path only: allocates.
 std::vector<session_set> extract_session_sets(std::string_view sql);
+
+// The names of custom (dotted, "myapp.tenant") settings that `sql` may set: those of its SET / RESET
+// statements and the literal first arguments of its set_config() calls, lower-cased. PostgreSQL does
+// not list custom settings in pg_settings, so a session asks for these by name. Control path: allocates.
+std::vector<std::string> custom_setting_names(std::string_view sql);
+
+// For a string that is exactly one `DEALLOCATE [PREPARE] name` (not ALL): the statement name as
+// PostgreSQL resolves it (unquoted folded to lower case). Empty otherwise. Drivers (psycopg 3) drop
+// protocol-level prepared statements this way, by the name they gave at Parse. Control path: allocates.
+std::string deallocate_name(std::string_view sql);
 
 }  // namespace sluice::router::classify

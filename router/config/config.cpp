@@ -496,6 +496,8 @@ void read_pool(table_reader reader, pool_config& pool) {
   optional_field(reader, "size", pool.size, [&](const toml::node& n, const std::string& p) {
     return read_integer(n, p, found, 1, max_u32);
   });
+  optional_field(reader, "max_prepared_statements", pool.max_prepared_statements,
+                 [&](const toml::node& n, const std::string& p) { return read_integer(n, p, found, 1, max_u32); });
   optional_field(reader, "idle_timeout", pool.idle_timeout, duration);
   optional_field(reader, "server_lifetime", pool.server_lifetime, duration);
   optional_field(reader, "connect_timeout", pool.connect_timeout, duration);
@@ -822,6 +824,9 @@ void read_users(table_reader& root, config& out) {
                    [&](const toml::node& n, const std::string& p) {
                      return read_enum<consistency_mode>(n, p, found, consistency_modes);
                    });
+    optional_field(reader, "pool_size", user.pool_size, [&](const toml::node& n, const std::string& p) {
+      return read_integer(n, p, found, 1, max_u32);
+    });
     user.server_user = user.name;
     optional_field(reader, "server_user", user.server_user, string_field);
     user.server_password = user.password;

@@ -60,6 +60,7 @@ struct user_config {
   std::optional<std::string> scram_verifier;  // "SCRAM-SHA-256$iter:salt$stored:server"
   std::optional<pool_mode> mode;              // overrides pool.mode for this user
   std::optional<consistency_mode> consistency;  // overrides routing.consistency for this user
+  std::optional<std::uint32_t> pool_size;     // overrides pool.size for this user's pools
   std::string server_user;                    // credentials sluice uses towards backends;
   std::optional<std::string> server_password; // default: name and password
 };
@@ -73,6 +74,7 @@ struct pool_config {
   milliseconds query_wait_timeout{120'000};    // how long a client may wait for a free server connection
   milliseconds retry_interval{1'000};          // how long a backend that refused a connection is skipped
   milliseconds server_check_delay{1'000};      // idle longer than this: checked before it is lent
+  std::uint32_t max_prepared_statements = 200;  // per server connection; least recently used are closed
 };
 
 struct limits_config {

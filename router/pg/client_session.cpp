@@ -180,9 +180,6 @@ void upsert_setting(std::vector<setting>& settings, std::string name, std::strin
   }
 }
 
-void erase_setting(std::vector<setting>& settings, const std::string& name) {
-  std::erase_if(settings, [&](const setting& s) { return s.first == name; });
-}
 
 // Splits a StartupMessage "options" value ("-c a=b --c=d", backslash escapes spaces) into settings.
 void parse_options(std::string_view options, std::vector<setting>& out) {
@@ -218,9 +215,69 @@ void parse_options(std::string_view options, std::vector<setting>& out) {
     if (equals == std::string_view::npos || equals == 0) continue;
     std::string name = to_lower(assignment.substr(0, equals));
     std::replace(name.begin(), name.end(), '-', '_');
-    upsert_setting(out, std::move(name), quote_literal(assignment.substr(equals + 1)));
+    upsert_setting(out, std::move(name), std::string(assignment.substr(equals + 1)));
   }
 }
+
+// A server's ErrorResponse relayed to the client as the server wrote it (SQLSTATE, message, hint,
+// position...), with `severity` in place of the server's and sluice's `context` added to DETAIL.
+void encode_server_error(wire::byte_buffer& out, std::string_view severity, wire::bytes_view server_payload,
+                         std::string_view context) {
+  std::string detail;
+  wire::message_builder b(out, wire::be::error_response);
+  b.add_byte('S').add_string(severity).add_byte('V').add_string(severity);
+  wire::for_each_error_field(server_payload, [&](char field, std::string_view value) {
+    if (field == 'S' || field == 'V') return;
+    if (field == 'D') {
+      detail = std::string(value);
+      return;
+    }
+    b.add_byte(static_cast<std::uint8_t>(field)).add_string(value);
+  });
+  if (!detail.empty()) detail += '\n';
+  detail += context;
+  b.add_byte('D').add_string(detail);
+  b.add_byte(0);
+  b.finish();
+}
+
+// An error sluice reports about a connection it lost, in PostgreSQL's fields, with its context in DETAIL.
+void encode_error_with_detail(wire::byte_buffer& out, std::string_view severity, std::string_view sqlstate,
+                              std::string_view message, std::string_view detail) {
+  wire::message_builder b(out, wire::be::error_response);
+  b.add_byte('S').add_string(severity).add_byte('V').add_string(severity);
+  b.add_byte('C').add_string(sqlstate).add_byte('M').add_string(message).add_byte('D').add_string(detail);
+  b.add_byte(0);
+  b.finish();
+}
+
+// Stamps for clients' unnamed statements, unique across the proxy (server connections may move between
+// workers): the worker's index in the top bits, a per-thread counter below.
+std::uint64_t next_unnamed_stamp(unsigned worker_index) {
+  thread_local std::uint64_t counter = 0;
+  return (std::uint64_t{worker_index} << 48) | (++counter & ((std::uint64_t{1} << 48) - 1));
+}
+
+// server_connection::unnamed_stamp when the server's unnamed statement is unknown (a Parse that may or
+// may not have run): never equal to a client's stamp, and not "none".
+constexpr std::uint64_t unknown_unnamed = ~std::uint64_t{0};
+
+// The session settings PostgreSQL keeps per session that sluice carries between server connections:
+// every setting whose source is the session (SET, set_config(..., false), including sluice's own
+// replay), except those that are transaction state or pin the session (SET ROLE and SESSION
+// AUTHORIZATION pin: they cannot be replayed as a plain setting).
+//
+// The client's own statement_timeout would apply to this query too (a client with 1ms would have its
+// settings lost to 57014), so the first statement reads it and turns it off for this Query only (a
+// Query of several statements is one implicit transaction, docs 55.2.2); its session value is then
+// known from that first row, and from the row marked below whether it differs from the default.
+constexpr std::string_view capture_settings_sql =
+    "SELECT pg_catalog.current_setting('statement_timeout'), pg_catalog.set_config('statement_timeout', '0', true); "
+    "SELECT pg_catalog.lower(name), pg_catalog.current_setting(name) FROM pg_catalog.pg_settings WHERE source = 'session' "
+    "AND name NOT IN ('role', 'session_authorization', 'transaction_isolation', 'transaction_read_only', "
+    "'transaction_deferrable', 'statement_timeout') "
+    "UNION ALL SELECT ' statement_timeout reset', reset_val FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'";
+constexpr std::string_view statement_timeout_reset_marker = " statement_timeout reset";
 
 void merge_kind(classify::classification& into, const classify::classification& from) {
   if (from.target == classify::route::primary) into.target = classify::route::primary;
@@ -245,6 +302,7 @@ client_session::~client_session() {
   end_unit();
   if (registered_cancel_) owner_.shared().cancels.remove(cancel_key_.process_id);
   owner_.shared().clients.fetch_sub(1, std::memory_order_relaxed);
+  for (auto* pool : pools_) pool->remove_user();
 }
 
 void start_client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer) {
@@ -289,6 +347,10 @@ asio::awaitable<void> client_session::run() {
     const bool reset = co_await reset_server_state(server_->backend_index() == owner_.shared().primary_index);
     release_server(reset);
   }
+  // A connection whose cancel is still unanswered could be cancelled in its next borrower's query:
+  // with nobody left to wait for the answer, close it.
+  for (auto& canceling : canceling_) pools_[canceling->backend_index()]->release(std::move(canceling), false);
+  canceling_.clear();
   client_.close(ignored);
 }
 
@@ -313,24 +375,54 @@ asio::awaitable<bool> client_session::reset_server_state(bool on_primary) {
 }
 
 // Sends server_out_ (queries sluice issues itself) and swallows the answers up to the `owed`-th
-// ReadyForQuery.
+// ReadyForQuery. A server that does not answer within pool.connect_timeout counts as failed: the
+// caller closes the connection rather than leave the session waiting on a half-open backend.
 asio::awaitable<client_session::internal_result> client_session::run_internal_queries(std::size_t owed,
-                                                                                      std::string* first_value) {
+                                                                                      std::string* first_value,
+                                                                                      std::vector<setting>* rows) {
+  using namespace asio::experimental::awaitable_operators;
+  // A simple Query destroys the server's unnamed statement (docs 55.2.3).
+  server_->unnamed_stamp = 0;
+  asio::steady_timer deadline(client_.get_executor());
+  deadline.expires_after(owner_.shared().cfg.pool.connect_timeout);
+  auto result = co_await (run_internal_queries_unbounded(owed, first_value, rows) || deadline.async_wait(use_tuple));
+  if (result.index() == 1) {
+    spdlog::warn("user '{}': backend '{}' did not answer sluice's internal query within pool.connect_timeout",
+                 user_name_, owner_.shared().cfg.backends[server_->backend_index()].name);
+    co_return internal_result::io_failed;
+  }
+  co_return std::get<0>(result);
+}
+
+asio::awaitable<client_session::internal_result> client_session::run_internal_queries_unbounded(
+    std::size_t owed, std::string* first_value, std::vector<setting>* rows) {
   if (!co_await write_server()) co_return internal_result::io_failed;
   auto& input = server_->input();
   bool failed = false;
+  // DataRow: int16 column count, then per column int32 length (-1: NULL) and the bytes (text format).
+  const auto read_column = [](wire::string_reader& row) -> std::optional<std::string> {
+    const auto length = row.next_int32();
+    if (!length) return std::nullopt;
+    if (*length < 0) return std::string();
+    auto bytes = row.next_bytes(static_cast<std::size_t>(*length));
+    if (!bytes) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+  };
   while (owed > 0) {
     const auto [frame, read_error] = co_await backends::pg::read_message(server_->socket(), input, max_server_message);
     if (read_error || frame.status != wire::frame_status::ok) co_return internal_result::io_failed;
-    if (frame.message.type == wire::be::error_response) failed = true;
-    if (frame.message.type == wire::be::data_row && first_value != nullptr && first_value->empty()) {
-      // DataRow: int16 column count, then per column int32 length and the bytes (text format).
+    if (frame.message.type == wire::be::error_response) {
+      failed = true;
+      if (is_fatal(frame.message.payload)) co_return internal_result::io_failed;
+    }
+    if (frame.message.type == wire::be::data_row && (first_value != nullptr || rows != nullptr)) {
       wire::string_reader row(frame.message.payload);
       const auto columns = row.next_int16();
-      const auto length = columns && *columns > 0 ? row.next_int32() : std::nullopt;
-      if (length && *length > 0) {
-        if (auto bytes = row.next_bytes(static_cast<std::size_t>(*length))) {
-          first_value->assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+      if (columns && *columns > 0) {
+        auto first = read_column(row);
+        if (first && first_value != nullptr && first_value->empty()) *first_value = *first;
+        if (first && rows != nullptr && *columns > 1) {
+          if (auto second = read_column(row)) rows->emplace_back(std::move(*first), std::move(*second));
         }
       }
     }
@@ -365,8 +457,10 @@ asio::awaitable<bool> client_session::startup_sequence() {
       continue;
     }
     if (frame.status != wire::frame_status::ok) {
-      send_error("FATAL", "08P01", "invalid length of startup packet");
-      co_await flush_client();
+      // PostgreSQL logs "invalid length of startup packet" and closes without an answer (a COMMERROR):
+      // what such a packet usually is (a Terminate before any StartupMessage, a port scanner) expects
+      // no reply, and a driver would raise one as an unhandled error.
+      spdlog::debug("client {}: invalid length of startup packet; closing", peer_endpoint_.address().to_string());
       co_return false;
     }
     const auto code = frame.packet.code;
@@ -433,7 +527,7 @@ bool client_session::parse_startup_parameters(wire::bytes_view payload) {
       // libpq resolves "auto" itself; keep the server's default if a client sends it raw.
     } else {
       if (name == "application_name") application_name_ = std::string(value);
-      upsert_setting(startup_settings_, to_lower(name), quote_literal(value));
+      upsert_setting(startup_settings_, to_lower(name), std::string(value));
       startup_reported_.emplace_back(std::string(name), std::string(value));
     }
   });
@@ -492,7 +586,10 @@ asio::awaitable<bool> client_session::greet() {
   const std::size_t backend_count = shared.cfg.backends.size();
   pools_.resize(backend_count);
   held_.resize(backend_count);
-  for (std::size_t i = 0; i < backend_count; ++i) pools_[i] = &owner_.pool(i, database_, *user_);
+  for (std::size_t i = 0; i < backend_count; ++i) {
+    pools_[i] = &owner_.pool(i, database_, *user_);
+    pools_[i]->add_user();  // until ~client_session: the worker keeps a pool while someone uses it
+  }
 
   // The ParameterStatus set comes from a real server login (cached per pool), so clients see the
   // server's version, encoding and settings. Try the primary first, then replicas.
@@ -582,7 +679,8 @@ std::optional<classify::classification> client_session::classify_extended_batch(
   const classify::options options{owner_.shared().cfg.routing.write_functions};
   classify::classification batch;
   batch.target = classify::route::replica;
-  classify::classification unnamed = unnamed_kind_;
+  classify::classification unnamed;  // an unnamed statement the client has not parsed: the server reports it
+  if (unnamed_.exists) unnamed = unnamed_.kind;
   auto rest = client_in_.available();
   complete = false;
   while (!rest.empty()) {
@@ -668,6 +766,14 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       }
       client_in_.consume(message.wire_size);
       continue;
+    }
+    if ((message.type == wire::fe::query || message.type == wire::fe::parse) && !statements_.empty() &&
+        tracker_.empty() && !awaiting_server_ && !copy_in_ && tx_ != wire::tx_status::failed) {
+      if (message.type == wire::fe::query && answer_deallocate_locally(message.payload)) {
+        client_in_.consume(message.wire_size);
+        continue;
+      }
+      if (message.type == wire::fe::parse && answer_deallocate_batch_locally()) continue;
     }
     // A Query routed just now was classified for routing; forward_message reuses that.
     std::optional<classify::classification> query_kind;
@@ -789,7 +895,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       dispatched_at_ = std::chrono::steady_clock::now();
       owner_.on_dispatch(server_->backend_index());
     }
-    if (!co_await write_server()) co_return co_await server_failed("08006", "write failed");
+    if (!co_await write_server()) co_return co_await server_failed({}, "could not send data to server");
   }
   tracker_.drain_synthesized([&](request_kind kind) {
     if (kind == request_kind::parse) wire::encode_parse_complete(client_out_);
@@ -839,6 +945,74 @@ bool client_session::answer_parses_locally() {
       wire::encode_ready_for_query(client_out_, tx_);
     }
   }
+  client_in_.consume(batch_size);
+  return true;
+}
+
+// `DEALLOCATE name` of a statement the client prepared with the protocol (psycopg 3 drops them so):
+// on the server it has sluice's name, shared with other clients, so sluice forgets the client's name
+// and answers as PostgreSQL would. Any other DEALLOCATE goes to the server.
+bool client_session::answer_deallocate_locally(wire::bytes_view payload) {
+  const auto sql = wire::decode_query(payload);
+  if (!sql) return false;
+  const auto start = sql->find_first_not_of(" \t\r\n");
+  constexpr std::string_view keyword = "deallocate";
+  if (start == std::string_view::npos || !iequals(sql->substr(start, keyword.size()), keyword)) return false;
+  const auto name = classify::deallocate_name(*sql);
+  if (name.empty()) return false;
+  const auto found = statements_.find(name);
+  if (found == statements_.end()) return false;
+  statements_.erase(found);
+  wire::encode_command_complete(client_out_, "DEALLOCATE");
+  wire::encode_ready_for_query(client_out_, tx_);
+  return true;
+}
+
+// The same DEALLOCATE sent with the extended protocol (libpq's PQsendQueryParams, which psycopg 3
+// uses): Parse(""), Bind, [Describe portal], Execute, Sync, answered with what the server would send.
+bool client_session::answer_deallocate_batch_locally() {
+  const auto max_message = owner_.shared().cfg.limits.max_message_size;
+  auto rest = client_in_.available();
+  std::size_t batch_size = 0;
+  std::string name;
+  bool described = false;
+  const auto next = [&]() -> std::optional<wire::message_view> {
+    const auto frame = wire::frame_message(rest, max_message);
+    if (frame.status != wire::frame_status::ok) return std::nullopt;
+    batch_size += frame.message.wire_size;
+    rest = rest.subspan(frame.message.wire_size);
+    return frame.message;
+  };
+  auto message = next();
+  if (!message || message->type != wire::fe::parse) return false;
+  const auto parse = wire::decode_parse(message->payload);
+  if (!parse || !parse->statement.empty() || parse->parameter_count != 0) return false;
+  constexpr std::string_view keyword = "deallocate";
+  const auto start = parse->query.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos || !iequals(parse->query.substr(start, keyword.size()), keyword)) return false;
+  name = classify::deallocate_name(parse->query);
+  if (name.empty() || !statements_.contains(name)) return false;
+  message = next();
+  if (!message || message->type != wire::fe::bind) return false;
+  const auto bind = wire::decode_bind(message->payload);
+  if (!bind || !bind->statement.empty() || !bind->portal.empty()) return false;
+  message = next();
+  if (message && message->type == wire::fe::describe) {
+    const auto describe = wire::decode_describe(message->payload);
+    if (!describe || describe->kind != 'P' || !describe->name.empty()) return false;
+    described = true;
+    message = next();
+  }
+  if (!message || message->type != wire::fe::execute) return false;
+  message = next();
+  if (!message || message->type != wire::fe::sync) return false;
+  statements_.erase(statements_.find(name));
+  unnamed_.exists = false;  // the client's unnamed statement was this DEALLOCATE: nothing to run again
+  wire::encode_parse_complete(client_out_);
+  wire::encode_bind_complete(client_out_);
+  if (described) wire::message_builder(client_out_, wire::be::no_data).finish();
+  wire::encode_command_complete(client_out_, "DEALLOCATE");
+  wire::encode_ready_for_query(client_out_, tx_);
   client_in_.consume(batch_size);
   return true;
 }
@@ -917,9 +1091,19 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
     }
     chosen = *index;
     if (held_[chosen] && !held_[chosen]->idle_and_healthy()) {
-      pools_[chosen]->release(std::move(held_[chosen]), false);
+      // Session mode: the connection this client keeps got something while the client was idle. A
+      // notification or notice is relayed; the end of the connection (the server's FATAL, or a close)
+      // ends the session as it would a direct one: silently moving the client to another server
+      // connection would lose its LISTENs, settings and everything else it relies on.
+      server_ = std::move(held_[chosen]);
+      if (!co_await drain_unsolicited()) {
+        co_await flush_client();
+        co_return outcome::close;
+      }
     }
-    if (held_[chosen]) {
+    if (server_) {
+      // kept from above
+    } else if (held_[chosen]) {
       server_ = std::move(held_[chosen]);
     } else {
       auto acquired = co_await pools_[chosen]->acquire();
@@ -941,6 +1125,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
         break;
       }
     }
+    server_->prepared().set_capacity(shared.cfg.pool.max_prepared_statements);
     if (!co_await replay_settings()) {
       failure = {errc::server_error, "08006", "could not restore session settings on the server connection"};
       release_server(false);
@@ -1005,24 +1190,33 @@ asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn) {
   }
 }
 
+// Makes the attached server connection's session settings the client's. Values are replayed as the
+// server reported them (current_setting, captured after the unit that set them) through set_config(),
+// which takes a value as the GUC's own input syntax: a list setting such as search_path or DateStyle
+// ('ISO, YMD') comes back whole, which `SET name TO 'a, b'` would not do.
 asio::awaitable<bool> client_session::replay_settings() {
   auto& applied = server_->applied_settings();
   if (!server_->settings_unknown && applied == settings_) co_return true;
   std::string sql;
+  const auto reset = [&](const std::string& name) { sql += "RESET " + quote_setting_name(name) + "; "; };
+  std::string calls;
+  const auto set = [&](const setting& wanted) {
+    calls += calls.empty() ? "SELECT " : ", ";
+    calls += "pg_catalog.set_config(" + quote_literal(wanted.first) + ", " + quote_literal(wanted.second) + ", false)";
+  };
   if (server_->settings_unknown) {
-    sql = "RESET ALL;";
-    for (const auto& [name, value] : settings_) sql += " SET " + quote_setting_name(name) + " TO " + value + ";";
+    sql = "RESET ALL; ";
+    for (const auto& wanted : settings_) set(wanted);
   } else {
     for (const auto& [name, value] : applied) {
       const bool kept = std::any_of(settings_.begin(), settings_.end(), [&](const setting& s) { return s.first == name; });
-      if (!kept) sql += " RESET " + quote_setting_name(name) + ";";
+      if (!kept) reset(name);
     }
     for (const auto& wanted : settings_) {
-      if (std::find(applied.begin(), applied.end(), wanted) == applied.end()) {
-        sql += " SET " + quote_setting_name(wanted.first) + " TO " + wanted.second + ";";
-      }
+      if (std::find(applied.begin(), applied.end(), wanted) == applied.end()) set(wanted);
     }
   }
+  sql += calls;
   ++owner_.stats().settings_replayed;
   server_out_.clear();
   wire::encode_query(server_out_, sql);
@@ -1037,14 +1231,162 @@ asio::awaitable<bool> client_session::replay_settings() {
   co_return ok;
 }
 
+asio::awaitable<bool> client_session::capture_settings() {
+  unit_changed_settings_ = false;
+  // Custom settings (myapp.x) are not in pg_settings: ask for those the session has or may have set.
+  std::vector<std::string> custom = std::move(unit_custom_settings_);
+  unit_custom_settings_.clear();
+  for (const auto& [name, value] : settings_) {
+    if (name.find('.') != std::string::npos) custom.push_back(name);
+  }
+  std::sort(custom.begin(), custom.end());
+  custom.erase(std::unique(custom.begin(), custom.end()), custom.end());
+  std::string sql(capture_settings_sql);
+  if (!custom.empty()) {
+    sql += " UNION ALL SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[";
+    for (std::size_t i = 0; i < custom.size(); ++i) sql += (i == 0 ? "" : ", ") + quote_literal(custom[i]);
+    sql += "]::text[]) AS n";
+  }
+  server_out_.clear();
+  wire::encode_query(server_out_, sql);
+  std::vector<setting> captured;
+  const auto result = co_await run_internal_queries(1, nullptr, &captured);
+  if (result == internal_result::io_failed) co_return false;
+  if (result != internal_result::ok) {
+    // Cannot tell what the unit left: the next borrower starts from RESET ALL.
+    server_->settings_unknown = true;
+    co_return true;
+  }
+  // The first row: statement_timeout as the session had it; the marked row: its default.
+  if (!captured.empty()) {
+    const std::string timeout = std::move(captured.front().first);
+    captured.erase(captured.begin());
+    const auto reset_row = std::find_if(captured.begin(), captured.end(),
+                                        [](const setting& c) { return c.first == statement_timeout_reset_marker; });
+    if (reset_row != captured.end()) {
+      if (reset_row->second != timeout) captured.emplace_back("statement_timeout", timeout);
+      captured.erase(std::find_if(captured.begin(), captured.end(),
+                                  [](const setting& c) { return c.first == statement_timeout_reset_marker; }));
+    }
+  }
+  // An unset custom setting reads as NULL (or '' once RESET): not in force.
+  std::erase_if(captured, [](const setting& c) { return c.second.empty() && c.first.find('.') != std::string::npos; });
+  std::sort(captured.begin(), captured.end());
+  captured.erase(std::unique(captured.begin(), captured.end(),
+                             [](const setting& a, const setting& b) { return a.first == b.first; }),
+                 captured.end());
+  // A startup setting that is no longer in force as a session value was RESET: the client's session
+  // goes back to its startup value (as a direct session would), the server connection to its default.
+  std::vector<setting> wanted = captured;
+  for (const auto& startup : startup_settings_) {
+    const bool present = std::any_of(captured.begin(), captured.end(), [&](const setting& c) { return c.first == startup.first; });
+    if (!present) upsert_setting(wanted, startup.first, startup.second);
+  }
+  settings_ = std::move(wanted);
+  server_->applied_settings() = std::move(captured);
+  server_->settings_unknown = false;
+  co_return true;
+}
+
+asio::awaitable<bool> client_session::drain_unsolicited() {
+  auto& input = server_->input();
+  std::vector<std::uint8_t> fatal;
+  bool closed = false;
+  for (;;) {
+    for (;;) {
+      const auto frame = wire::frame_message(input.available(), max_server_message);
+      if (frame.status == wire::frame_status::need_more) break;
+      if (frame.status != wire::frame_status::ok) {
+        closed = true;
+        break;
+      }
+      const auto& message = frame.message;
+      if (message.type == wire::be::error_response && is_fatal(message.payload)) {
+        fatal.assign(message.payload.begin(), message.payload.end());
+      } else if (message.type == wire::be::notification_response || message.type == wire::be::notice_response ||
+                 message.type == wire::be::parameter_status) {
+        const auto* begin = message.payload.data() - wire::typed_header_size;
+        client_out_.insert(client_out_.end(), begin, begin + message.wire_size);
+      }
+      input.consume(message.wire_size);
+    }
+    if (closed || !fatal.empty()) break;
+    if (server_->idle_and_healthy()) co_return true;  // all relayed; nothing else pending, still open
+    input.prepare();
+    auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
+    if (ec) {
+      closed = true;
+      break;
+    }
+    input.commit(count);
+  }
+  const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
+  spdlog::warn("user '{}': the server connection to backend '{}' kept for this session ended while the client was idle",
+               user_name_, name);
+  const std::string context = "sluice: the server connection to backend '" + name +
+                              "' that this session keeps (pool_mode = session) ended while the client was idle";
+  if (!fatal.empty()) {
+    encode_server_error(client_out_, "FATAL", fatal, context);
+  } else {
+    encode_error_with_detail(client_out_, "FATAL", "08006", "server closed the connection unexpectedly", context);
+  }
+  release_server(false);
+  co_return false;
+}
+
+// Records that statement `id` is being prepared on the attached server connection; when that evicts
+// the least recently used one (pool.max_prepared_statements), a Close for it goes out first, its
+// CloseComplete swallowed.
+void client_session::note_prepared(std::uint64_t id) {
+  const auto evicted = server_->prepared().insert(id);
+  if (evicted == 0) return;
+  const server_statement_name name(evicted);
+  wire::encode_close(server_out_, 'S', name.view());
+  tracker_.push({request_kind::close, request_action::swallow, 0});
+}
+
 void client_session::ensure_prepared(const client_statement& statement) {
-  if (server_->prepared().contains(statement.id)) return;
+  if (server_->prepared().contains(statement.id)) {
+    server_->prepared().touch(statement.id);
+    return;
+  }
+  note_prepared(statement.id);
   const server_statement_name name(statement.id);
   wire::encode_parse(server_out_, name.view(), statement.query, statement.parameter_count,
                      wire::bytes_view(reinterpret_cast<const std::uint8_t*>(statement.parameter_types.data()),
                                       statement.parameter_types.size()));
-  server_->prepared().insert(statement.id);
   tracker_.push({request_kind::parse, request_action::swallow, statement.id});
+  ++owner_.stats().statements_prepared;
+}
+
+void client_session::remember_unnamed(const wire::parse_message& parse, const classify::classification& kind) {
+  unnamed_.exists = true;
+  unnamed_.stamp = next_unnamed_stamp(owner_.index());
+  unnamed_.query.assign(parse.query);
+  unnamed_.parameter_types.assign(reinterpret_cast<const char*>(parse.parameter_types.data()),
+                                  parse.parameter_types.size());
+  unnamed_.parameter_count = parse.parameter_count;
+  unnamed_.kind = kind;
+}
+
+// Before a Bind or Describe of the unnamed statement: the server connection must hold this client's
+// unnamed statement, or none when the client has none (then the server reports 26000, as PostgreSQL
+// would), never one another client parsed there.
+void client_session::ensure_unnamed() {
+  if (!unnamed_.exists) {
+    if (server_->unnamed_stamp != 0) {
+      wire::encode_close(server_out_, 'S', "");
+      tracker_.push({request_kind::close, request_action::swallow, 0});
+      server_->unnamed_stamp = 0;
+    }
+    return;
+  }
+  if (server_->unnamed_stamp == unnamed_.stamp) return;
+  wire::encode_parse(server_out_, "", unnamed_.query, unnamed_.parameter_count,
+                     wire::bytes_view(reinterpret_cast<const std::uint8_t*>(unnamed_.parameter_types.data()),
+                                      unnamed_.parameter_types.size()));
+  tracker_.push({request_kind::parse, request_action::swallow, 0});
+  server_->unnamed_stamp = unnamed_.stamp;
   ++owner_.stats().statements_prepared;
 }
 
@@ -1059,6 +1401,8 @@ client_session::outcome client_session::forward_message(const wire::message_view
     return outcome::close;
   };
   const classify::options options{owner_.shared().cfg.routing.write_functions};
+  // What a statement does to the session, noted when it is executed (a simple Query, or the Bind of
+  // a prepared statement, named or unnamed), whichever protocol carries it.
   const auto note_kind = [&](const classify::classification& kind, std::string_view sql) {
     if (kind.pins_session && !pinned_) {
       pinned_ = true;
@@ -1067,10 +1411,13 @@ client_session::outcome client_session::forward_message(const wire::message_view
                    user_name_);
     }
     if (kind.has_session_set) {
-      if (!pending_set_sql_.empty()) pending_set_sql_ += ';';
-      pending_set_sql_ += sql;
+      unit_changed_settings_ = true;
+      for (auto& name : classify::custom_setting_names(sql)) unit_custom_settings_.push_back(std::move(name));
     }
-    if (kind.resets_server_state) server_state_reset_ = true;
+    if (kind.resets_server_state) {
+      server_state_reset_ = true;
+      unit_changed_settings_ = true;  // DISCARD ALL resets every setting too
+    }
   };
   ready_ = false;
   switch (message.type) {
@@ -1079,6 +1426,9 @@ client_session::outcome client_session::forward_message(const wire::message_view
       if (!sql) return protocol_error("Query");
       note_kind(query_kind != nullptr ? *query_kind : classify::classify(*sql, options), *sql);
       raw();
+      // A simple Query destroys the unnamed statement, the client's and the server's (docs 55.2.3).
+      unnamed_.exists = false;
+      server_->unnamed_stamp = 0;
       tracker_.push({request_kind::query, request_action::forward, 0});
       awaiting_server_ = true;
       return outcome::proceed;
@@ -1086,20 +1436,22 @@ client_session::outcome client_session::forward_message(const wire::message_view
     case wire::fe::parse: {
       auto parse = wire::decode_parse(message.payload);
       if (!parse) return protocol_error("Parse");
+      auto kind = classify::classify(parse->query, options);
       if (parse->statement.empty()) {
+        remember_unnamed(*parse, kind);
         raw();
+        server_->unnamed_stamp = unnamed_.stamp;
         tracker_.push({request_kind::parse, request_action::forward, 0});
         return outcome::proceed;
       }
-      auto kind = classify::classify(parse->query, options);
-      if (kind.pins_session) note_kind(kind, parse->query);
       const auto id = remember_statement(*parse, kind).id;
       if (server_->prepared().contains(id)) {
+        server_->prepared().touch(id);
         tracker_.push({request_kind::parse, request_action::synthesize, id});
       } else {
+        note_prepared(id);
         const server_statement_name name(id);
         wire::encode_parse(server_out_, name.view(), parse->query, parse->parameter_count, parse->parameter_types);
-        server_->prepared().insert(id);
         tracker_.push({request_kind::parse, request_action::forward, id});
       }
       return outcome::proceed;
@@ -1107,14 +1459,15 @@ client_session::outcome client_session::forward_message(const wire::message_view
     case wire::fe::bind: {
       auto bind = wire::decode_bind(message.payload);
       if (!bind) return protocol_error("Bind");
-      auto found = bind->statement.empty() ? statements_.end() : statements_.find(bind->statement);
-      if (found == statements_.end()) {
-        raw();  // unnamed, or unknown (the server reports 26000 as PostgreSQL would)
+      if (bind->statement.empty()) {
+        ensure_unnamed();
+        if (unnamed_.exists) note_kind(unnamed_.kind, unnamed_.query);
+        raw();
+      } else if (auto found = statements_.find(bind->statement); found == statements_.end()) {
+        raw();  // unknown: the server reports 26000 as PostgreSQL would
       } else {
         ensure_prepared(found->second);
-        if (found->second.kind.has_session_set || found->second.kind.pins_session) {
-          note_kind(found->second.kind, found->second.query);
-        }
+        note_kind(found->second.kind, found->second.query);
         const server_statement_name name(found->second.id);
         wire::encode_bind(server_out_, bind->portal, name.view(), bind->rest);
       }
@@ -1124,9 +1477,11 @@ client_session::outcome client_session::forward_message(const wire::message_view
     case wire::fe::describe: {
       auto describe = wire::decode_describe(message.payload);
       if (!describe) return protocol_error("Describe");
-      auto found = (describe->kind == 'S' && !describe->name.empty()) ? statements_.find(describe->name)
-                                                                       : statements_.end();
-      if (found == statements_.end()) {
+      if (describe->kind == 'S' && describe->name.empty()) {
+        ensure_unnamed();
+        raw();
+      } else if (auto found = describe->kind == 'S' ? statements_.find(describe->name) : statements_.end();
+                 found == statements_.end()) {
         raw();
       } else {
         ensure_prepared(found->second);
@@ -1144,6 +1499,11 @@ client_session::outcome client_session::forward_message(const wire::message_view
         if (auto found = statements_.find(close->name); found != statements_.end()) statements_.erase(found);
         tracker_.push({request_kind::close, request_action::synthesize, 0});
       } else {
+        if (close->kind == 'S') {
+          // Closing the unnamed statement: the client's is gone, and the server's after this.
+          unnamed_.exists = false;
+          server_->unnamed_stamp = 0;
+        }
         raw();
         tracker_.push({request_kind::close, request_action::forward, 0});
       }
@@ -1189,7 +1549,10 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   auto& input = server_->input();
   input.prepare();
   auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
-  if (ec) co_return co_await server_failed("08006", ec == asio::error::eof ? "server closed the connection" : ec.message());
+  if (ec) {
+    co_return co_await server_failed({}, ec == asio::error::eof ? std::string("server closed the connection unexpectedly")
+                                                                : "could not receive data from server: " + ec.message());
+  }
   input.commit(count);
 
   const auto available = input.available();
@@ -1208,8 +1571,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   };
   bool batch_done = false;
   bool server_fatal = false;
-  std::string fatal_sqlstate;
-  std::string fatal_reason;
+  std::vector<std::uint8_t> fatal_payload;  // the server's FATAL, relayed as it is
   while (offset < available.size()) {
     const auto frame = wire::frame_message(available.subspan(offset), max_server_message);
     if (frame.status == wire::frame_status::need_more) {
@@ -1218,11 +1580,19 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     }
     if (frame.status != wire::frame_status::ok) {
       client_out_.clear();
-      co_return co_await server_failed("08P01", "malformed message from the server");
+      co_return co_await server_failed({}, "malformed message from the server");
     }
     const auto& message = frame.message;
     tracker_.drain_synthesized(emit_synthesized);
-    const auto verdict = tracker_.on_server_message(message.type, [&](std::uint64_t id) { server_->prepared().erase(id); });
+    const auto verdict = tracker_.on_server_message(message.type, [&](const request& failed) {
+      if (failed.statement_id != 0) {
+        server_->prepared().erase(failed.statement_id);
+      } else {
+        // An unnamed Parse that failed or was skipped: what the server holds now is unknown.
+        server_->unnamed_stamp = unknown_unnamed;
+        if (failed.action == request_action::forward) unnamed_.exists = false;
+      }
+    });
     switch (message.type) {
       case wire::be::ready_for_query:
         if (auto status = wire::decode_ready_for_query(message.payload)) tx_ = *status;
@@ -1235,8 +1605,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
           // The server is about to close this connection (shutdown 57P01, crash 57P02, admin kill).
           // Handled after the loop: no co_await inside this switch (GCC 12 mis-compiles locals of a
           // coroutine that are live across a suspension in a switch inside a loop).
-          fatal_sqlstate = wire::error_sqlstate(message.payload);
-          fatal_reason = error_text(message.payload);
+          fatal_payload.assign(message.payload.begin(), message.payload.end());
           server_fatal = true;
         }
         break;
@@ -1262,8 +1631,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     const bool written_ok = co_await flush_client();
     input.consume(input.size());
     if (!written_ok) co_return outcome::close;
-    if (fatal_sqlstate.empty()) fatal_sqlstate = "08006";
-    co_return co_await server_failed(fatal_sqlstate, fatal_reason);
+    co_return co_await server_failed(fatal_payload, "the server ended the connection");
   }
   if (offset == available.size() || needed != 0) tracker_.drain_synthesized(emit_synthesized);
   bool written;
@@ -1290,18 +1658,21 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       wire::encode_query(server_out_, "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8");
       std::string answer;
       const auto result = co_await run_internal_queries(1, &answer);
-      if (result == internal_result::io_failed) co_return co_await server_failed("08006", "lost while reading the WAL position");
+      if (result == internal_result::io_failed) co_return co_await server_failed({}, "lost while reading the WAL position");
       std::uint64_t lsn = 0;
       std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
       if (lsn > required_lsn_) required_lsn_ = lsn;
     }
-    if (!pending_set_sql_.empty()) {
-      if (!batch_error_ && tx_ == wire::tx_status::idle) {
-        apply_tracked_settings(pending_set_sql_);
-      } else {
-        server_->settings_unknown = true;
+    if (unit_changed_settings_ && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
+      // The unit is over (committed, rolled back, or a statement outside a transaction): what it left
+      // in force is what the server now reports, SET LOCAL and rolled-back SETs gone, two-part values
+      // such as DateStyle merged. A pinned session never moves, so there is nothing to carry.
+      if (pinned_) {
+        unit_changed_settings_ = false;
+        unit_custom_settings_.clear();
+      } else if (!co_await capture_settings()) {
+        co_return co_await server_failed({}, "lost while reading the session's settings");
       }
-      pending_set_sql_.clear();
     }
     if (server_state_reset_) {
       // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection.
@@ -1315,36 +1686,6 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     awaiting_server_ = false;  // a Flush was answered; the client speaks next
   }
   co_return outcome::proceed;
-}
-
-void client_session::apply_tracked_settings(std::string_view sql) {
-  // The statements ran on the attached server connection: mirror them on its applied settings too.
-  // RESET returns the server to its own default but the client to its startup value, so the two
-  // can differ afterwards; replay_settings() reconciles them on next use.
-  auto& applied = server_->applied_settings();
-  for (auto& change : classify::extract_session_sets(sql)) {
-    switch (change.kind) {
-      case classify::set_kind::set:
-        upsert_setting(applied, change.name, change.value);
-        upsert_setting(settings_, std::move(change.name), std::move(change.value));
-        break;
-      case classify::set_kind::reset: {
-        auto startup = std::find_if(startup_settings_.begin(), startup_settings_.end(),
-                                    [&](const setting& s) { return s.first == change.name; });
-        if (startup != startup_settings_.end()) {
-          upsert_setting(settings_, change.name, startup->second);
-        } else {
-          erase_setting(settings_, change.name);
-        }
-        erase_setting(applied, change.name);
-        break;
-      }
-      case classify::set_kind::reset_all:
-        settings_ = startup_settings_;
-        applied.clear();
-        break;
-    }
-  }
 }
 
 // The scorer counts statements in flight per backend and learns their latency: a batch is dispatched
@@ -1374,32 +1715,53 @@ void client_session::detach_if_done() {
 
 void client_session::release_server(bool reusable) {
   if (!server_) return;
+  server_out_.clear();
+  if (reusable && server_->cancels_in_flight > 0) {
+    // Not lent to anyone until the cancel is answered (on_cancel_answered), or the signal could
+    // cancel the next borrower's query (PgBouncer's SV_BEING_CANCELED).
+    canceling_.push_back(std::move(server_));
+    return;
+  }
   auto* pool = pools_[server_->backend_index()];
   pool->release(std::move(server_), reusable);
-  server_out_.clear();
 }
 
-asio::awaitable<client_session::outcome> client_session::server_failed(std::string_view sqlstate,
-                                                                      std::string_view reason) {
+asio::awaitable<client_session::outcome> client_session::server_failed(wire::bytes_view server_error,
+                                                                      std::string_view what) {
   const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
-  spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, reason);
+  const std::string server_text = server_error.empty() ? std::string(what) : error_text(server_error);
+  spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, server_text);
   owner_.mark_down(server_->backend_index());
   finish_dispatch(true);
   // Outside a transaction only the statements in flight are lost: the client gets an ERROR and the
   // ReadyForQuery messages it is owed, and carries on. Inside one (or with session state on that
   // connection) there is nothing sound to carry on with.
-  const bool fatal = tx_ != wire::tx_status::idle || pinned_ || session_mode_;
+  const bool in_transaction = tx_ != wire::tx_status::idle;
+  const bool fatal = in_transaction || pinned_ || session_mode_;
   const std::size_t pending_ready = tracker_.ready_for_query_owed();
   tracker_.clear();
   release_server(false);
   awaiting_server_ = false;
   copy_in_ = false;
   ready_ = false;
-  pending_set_sql_.clear();
-  const std::string message = "sluice: lost the connection to backend '" + name + "' " +
-                              (fatal ? "in a transaction" : "while running a statement") + ": " +
-                              std::string(reason);
-  send_error(fatal ? "FATAL" : "ERROR", sqlstate, message);
+  unit_changed_settings_ = false;
+  unit_custom_settings_.clear();
+  // The server's own words reach the client (its SQLSTATE and message, as a direct connection would
+  // show them); what sluice knows goes into DETAIL.
+  std::string context = "sluice: the connection to backend '" + name + "' was lost ";
+  if (in_transaction) {
+    context += "in a transaction; the session is closed";
+  } else if (fatal) {
+    context += "while this session kept state on it (pinned or pool_mode = session); the session is closed";
+  } else {
+    context += "while running a statement outside a transaction; the session carries on";
+  }
+  const std::string_view severity = fatal ? "FATAL" : "ERROR";
+  if (!server_error.empty()) {
+    encode_server_error(client_out_, severity, server_error, context);
+  } else {
+    encode_error_with_detail(client_out_, severity, "08006", what, context);
+  }
   if (fatal) {
     co_await flush_client();
     co_return outcome::close;
@@ -1421,11 +1783,45 @@ void client_session::cancel_running_query() {
   }
   if (!server_ || tracker_.empty()) return;
   const auto index = server_->backend_index();
+  const auto key = server_->key();
   ++owner_.stats().cancels_forwarded;
-  asio::co_spawn(client_.get_executor(),
-                 backends::pg::send_cancel_request(client_.get_executor(), owner_.shared().backend_endpoints[index],
-                                                   server_->key()),
-                 asio::detached);
+  ++server_->cancels_in_flight;
+  auto executor = client_.get_executor();
+  asio::co_spawn(
+      executor,
+      [weak = weak_from_this(), executor, endpoint = owner_.shared().backend_endpoints[index], key, index,
+       timeout = owner_.shared().cfg.pool.connect_timeout]() -> asio::awaitable<void> {
+        co_await backends::pg::send_cancel_request(executor, endpoint, key, timeout);
+        if (auto self = weak.lock()) self->on_cancel_answered(index, key);
+      },
+      asio::detached);
+}
+
+// The server closed the cancel connection (or it failed or timed out): the backend has been signalled,
+// so the server connection may serve others again. Connections are found by their backend key: the
+// one cancelled may be attached, kept for the session, parked here, or gone already.
+void client_session::on_cancel_answered(std::size_t backend, wire::backend_key_data key) {
+  const auto matches = [&](const std::unique_ptr<server_connection>& connection) {
+    return connection && connection->backend_index() == backend && connection->key().process_id == key.process_id &&
+           connection->key().secret_key == key.secret_key;
+  };
+  const auto answered = [](server_connection& connection) {
+    if (connection.cancels_in_flight > 0) --connection.cancels_in_flight;
+  };
+  if (matches(server_)) answered(*server_);
+  for (auto& held : held_) {
+    if (matches(held)) answered(*held);
+  }
+  for (auto it = canceling_.begin(); it != canceling_.end(); ++it) {
+    if (!matches(*it)) continue;
+    answered(**it);
+    if ((*it)->cancels_in_flight == 0) {
+      auto connection = std::move(*it);
+      canceling_.erase(it);
+      pools_[connection->backend_index()]->release(std::move(connection), true);
+    }
+    break;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1548,10 +1944,13 @@ asio::awaitable<bool> client_session::pass_write_gate() {
   gate.enter();
   while (gate.held_now()) {
     gate.leave();
+    // A cancel counts for this wait only: left set, it would end every later wait at once.
+    cancel_requested_ = false;
     waiting_ = true;
     const auto passed = co_await gate.pass(owner_.io(), &cancel_requested_);
     waiting_ = false;
     if (passed == failover::pass_result::cancelled) {
+      cancel_requested_ = false;
       send_error("ERROR", "57014", "canceling statement due to user request");
       co_return false;
     }

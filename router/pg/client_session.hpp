@@ -51,6 +51,19 @@ struct client_statement {
   classify::classification kind;      // classified once, at Parse
 };
 
+// The client's unnamed prepared statement (Parse with an empty name), carried like a named one: the
+// server connection that runs its Bind may not be the one that saw its Parse, and another client's
+// Parse may have replaced it there since. Docs 55.2.3: it lasts until the next unnamed Parse, and a
+// simple Query destroys it.
+struct client_unnamed_statement {
+  bool exists = false;       // parsed, and not destroyed since (Query, Close, or a failed Parse)
+  std::uint64_t stamp = 0;   // unique per Parse(""): compared with server_connection::unnamed_stamp
+  std::string query;         // reused: assign() keeps the capacity
+  std::string parameter_types;
+  std::int16_t parameter_count = 0;
+  classify::classification kind;
+};
+
 class client_session final : public cancel_target, public std::enable_shared_from_this<client_session> {
  public:
   client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer);
@@ -80,23 +93,42 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<outcome> relay_from_server();
   asio::awaitable<outcome> attach(classify::route target, const classify::classification& kind);
   asio::awaitable<bool> replay_settings();
+  // After a unit that may have changed session settings: reads what the server now has in force for
+  // this session and makes it the client's settings (false: the connection failed).
+  asio::awaitable<bool> capture_settings();
+  // The server sent something while the client was idle (session mode, held connection): relays
+  // notifications, notices and parameter changes; false when it was the end of the connection (a
+  // FATAL or a close), which the client is told as FATAL with the server's own error.
+  asio::awaitable<bool> drain_unsolicited();
   // `query_kind`: the Query's classification when routing already computed it (else classified here).
   outcome forward_message(const wire::message_view& message, const classify::classification* query_kind = nullptr);
   void ensure_prepared(const client_statement& statement);
+  void ensure_unnamed();
+  void note_prepared(std::uint64_t id);
+  void remember_unnamed(const wire::parse_message& parse, const classify::classification& kind);
   bool answer_parses_locally();
+  bool answer_deallocate_locally(wire::bytes_view query_payload);
+  bool answer_deallocate_batch_locally();
   client_statement& remember_statement(const wire::parse_message& parse, const classify::classification& kind);
   void detach_if_done();
   void release_server(bool reusable);
-  asio::awaitable<outcome> server_failed(std::string_view sqlstate, std::string_view reason);
-  void apply_tracked_settings(std::string_view sql);
+  // The attached server connection failed: `server_error` is the server's own FATAL ErrorResponse
+  // payload when it sent one (its SQLSTATE and text reach the client as they are), else `what`
+  // describes the network failure.
+  asio::awaitable<outcome> server_failed(wire::bytes_view server_error, std::string_view what);
+  void on_cancel_answered(std::size_t backend, wire::backend_key_data key);
   asio::awaitable<bool> reset_server_state(bool on_primary);
   enum class internal_result {
     ok,            // every internal query succeeded
     server_error,  // the server answered with an ErrorResponse
     io_failed,     // the connection failed: it must be closed
   };
-  // `first_value`: receives the first column of the first row, as text.
-  asio::awaitable<internal_result> run_internal_queries(std::size_t owed, std::string* first_value = nullptr);
+  // `first_value`: receives the first column of the first row, as text. `rows`: receives the first
+  // two columns of every row. Bounded by pool.connect_timeout (io_failed when it passes).
+  asio::awaitable<internal_result> run_internal_queries(std::size_t owed, std::string* first_value = nullptr,
+                                                        std::vector<setting>* rows = nullptr);
+  asio::awaitable<internal_result> run_internal_queries_unbounded(std::size_t owed, std::string* first_value,
+                                                                  std::vector<setting>* rows);
   asio::awaitable<bool> wait_for_replay(std::uint64_t lsn);
   void finish_dispatch(bool failed);
 
@@ -147,6 +179,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // Pools and connections, by backend index.
   std::vector<backends::pool::server_pool*> pools_;
   std::vector<std::unique_ptr<server_connection>> held_;  // session mode: parked idle connections
+  // Done with, but a CancelRequest for them is unanswered: pooled once it is (see on_cancel_answered).
+  std::vector<std::unique_ptr<server_connection>> canceling_;
   std::unique_ptr<server_connection> server_;             // attached for the current transaction
   response_tracker tracker_;
   wire::tx_status tx_ = wire::tx_status::idle;
@@ -160,7 +194,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool dispatched_ = false;       // the scorer counts a batch in flight on the attached backend
   std::chrono::steady_clock::time_point dispatched_at_{};
   bool tx_at_batch_start_idle_ = true;
-  std::string pending_set_sql_;   // session SET/RESET sent in the current batch, applied on success
+  bool unit_changed_settings_ = false;  // the unit ran SET/RESET/set_config/DISCARD: capture at its end
+  std::vector<std::string> unit_custom_settings_;  // dotted setting names the unit may have set
   bool server_state_reset_ = false;  // DISCARD ALL / DEALLOCATE ran: server-side statements are gone
 
   // Tenant QoS and the write gate (see admit_unit).
@@ -180,9 +215,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   std::uint64_t tenant_rules_generation_ = 0;
   std::size_t session_tenant_ = policies::tenant_rules::npos;  // when tags cannot change it
 
-  // Named prepared statements by the client's name; unnamed statement's classification.
+  // Named prepared statements by the client's name, and the unnamed one.
   std::unordered_map<std::string, client_statement, string_hash, std::equal_to<>> statements_;
-  classify::classification unnamed_kind_;
+  client_unnamed_statement unnamed_;
 };
 
 // Spawns a session for an accepted socket on `owner`'s io_context.

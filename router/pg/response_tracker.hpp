@@ -67,7 +67,8 @@ class response_tracker {
 
   // Classifies one server message by its type byte and advances the queue. For an ErrorResponse in
   // the extended protocol the requests up to the next sync are dropped, as the server skips them;
-  // `failed_parse` receives the statement ids of parses that will not exist on the server.
+  // `failed_parse` receives each parse request that will not exist on the server (statement_id 0 is
+  // the unnamed statement).
   template <class FailedParse>
   response_verdict on_server_message(char type, FailedParse&& failed_parse) {
     if (empty()) return response_verdict::forward;  // notices, notifications, parameter status
@@ -99,7 +100,7 @@ class response_tracker {
         // client learns why its Bind/Describe failed.
         while (!empty() && queue_[head_].kind != request_kind::sync) {
           if (queue_[head_].kind == request_kind::parse && queue_[head_].action != request_action::synthesize) {
-            failed_parse(queue_[head_].statement_id);
+            failed_parse(queue_[head_]);
           }
           pop();
         }

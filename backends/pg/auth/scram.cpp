@@ -2,6 +2,8 @@
 // on OpenSSL primitives. No I/O: callers move the messages (SASLInitialResponse, SASLResponse, ...).
 #include "backends/pg/auth/scram.hpp"
 
+#include "backends/pg/auth/saslprep.hpp"
+
 #include <openssl/crypto.h>
 
 #include <cstring>
@@ -99,15 +101,12 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-// Normalize(password) of RFC 5802 is SASLprep (RFC 4013). PostgreSQL (pg_saslprep in
-// src/common/saslprep.c, used by both the server and libpq) returns pure-ASCII input unchanged, and
-// when SASLprep fails (invalid UTF-8, prohibited code points) it falls back to the raw bytes.
-// We do the ASCII case exactly and otherwise always use the raw bytes. LIMITATION: full SASLprep
-// (NFKC, mapping non-ASCII spaces to U+0020, deleting "mapped to nothing" code points such as
-// U+00AD) is not implemented, so a valid UTF-8 password that SASLprep would change (decomposed
-// accents, full-width letters, U+00A0, ...) hashes differently here than in PostgreSQL and the login
-// fails. Passwords that are ASCII, invalid UTF-8, or already in SASLprep form agree.
-std::string_view normalize_password(std::string_view password) { return password; }
+// Normalize(password) of RFC 5802 is SASLprep (RFC 4013), done as PostgreSQL does it (pg_saslprep,
+// used by both the server and libpq): ASCII and invalid UTF-8 are used as they are, and a password
+// SASLprep rejects (prohibited or unassigned code points, bidi rules) falls back to its raw bytes.
+// Used for every key derived from a plaintext password: the verifier built for a configured user
+// (make_scram_verifier) and sluice's own proof to a backend (scram_client). md5 does not SASLprep.
+std::string normalize_password(std::string_view password) { return saslprep(password); }
 
 // RFC 5802 "printable": %x21-2B / %x2D-7E (visible ASCII except ','); PostgreSQL's
 // is_scram_printable. Nonces must be non-empty runs of these.

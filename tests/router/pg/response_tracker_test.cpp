@@ -36,7 +36,7 @@ outcome drive(response_tracker& tracker, std::string_view server) {
   };
   for (const char type : server) {
     tracker.drain_synthesized(emit);
-    const auto verdict = tracker.on_server_message(type, [&](std::uint64_t id) { result.failed.push_back(id); });
+    const auto verdict = tracker.on_server_message(type, [&](const request& failed) { result.failed.push_back(failed.statement_id); });
     if (verdict == response_verdict::forward) result.client += type;
     result.pending.push_back(tracker.pending());
   }
@@ -191,7 +191,7 @@ TEST_CASE("response_tracker: ready_for_query_owed counts pending Syncs and Queri
   std::vector<std::size_t> owed;
   for (const char type : steps) {
     tracker.drain_synthesized([](request_kind) {});
-    (void)tracker.on_server_message(type, [](std::uint64_t) {});
+    (void)tracker.on_server_message(type, [](const request&) {});
     owed.push_back(tracker.ready_for_query_owed());
   }
   CHECK(owed == std::vector<std::size_t>{4, 3, 3, 3, 2, 2, 2, 1, 1, 0});
@@ -206,7 +206,7 @@ TEST_CASE("response_tracker: clear() and reuse after the queue empties", "[respo
   tracker.clear();
   CHECK(tracker.empty());
   CHECK(tracker.ready_for_query_owed() == 0);
-  CHECK(tracker.on_server_message('N', [](std::uint64_t) {}) == response_verdict::forward);
+  CHECK(tracker.on_server_message('N', [](const request&) {}) == response_verdict::forward);
 
   // Many batches in a row: the queue compacts when it empties, and state never leaks between batches.
   for (int i = 0; i < 100; ++i) {

@@ -1,0 +1,170 @@
+// Client session logic without a PostgreSQL server: scripted clients and fake backends around a real
+// worker (session_harness.hpp), each script rerun with a server or client I/O fault at every step and
+// checked for leaked server connections and malformed answers (sluice issue 10, "Tests").
+#include "tests/router/pg/session_harness.hpp"
+
+#include <catch2/catch.hpp>
+
+using sluice::testing::check_network_errors;
+using sluice::testing::client_fault;
+using sluice::testing::fe_messages;
+using sluice::testing::script;
+using sluice::testing::server_fault;
+
+namespace {
+
+constexpr const char* greeting = "R:0 S S K Z:I";
+
+fe_messages q(std::string_view sql) { return fe_messages().query(sql); }
+
+// A read goes to the replica, a write to the primary; an empty query and an error leave the session
+// usable.
+script simple_query() {
+  script s("simple query");
+  s.backends(2)
+      .connect(0).expect(greeting)
+      .query(0, "SELECT 'A-1'").expect("T D:SELECT 'A-1' C:SELECT 1 Z:I")
+      .query(0, "INSERT INTO t VALUES ('A-2')").expect("C:INSERT 0 1 Z:I")
+      .query(0, "").expect("I Z:I")
+      .query(0, "SELECT fail_me").expect("E:ERROR:42P01 Z:I")
+      .query(0, "SELECT 'A-3'; SELECT 'A-4'").expect("T D:SELECT 'A-3' C:SELECT 1 T D:SELECT 'A-4' C:SELECT 1 Z:I");
+  return s;
+}
+
+// Unnamed and named statements; a named Parse + Sync is answered by sluice, the Bind gets the Parse
+// injected on the server; Describe, Close, and an error in the middle of a batch.
+script extended_query() {
+  script s("extended Parse/Bind/Execute/Sync");
+  s.connect(0).expect(greeting)
+      .run(0, fe_messages().parse("", "SELECT 'A-1'").bind().describe('P').execute().sync())
+      .expect("1 2 T D:SELECT 'A-1' C:SELECT 1 Z:I")
+      .run(0, fe_messages().parse("s1", "SELECT 'A-2'").sync()).expect("1 Z:I")
+      .run(0, fe_messages().bind("", "s1").execute().sync()).expect("2 D:SELECT 'A-2' C:SELECT 1 Z:I")
+      .run(0, fe_messages().describe('S', "s1").sync()).expect("t T Z:I")
+      .run(0, fe_messages().close('S', "s1").sync()).expect("3 Z:I")
+      .run(0, fe_messages().parse("", "SELECT fail_me").bind().execute().sync()).expect("1 2 E:ERROR:42P01 Z:I")
+      .run(0, fe_messages().parse("", "SELECT 'A-3'").bind().execute().sync()).expect("1 2 D:SELECT 'A-3' C:SELECT 1 Z:I");
+  return s;
+}
+
+// Two batches in one write, then two Bind/Execute/Sync batches of named statements in one write.
+script pipeline() {
+  script s("pipeline of two batches");
+  s.connect(0).expect(greeting)
+      .run(0, fe_messages()
+                  .parse("", "SELECT 'A-1'").bind().execute().sync()
+                  .parse("", "SELECT 'A-2'").bind().execute().sync())
+      .expect("1 2 D:SELECT 'A-1' C:SELECT 1 Z:I 1 2 D:SELECT 'A-2' C:SELECT 1 Z:I")
+      .run(0, fe_messages().parse("s1", "SELECT 'A-3'").parse("s2", "INSERT INTO t VALUES ('A-4')").sync())
+      .expect("1 1 Z:I")
+      .run(0, fe_messages().bind("", "s1").execute().sync().bind("", "s2").execute().sync())
+      .expect("2 D:SELECT 'A-3' C:SELECT 1 Z:I 2 C:INSERT 0 1 Z:I");
+  return s;
+}
+
+// A read batch pipelined with a write batch, with a replica configured: each batch must run where it
+// can (a replica refuses the write with 25006).
+script pipeline_read_then_write() {
+  script s("pipeline: read batch then write batch, with a replica");
+  s.backends(2)
+      .connect(0).expect(greeting)
+      .run(0, fe_messages()
+                  .parse("", "SELECT 'A-1'").bind().execute().sync()
+                  .parse("", "INSERT INTO t VALUES ('A-2')").bind().execute().sync())
+      .expect("1 2 D:SELECT 'A-1' C:SELECT 1 Z:I 1 2 C:INSERT 0 1 Z:I");
+  return s;
+}
+
+// BEGIN..COMMIT over several Query messages, then a transaction that fails and is rolled back.
+script transaction() {
+  script s("transaction over several Query messages");
+  s.connect(0).expect(greeting)
+      .query(0, "BEGIN").expect("C:BEGIN Z:T")
+      .query(0, "INSERT INTO t VALUES ('A-1')").expect("C:INSERT 0 1 Z:T")
+      .query(0, "SELECT 'A-2'").expect("T D:SELECT 'A-2' C:SELECT 1 Z:T")
+      .query(0, "COMMIT").expect("C:COMMIT Z:I")
+      .query(0, "BEGIN").expect("C:BEGIN Z:T")
+      .query(0, "SELECT fail_me").expect("E:ERROR:42P01 Z:E")
+      .query(0, "SELECT 'A-3'").expect("E:ERROR:25P02 Z:E")
+      .query(0, "ROLLBACK").expect("C:ROLLBACK Z:I")
+      .query(0, "SELECT 'A-4'").expect("T D:SELECT 'A-4' C:SELECT 1 Z:I");
+  return s;
+}
+
+// A session SET is captured after its unit (sluice's own pg_settings query), replayed with
+// set_config() on another server connection, and a RESET is replayed as RESET.
+script session_set() {
+  script s("session SET, captured and replayed");
+  s.backends(2)
+      .startup_parameter("application_name", "A-app")
+      .connect(0).expect(greeting)
+      .query(0, "SET search_path TO 'A-path'").expect("C:SET Z:I")
+      .query(0, "SHOW search_path").expect("T D:show:search_path=A-path C:SHOW Z:I")
+      .query(0, "/* sluice: primary */ SHOW search_path").expect("T D:show:search_path=A-path C:SHOW Z:I")
+      .query(0, "RESET search_path").expect("C:RESET Z:I")
+      .query(0, "/* sluice: primary */ SHOW search_path").expect("T D:show:search_path= C:SHOW Z:I")
+      .query(0, "/* sluice: primary */ SHOW application_name").expect("T D:show:application_name=A-app C:SHOW Z:I");
+  return s;
+}
+
+// Two clients over a pool of one connection: B queues while A's transaction holds it, then gets it
+// with A's SET undone; statements of the same name, and unnamed ones, never cross between them.
+script two_clients_one_connection() {
+  script s("two clients interleaved over a pool of one connection");
+  s.user_options("pool_size = 1")
+      .connect(0).expect(greeting)
+      .connect(1).expect(greeting)
+      .query(0, "BEGIN").expect("C:BEGIN Z:T")
+      .query(0, "SET search_path TO 'A-path'").expect("C:SET Z:T")
+      .send(1, q("SELECT 'B-1'"))
+      .settle(1)
+      .query(0, "SELECT 'A-1'").expect("T D:SELECT 'A-1' C:SELECT 1 Z:T")
+      .query(0, "COMMIT").expect("C:COMMIT Z:I")
+      .wait(1).expect("T D:SELECT 'B-1' C:SELECT 1 Z:I")
+      .query(1, "SHOW search_path").expect("T D:show:search_path= C:SHOW Z:I")
+      .send(0, fe_messages().parse("", "SELECT 'A-2'").bind().execute().sync())
+      .send(1, q("SELECT 'B-2'"))
+      .wait(0).expect("1 2 D:SELECT 'A-2' C:SELECT 1 Z:I")
+      .wait(1).expect("T D:SELECT 'B-2' C:SELECT 1 Z:I")
+      .query(0, "SHOW search_path").expect("T D:show:search_path=A-path C:SHOW Z:I")
+      .run(0, fe_messages().parse("s1", "SELECT 'A-3'").sync()).expect("1 Z:I")
+      .run(1, fe_messages().parse("s1", "SELECT 'B-3'").sync()).expect("1 Z:I")
+      .run(0, fe_messages().bind("", "s1").execute().sync()).expect("2 D:SELECT 'A-3' C:SELECT 1 Z:I")
+      .run(1, fe_messages().bind("", "s1").execute().sync()).expect("2 D:SELECT 'B-3' C:SELECT 1 Z:I")
+      .run(0, fe_messages().parse("", "SELECT 'A-4'").sync()).expect("1 Z:I")
+      .run(1, fe_messages().parse("", "SELECT 'B-4'").sync()).expect("1 Z:I")
+      .run(0, fe_messages().bind().execute().sync()).expect("2 D:SELECT 'A-4' C:SELECT 1 Z:I")
+      .run(1, fe_messages().bind().execute().sync()).expect("2 D:SELECT 'B-4' C:SELECT 1 Z:I");
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("session harness: simple query, with a fault at every step", "[session_harness]") {
+  check_network_errors(simple_query());
+}
+
+TEST_CASE("session harness: extended query, with a fault at every step", "[session_harness]") {
+  check_network_errors(extended_query());
+}
+
+TEST_CASE("session harness: pipeline of two batches, with a fault at every step", "[session_harness]") {
+  check_network_errors(pipeline());
+}
+
+TEST_CASE("session harness: pipelined read and write batches go where each can run", "[session_harness]") {
+  check_network_errors(pipeline_read_then_write());
+}
+
+TEST_CASE("session harness: transaction over several Query messages, with a fault at every step",
+          "[session_harness]") {
+  check_network_errors(transaction());
+}
+
+TEST_CASE("session harness: session SET, with a fault at every step", "[session_harness]") {
+  check_network_errors(session_set());
+}
+
+TEST_CASE("session harness: two clients over a pool of one, with a fault at every step", "[session_harness]") {
+  check_network_errors(two_clients_one_connection());
+}
