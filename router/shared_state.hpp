@@ -53,6 +53,9 @@ struct shared_state {
   // Statement ids for all workers (worker::statement_id): never reused, so a server connection that
   // moves between workers, or outlives a forgotten id, never confuses two statements.
   std::atomic<std::uint64_t> next_statement_id{1};
+  // Bumped by a session that ran CREATE/ALTER/DROP FUNCTION (or PROCEDURE, ROUTINE): every worker's
+  // function_effects cache starts again.
+  std::atomic<std::uint64_t> function_generation{0};
   // One per backend (same index as cfg.backends).
   std::unique_ptr<backend_control[]> control;
   // The backend switchover/failover promoted, until probes agree (-1: none); workers prefer it as the

@@ -130,6 +130,7 @@ asio::awaitable<void> worker::maintenance_loop() {
       // them their /metrics label sets.
       std::erase_if(by_key, [](const auto& entry) { return entry.second->droppable(); });
     }
+    functions_.expire(now);
     if (tick % latency_window_ticks == 0) {
       for (auto& window : latencies_) window.rotate();
     }

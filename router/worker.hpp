@@ -18,6 +18,7 @@
 #include "router/admin/latency_window.hpp"
 #include "router/admin/worker_snapshot.hpp"
 #include "router/client_summary.hpp"
+#include "router/function_effects.hpp"
 #include "router/shared_state.hpp"
 #include "scoring/choice_explanation.hpp"
 #include "scoring/replica_scorer.hpp"
@@ -107,6 +108,8 @@ class worker {
   // `exclude` and backends marked down; the one most likely to have replayed a fresh commit.
   std::optional<std::size_t> most_advanced_replica(scoring::backend_set exclude) const;
   scoring::replica_scorer& scorer() noexcept { return scorer_; }
+  // Which functions clients call may change session settings (see function_effects.hpp).
+  function_effects& functions() noexcept { return functions_; }
 
   // Sluice's id for a statement text + parameter types, the same for every client of this worker, so
   // server connections can share one prepared statement among clients. Ids come from a proxy-wide
@@ -149,6 +152,7 @@ class worker {
   std::vector<std::uint64_t> replay_lsn_;
   std::vector<bool> probed_replica_;    // last reachable probe said in recovery
   std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
+  function_effects functions_{shared_.function_generation, std::chrono::seconds(60)};
   std::unordered_map<std::string, std::uint64_t> statement_ids_;      // current generation
   std::unordered_map<std::string, std::uint64_t> old_statement_ids_;  // previous generation
   worker_stats stats_;

@@ -573,6 +573,8 @@ struct statement_facts {
   bool session_set = false;             // a session-level SET / RESET
   bool begins = false;                  // BEGIN / START TRANSACTION
   bool set_transaction = false;         // SET TRANSACTION
+  bool calls = false;                   // see classification::calls_functions
+  bool defines = false;                 // see classification::defines_function
   tx_mode mode = tx_mode::unspecified;  // the READ ONLY / READ WRITE of either
 };
 
@@ -656,8 +658,39 @@ bool explain_runs(cursor& c) noexcept {
 struct body_facts {
   bool writes = false;
   bool pins = false;
-  bool sets = false;  // calls set_config(): may change a session setting, as SET does
+  bool sets = false;   // calls set_config(): may change a session setting, as SET does
+  bool calls = false;  // calls something that may be a user's function (see may_be_user_function)
 };
+
+// Names before '(' that are syntax or common built-ins, not calls of a user's function: checked
+// first so that most statements never look a function up. Anything else is looked up once (and
+// cached) by the session, so this list only saves work; it decides nothing.
+constexpr std::string_view not_user_functions[] = {
+    "in", "as", "values", "exists", "any", "all", "some", "row", "array", "coalesce", "greatest", "least",
+    "nullif", "cast", "filter", "over", "group", "on", "using", "count", "sum", "min", "max", "avg", "now",
+    "lower", "upper", "length", "substring", "substr", "position", "trim", "extract", "date_trunc",
+    "to_char", "to_timestamp", "to_date", "round", "abs", "concat", "format", "string_agg", "array_agg",
+    "json_build_object", "jsonb_build_object", "row_number", "rank", "generate_series", "unnest",
+    "current_setting", "pg_backend_pid", "inet_server_port", "pg_sleep", "pg_is_in_recovery", "varchar",
+    "numeric", "decimal", "char", "character", "timestamp", "timestamptz", "time", "interval", "bit",
+    "float", "int", "integer", "bigint", "smallint", "text", "bool", "boolean", "uuid", "date", "json",
+    "jsonb", "pg_current_wal_insert_lsn", "pg_last_wal_replay_lsn", "lag", "lead", "first_value",
+    "last_value", "dense_rank", "ntile", "percent_rank", "bool_and", "bool_or", "every",
+};
+
+// A name followed by '(' that may call a user's function: not a keyword construct or common built-in,
+// and not right after INTO / TABLE / REFERENCES / UPDATE / JOIN (column lists, table names).
+bool may_be_user_function(const token& fn, const token& previous) noexcept {
+  if (is_kw(previous, {"into", "table", "references", "update", "join", "index", "only"})) {
+    return false;
+  }
+  for (const std::string_view name : not_user_functions) {
+    if (ident_matches(fn, name)) {
+      return false;
+    }
+  }
+  return true;
+}
 
 constexpr std::string_view write_functions[] = {
     "nextval", "setval",
@@ -701,8 +734,11 @@ void check_call(const token& fn, const options& opts, body_facts& b) noexcept {
 body_facts scan_body(std::string_view statement, bool select_like, const options& opts) noexcept {
   body_facts b;
   cursor c(statement);
+  token previous;
   while (!c.at_end()) {
+    const token before = previous;
     const token t = c.take();
+    previous = t;
     const token& n = c.peek();
     if (t.kind == token_kind::other) {
       b.writes = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
@@ -710,6 +746,7 @@ body_facts scan_body(std::string_view statement, bool select_like, const options
       b.writes = b.writes || is_kw(n, {"insert", "update", "delete", "merge"});
     } else if (is_name(t) && is_punct(n, '(')) {
       check_call(t, opts, b);  // schema.fn( matches on fn, the token before the '('
+      b.calls = b.calls || may_be_user_function(t, before);
     } else if (is_kw(t, "for")) {
       // FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE
       b.writes = b.writes || is_kw(n, {"update", "share", "no", "key"});
@@ -829,7 +866,14 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
     } else if (is_kw(t, "listen")) {
       f.pins = true;
     } else if (is_kw(t, "create")) {
+      cursor probe = c;
+      if (probe.accept("or")) {
+        probe.accept("replace");
+      }
+      f.defines = is_kw(probe.peek(), {"function", "procedure"});
       f.pins = creates_temp(c);
+    } else if (is_kw(t, {"alter", "drop"}) && is_kw(c.peek(), {"function", "procedure", "routine"})) {
+      f.defines = true;
     } else if (is_kw(t, "declare")) {
       f.pins = declares_held_cursor(c);
     } else if (is_kw(t, "prepare")) {
@@ -854,6 +898,7 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
   const body_facts b = scan_body(statement, select_like, opts);
   f.pins = f.pins || b.pins;
   f.session_set = f.session_set || b.sets;
+  f.calls = b.calls && !f.defines;  // a function's definition calls nothing now
   if (b.writes || f.pins || runs_explained) {
     f.target = route::primary;
   }
@@ -1037,6 +1082,8 @@ classification classify(std::string_view sql, const options& opts) noexcept {
     out.pins_session = out.pins_session || f.pins;
     out.resets_server_state = out.resets_server_state || f.resets;
     out.has_session_set = out.has_session_set || f.session_set;
+    out.calls_functions = out.calls_functions || f.calls;
+    out.defines_function = out.defines_function || f.defines;
     ++count;
   }
   out.empty = count == 0 && !split.saw_unterminated();
@@ -1065,6 +1112,30 @@ std::vector<session_set> extract_session_sets(std::string_view sql) {
     out.push_back(std::move(item));
   }
   return out;
+}
+
+void for_each_called_function(std::string_view sql, void (*visit)(void* context, std::string_view name),
+                              void* context) noexcept {
+  constexpr std::size_t max_name = 63;  // NAMEDATALEN - 1: PostgreSQL truncates longer names
+  cursor c(sql);
+  token previous;
+  while (!c.at_end()) {
+    const token before = previous;
+    const token t = c.take();
+    previous = t;
+    if (!is_name(t) || !is_punct(c.peek(), '(') || !may_be_user_function(t, before)) {
+      continue;
+    }
+    char name[max_name];
+    std::size_t size = 0;
+    ident_reader r(t);
+    for (int b = r.next(); b >= 0 && size < max_name; b = r.next()) {
+      name[size++] = static_cast<char>(b);
+    }
+    if (size > 0) {
+      visit(context, std::string_view(name, size));
+    }
+  }
 }
 
 std::string deallocate_name(std::string_view sql) {

@@ -35,6 +35,9 @@ struct classification {
                                        // calls set_config() (which may set one for the session)
   bool resets_server_state = false;    // DISCARD ALL or DEALLOCATE ALL: every prepared statement on
                                        // the server connection is gone afterwards
+  bool calls_functions = false;        // names a function call other than the built-ins sluice knows
+                                       // (a name followed by '('; table names in INSERT INTO t (...) too)
+  bool defines_function = false;       // CREATE / ALTER / DROP FUNCTION, PROCEDURE or ROUTINE
   bool statement_count_multiple = false;  // more than one statement in the string
   bool empty = false;                  // no statement at all (only whitespace / comments)
 };
@@ -73,6 +76,12 @@ std::vector<session_set> extract_session_sets(std::string_view sql);
 // statements and the literal first arguments of its set_config() calls, lower-cased. PostgreSQL does
 // not list custom settings in pg_settings, so a session asks for these by name. Control path: allocates.
 std::vector<std::string> custom_setting_names(std::string_view sql);
+
+// Calls visit(context, name) for each name followed by '(' in `sql` that may be a function call (the
+// same names that make calls_functions true): the name as PostgreSQL resolves it (unquoted folded to
+// lower case, truncated to 63 bytes), in a buffer valid during the call. Never allocates.
+void for_each_called_function(std::string_view sql, void (*visit)(void* context, std::string_view name),
+                              void* context) noexcept;
 
 // For a string that is exactly one `DEALLOCATE [PREPARE] name` (not ALL): the statement name as
 // PostgreSQL resolves it (unquoted folded to lower case). Empty otherwise. Drivers (psycopg 3) drop

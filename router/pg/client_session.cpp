@@ -1288,6 +1288,65 @@ asio::awaitable<bool> client_session::capture_settings() {
   co_return true;
 }
 
+void client_session::note_function_calls(std::string_view sql) {
+  classify::for_each_called_function(
+      sql, [](void* self, std::string_view name) { static_cast<client_session*>(self)->note_function_call(name); },
+      this);
+}
+
+void client_session::note_function_call(std::string_view name) {
+  if (const auto* effect = owner_.functions().find(database_, name)) {
+    if (!effect->may_set_settings) return;
+    unit_changed_settings_ = true;
+    unit_custom_settings_.insert(unit_custom_settings_.end(), effect->custom_names.begin(), effect->custom_names.end());
+    return;
+  }
+  if (std::find(unit_unknown_functions_.begin(), unit_unknown_functions_.end(), name) == unit_unknown_functions_.end()) {
+    unit_unknown_functions_.emplace_back(name);
+  }
+}
+
+asio::awaitable<bool> client_session::learn_functions() {
+  // A function may change session settings when its source calls set_config, starts a statement with
+  // SET or RESET, or runs dynamic SQL (EXECUTE); built-ins and C functions are taken not to. Names
+  // that are no function of the user's (built-ins, table names before a column list) are cached as
+  // harmless too. The value column is that source when it may, NULL when not.
+  std::string sql =
+      "SELECT p.proname::text, string_agg(CASE WHEN l.lanname NOT IN ('c', 'internal') AND p.prosrc ~* "
+      "'(set_config|(^|;|\\mbegin|\\mthen|\\melse|\\mloop)\\s*(set|reset)\\s|\\mexecute\\M)' "
+      "THEN 'x ' || p.prosrc END, ' ') FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang "
+      "WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) AND p.proname = ANY (ARRAY[";
+  for (std::size_t i = 0; i < unit_unknown_functions_.size(); ++i) {
+    sql += (i == 0 ? "" : ", ") + quote_literal(unit_unknown_functions_[i]);
+  }
+  sql += "]::name[]) GROUP BY p.proname";
+  server_out_.clear();
+  wire::encode_query(server_out_, sql);
+  std::vector<setting> found;
+  const auto result = co_await run_internal_queries(1, nullptr, &found);
+  if (result == internal_result::io_failed) co_return false;
+  if (result != internal_result::ok) {
+    // Could not tell: capture this unit's settings, learn nothing.
+    unit_unknown_functions_.clear();
+    unit_changed_settings_ = true;
+    co_return true;
+  }
+  auto& cache = owner_.functions();
+  for (auto& name : unit_unknown_functions_) {
+    function_effect effect;
+    const auto row = std::find_if(found.begin(), found.end(), [&](const setting& f) { return f.first == name; });
+    if (row != found.end() && !row->second.empty()) {
+      effect.may_set_settings = true;
+      effect.custom_names = classify::custom_setting_names(row->second);
+      unit_changed_settings_ = true;
+      unit_custom_settings_.insert(unit_custom_settings_.end(), effect.custom_names.begin(), effect.custom_names.end());
+    }
+    cache.learn(database_, std::move(name), std::move(effect));
+  }
+  unit_unknown_functions_.clear();
+  co_return true;
+}
+
 asio::awaitable<bool> client_session::drain_unsolicited() {
   auto& input = server_->input();
   std::vector<std::uint8_t> fatal;
@@ -1414,6 +1473,10 @@ client_session::outcome client_session::forward_message(const wire::message_view
       unit_changed_settings_ = true;
       for (auto& name : classify::custom_setting_names(sql)) unit_custom_settings_.push_back(std::move(name));
     }
+    // A function of the user's may call set_config() itself: those that may are known per worker
+    // (learnt from pg_proc once), and a unit calling one has its settings captured too.
+    if (kind.defines_function) owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
+    if (kind.calls_functions && !pinned_) note_function_calls(sql);
     if (kind.resets_server_state) {
       server_state_reset_ = true;
       unit_changed_settings_ = true;  // DISCARD ALL resets every setting too
@@ -1663,6 +1726,9 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
       if (lsn > required_lsn_) required_lsn_ = lsn;
     }
+    if (!unit_unknown_functions_.empty() && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
+      if (!co_await learn_functions()) co_return co_await server_failed({}, "lost while looking functions up");
+    }
     if (unit_changed_settings_ && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
       // The unit is over (committed, rolled back, or a statement outside a transaction): what it left
       // in force is what the server now reports, SET LOCAL and rolled-back SETs gone, two-part values
@@ -1746,6 +1812,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   ready_ = false;
   unit_changed_settings_ = false;
   unit_custom_settings_.clear();
+  unit_unknown_functions_.clear();
   // The server's own words reach the client (its SQLSTATE and message, as a direct connection would
   // show them); what sluice knows goes into DETAIL.
   std::string context = "sluice: the connection to backend '" + name + "' was lost ";

@@ -100,6 +100,12 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // notifications, notices and parameter changes; false when it was the end of the connection (a
   // FATAL or a close), which the client is told as FATAL with the server's own error.
   asio::awaitable<bool> drain_unsolicited();
+  // What the functions a statement calls may do to session settings, from the worker's cache.
+  void note_function_calls(std::string_view sql);
+  void note_function_call(std::string_view name);
+  // Looks the unit's unknown functions up in pg_proc on the attached connection and caches what they
+  // may do (false: the connection failed).
+  asio::awaitable<bool> learn_functions();
   // `query_kind`: the Query's classification when routing already computed it (else classified here).
   outcome forward_message(const wire::message_view& message, const classify::classification* query_kind = nullptr);
   void ensure_prepared(const client_statement& statement);
@@ -196,6 +202,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool tx_at_batch_start_idle_ = true;
   bool unit_changed_settings_ = false;  // the unit ran SET/RESET/set_config/DISCARD: capture at its end
   std::vector<std::string> unit_custom_settings_;  // dotted setting names the unit may have set
+  std::vector<std::string> unit_unknown_functions_;  // called, not yet in the worker's function_effects
   bool server_state_reset_ = false;  // DISCARD ALL / DEALLOCATE ran: server-side statements are gone
 
   // Tenant QoS and the write gate (see admit_unit).

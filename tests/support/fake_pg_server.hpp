@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,11 +57,14 @@ struct fault_plan {
   server_fault mode = server_fault::none;
   std::size_t steps = 0;
   std::string fired_at;  // what the fault hit, for failure reports
+  // Called at once when the fault fires (the harness records it before sluice can crash on it).
+  std::function<void(const std::string&)> on_fire;
 
   server_fault on_message(const std::string& what) {
     ++steps;
     if (fail_at == 0 || steps != fail_at || mode == server_fault::none) return server_fault::none;
     fired_at = what;
+    if (on_fire) on_fire(what);
     return mode;
   }
 };
@@ -140,6 +144,39 @@ inline void encode_data_row(wire::byte_buffer& out, const std::vector<std::strin
   b.finish();
 }
 
+inline void encode_data_row(wire::byte_buffer& out, const std::vector<std::optional<std::string>>& values) {
+  wire::message_builder b(out, wire::be::data_row);
+  b.add_int16(static_cast<std::int16_t>(values.size()));
+  for (const auto& value : values) {
+    if (!value) {
+      b.add_int32(-1);
+    } else {
+      b.add_int32(static_cast<std::int32_t>(value->size())).add_raw(*value);
+    }
+  }
+  b.finish();
+}
+
+// The items of a SELECT list, split at commas outside parentheses and quotes.
+inline std::vector<std::string> select_items(std::string_view list) {
+  std::vector<std::string> out;
+  int depth = 0;
+  bool quoted = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= list.size(); ++i) {
+    if (i < list.size()) {
+      const char ch = list[i];
+      if (ch == '\'') quoted = !quoted;
+      if (!quoted && ch == '(') ++depth;
+      if (!quoted && ch == ')') --depth;
+      if (quoted || depth > 0 || ch != ',') continue;
+    }
+    out.emplace_back(trim(list.substr(start, i - start)));
+    start = i + 1;
+  }
+  return out;
+}
+
 inline void encode_empty(wire::byte_buffer& out, char type) { wire::message_builder(out, type).finish(); }
 
 // One server connection as the fake backend sees it.
@@ -201,6 +238,8 @@ class fake_pg_server {
     for (;;) {
       auto [ec, socket] = co_await acceptor_->async_accept(use_tuple);
       if (ec) co_return;
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // answers in several writes: no Nagle delay
       auto connection = std::make_shared<fake_connection>(std::move(socket), static_cast<int>(connections_.size()) + 1);
       connections_.push_back(connection);
       asio::co_spawn(acceptor_->get_executor(), serve(connection), asio::detached);
@@ -353,6 +392,30 @@ class fake_pg_server {
     return std::string(1, m.type);
   }
 
+  // A setting's value when the session has not set it.
+  static std::string default_setting(const std::string& name) { return name == "statement_timeout" ? "0" : ""; }
+
+  // "SELECT f(...), g(...)" where every item is pg_catalog.current_setting('x') or
+  // pg_catalog.set_config('x', 'v', is_local): their values, set_config(..., false) applied.
+  static std::optional<std::vector<std::string>> setting_functions(fake_connection& c, const std::string& sql) {
+    if (!starts_with_ci(sql, "SELECT ")) return std::nullopt;
+    std::vector<std::string> values;
+    for (const auto& item : select_items(std::string_view(sql).substr(7))) {
+      const auto literals = quoted_literals(item);
+      if (item.starts_with("pg_catalog.current_setting(") && literals.size() == 1) {
+        const auto found = c.settings.find(literals[0]);
+        values.push_back(found == c.settings.end() ? default_setting(literals[0]) : found->second);
+      } else if (item.starts_with("pg_catalog.set_config(") && literals.size() == 2) {
+        const bool local = lowercase(item).find("true)") != std::string::npos;
+        if (!local) c.settings[lowercase(literals[0])] = literals[1];
+        values.push_back(literals[1]);
+      } else {
+        return std::nullopt;
+      }
+    }
+    return values;
+  }
+
   static void error(fake_connection& c, std::string_view sqlstate, std::string_view text) {
     wire::encode_error_response(c.out, "ERROR", sqlstate, text);
     if (c.tx == wire::tx_status::in_transaction) c.tx = wire::tx_status::failed;
@@ -389,21 +452,41 @@ class fake_pg_server {
       c.tx = wire::tx_status::idle;
       wire::encode_command_complete(c.out, rolled_back ? "ROLLBACK" : "COMMIT");
     } else if (starts_with_ci(sql, "SELECT pg_catalog.lower(name)")) {
-      // sluice's settings capture: every setting in force for the session, (name, value).
-      std::vector<std::vector<std::string>> data;
-      for (const auto& [name, value] : c.settings) data.push_back({name, value});
-      rows({"lower", "current_setting"}, data, "SELECT");
-    } else if (sql.find("pg_catalog.set_config(") != std::string::npos) {
-      // sluice's settings replay: SELECT pg_catalog.set_config('name', 'value', false), ...
-      const auto literals = quoted_literals(sql);
-      std::vector<std::string> values;
-      std::vector<std::string> columns;
-      for (std::size_t i = 0; i + 1 < literals.size(); i += 2) {
-        c.settings[lowercase(literals[i])] = literals[i + 1];
-        values.push_back(literals[i + 1]);
-        columns.push_back("set_config");
+      // sluice's settings capture: the session's settings but those NOT IN (...), then each UNION ALL
+      // part: "SELECT '<label>', reset_val ... WHERE name = '<n>'" (the default of n) or
+      // "SELECT n, ... unnest(ARRAY[...])" (custom settings, NULL when unset).
+      std::vector<std::vector<std::optional<std::string>>> data;
+      const auto union_at = sql.find(" UNION ALL ");
+      const std::string head = sql.substr(0, union_at);
+      std::vector<std::string> excluded;
+      if (const auto in = head.find("NOT IN ("); in != std::string::npos) {
+        excluded = quoted_literals(head.substr(in, head.find(')', in) - in));
       }
-      rows(columns, {values}, "SELECT");
+      for (const auto& [name, value] : c.settings) {
+        if (std::find(excluded.begin(), excluded.end(), name) == excluded.end()) data.push_back({name, value});
+      }
+      for (auto at = union_at; at != std::string::npos;) {
+        const auto next = sql.find(" UNION ALL ", at + 1);
+        const std::string part = sql.substr(at, next == std::string::npos ? std::string::npos : next - at);
+        const auto literals = quoted_literals(part);
+        if (part.find("reset_val") != std::string::npos && literals.size() >= 2) {
+          data.push_back({literals.front(), default_setting(literals.back())});
+        } else if (part.find("unnest(ARRAY[") != std::string::npos) {
+          for (const auto& name : literals) {
+            const auto found = c.settings.find(name);
+            data.push_back({name, found == c.settings.end() ? std::nullopt : std::optional<std::string>(found->second)});
+          }
+        }
+        at = next;
+      }
+      if (describe_rows) encode_row_description(c.out, {"lower", "current_setting"});
+      for (const auto& row : data) encode_data_row(c.out, row);
+      wire::encode_command_complete(c.out, "SELECT " + std::to_string(data.size()));
+    } else if (auto values = setting_functions(c, sql)) {
+      // SELECT of current_setting() / set_config() calls (sluice's replay and its statement_timeout
+      // guard): one row, one column per call.
+      std::vector<std::string> columns(values->size(), "setting");
+      rows(columns, {*values}, "SELECT");
     } else if (starts_with_ci(sql, "SELECT pg_advisory_unlock_all()")) {
       rows({"pg_advisory_unlock_all"}, {{"t"}}, "SELECT");
     } else if (sql.find("fail_me") != std::string::npos) {
@@ -438,7 +521,7 @@ class fake_pg_server {
       const std::string name = lowercase(trim(std::string_view(sql).substr(5)));
       const auto found = c.settings.find(name);
       if (describe_rows) encode_row_description(c.out, {name});
-      encode_data_row(c.out, {"show:" + name + "=" + (found == c.settings.end() ? "" : found->second)});
+      encode_data_row(c.out, std::vector<std::string>{"show:" + name + "=" + (found == c.settings.end() ? "" : found->second)});
       wire::encode_command_complete(c.out, "SHOW");
     } else if (starts_with_ci(sql, "SELECT")) {
       // Any other SELECT answers one row: its own text, so a client can tell whose answer it got.

@@ -8,9 +8,10 @@
 #   settings      4-6. set_config(), SET in a committed transaction, replay order of settings
 #   session_mode  7. session pooling never silently swaps the server connection
 #   errors        8. error texts when a server connection is terminated; malformed startup
+#   prepared_bound 11. server-side prepared statements bounded per connection (LRU, Close)
 
 set(pooling_tests_dir ${CMAKE_CURRENT_LIST_DIR})
-foreach(name IN ITEMS pins unnamed cancel_race settings session_mode errors)
+foreach(name IN ITEMS pins unnamed cancel_race settings session_mode errors prepared_bound)
   sluice_integration_test(pooling_${name} TIMEOUT 120
       COMMAND ${SLUICE_IT_PYTHON} -B ${pooling_tests_dir}/${name}.py)
 endforeach()

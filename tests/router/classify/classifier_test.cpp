@@ -759,3 +759,54 @@ TEST_CASE("find_tag does not allocate") {
         }) == 0);
   CHECK(found == "acme");
 }
+
+namespace {
+std::vector<std::string> called(std::string_view sql) {
+  std::vector<std::string> names;
+  for_each_called_function(
+      sql, [](void* out, std::string_view name) { static_cast<std::vector<std::string>*>(out)->emplace_back(name); },
+      &names);
+  return names;
+}
+}  // namespace
+
+TEST_CASE("classify: calls of a user's function are flagged, syntax and common built-ins are not", "[classify][functions]") {
+  CHECK(classify("SELECT my_func(1)", opts).calls_functions);
+  CHECK(classify("CALL app.do_it()", opts).calls_functions);
+  CHECK(classify("SELECT * FROM t WHERE x IN (1, 2) AND coalesce(a, b) = count(*)", opts).calls_functions == false);
+  CHECK(classify("INSERT INTO t (a, b) VALUES (1, 2)", opts).calls_functions == false);
+  CHECK(classify("SELECT 'f(x)', $$g(y)$$ -- h(z)", opts).calls_functions == false);  // strings and comments
+  CHECK(called("SELECT my_func(1), \"Mixed\"(2), s.other(3), count(*)") ==
+        std::vector<std::string>{"my_func", "Mixed", "other"});
+  CHECK(called(std::string("SELECT ") + std::string(70, 'a') + "()") == std::vector<std::string>{std::string(63, 'a')});
+}
+
+TEST_CASE("classify: function DDL is flagged", "[classify][functions]") {
+  CHECK(classify("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ select set_config('a.b','c',false) $$", opts)
+            .defines_function);
+  CHECK(classify("create procedure p() language sql as $$ select 1 $$", opts).defines_function);
+  CHECK(classify("ALTER FUNCTION f() OWNER TO x", opts).defines_function);
+  CHECK(classify("DROP ROUTINE f", opts).defines_function);
+  CHECK_FALSE(classify("CREATE TABLE f (x int)", opts).defines_function);
+  // The body of a definition is not a call now.
+  CHECK_FALSE(classify("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ select g() $$", opts).calls_functions);
+  CHECK_FALSE(classify("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ select g() $$", opts).has_session_set);
+}
+
+TEST_CASE("custom_setting_names: dotted names of SET and literal set_config calls", "[classify][set]") {
+  CHECK(custom_setting_names("SET myapp.tenant = 'a'; SET work_mem = '1MB'") == std::vector<std::string>{"myapp.tenant"});
+  CHECK(custom_setting_names("select set_config('Sluice_Test.V', 'A', false), set_config('work_mem', '1MB', false)") ==
+        std::vector<std::string>{"sluice_test.v"});
+  CHECK(custom_setting_names("select set_config(name, 'A', false)").empty());
+  CHECK(custom_setting_names("RESET a.b").empty() == false);
+}
+
+TEST_CASE("deallocate_name: one DEALLOCATE of one name", "[classify]") {
+  CHECK(deallocate_name("DEALLOCATE _pg3_0") == "_pg3_0");
+  CHECK(deallocate_name("deallocate prepare \"Mixed\"") == "Mixed");
+  CHECK(deallocate_name("DEALLOCATE Foo;") == "foo");
+  CHECK(deallocate_name("DEALLOCATE ALL").empty());
+  CHECK(deallocate_name("DEALLOCATE a; SELECT 1").empty());
+  CHECK(deallocate_name("SELECT 1").empty());
+  CHECK(deallocate_name("DEALLOCATE 'x").empty());
+}
