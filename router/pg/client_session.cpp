@@ -860,6 +860,13 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         continue;
       }
     }
+    if (batch_ended_ && awaiting_server_ && starts_work(message.type) && tx_ == wire::tx_status::idle && !pinned_ &&
+        owner_.primary().backend != server_->backend_index() && next_batch_needs_primary(message)) {
+      // A batch pipelined behind one that runs on a replica, outside a transaction, that must run on
+      // the primary (a write): it waits in the buffer for the replica's ReadyForQuery and is routed on
+      // its own then. Batches that can run where the current one does stay pipelined.
+      break;
+    }
     if (unit_open_ && awaiting_server_ && starts_work(message.type) && owner_.shared().tenants.enabled()) {
       // Tenant QoS admits each unit on its own: a request pipelined behind a complete batch waits in
       // the buffer for that batch's ReadyForQuery, which says whether it opened a transaction (then it
@@ -1015,6 +1022,20 @@ bool client_session::answer_deallocate_batch_locally() {
   wire::encode_ready_for_query(client_out_, tx_);
   client_in_.consume(batch_size);
   return true;
+}
+
+// Would the batch starting with `message` (at the front of client_in_) be routed to the primary?
+bool client_session::next_batch_needs_primary(const wire::message_view& message) const {
+  if (message.type == wire::fe::query) {
+    const auto sql = wire::decode_query(message.payload);
+    if (!sql) return false;  // malformed: forward_message reports it
+    return effective_route(classify::classify(*sql, {owner_.shared().cfg.routing.write_functions})) ==
+           classify::route::primary;
+  }
+  if (message.type == wire::fe::function_call) return true;
+  bool complete = false;
+  const auto kind = classify_extended_batch(complete);
+  return !complete || !kind || effective_route(*kind) == classify::route::primary;
 }
 
 client_statement& client_session::remember_statement(const wire::parse_message& parse,
@@ -1483,6 +1504,9 @@ client_session::outcome client_session::forward_message(const wire::message_view
     }
   };
   ready_ = false;
+  // A Query, FunctionCall or Sync ends a batch: what follows may be routed on its own.
+  batch_ended_ = message.type == wire::fe::query || message.type == wire::fe::function_call ||
+                 (message.type == wire::fe::sync && !copy_in_);
   switch (message.type) {
     case wire::fe::query: {
       auto sql = wire::decode_query(message.payload);
@@ -1613,8 +1637,11 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   input.prepare();
   auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
   if (ec) {
-    co_return co_await server_failed({}, ec == asio::error::eof ? std::string("server closed the connection unexpectedly")
-                                                                : "could not receive data from server: " + ec.message());
+    // A named local, not a temporary in the co_await's arguments: GCC 12 destroys a temporary built
+    // by ?: there twice (a double free that took the whole proxy down on any lost server connection).
+    std::string what = "server closed the connection unexpectedly";
+    if (ec != asio::error::eof) what = "could not receive data from server: " + ec.message();
+    co_return co_await server_failed({}, what);
   }
   input.commit(count);
 
@@ -1721,13 +1748,21 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       wire::encode_query(server_out_, "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8");
       std::string answer;
       const auto result = co_await run_internal_queries(1, &answer);
-      if (result == internal_result::io_failed) co_return co_await server_failed({}, "lost while reading the WAL position");
+      if (result == internal_result::io_failed) {
+        // The client has its answer; only the position is unknown (its next read may miss this commit
+        // if it lands on a lagging replica: logged).
+        co_return lost_after_unit("lost while reading the WAL position", false);
+      }
       std::uint64_t lsn = 0;
       std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
       if (lsn > required_lsn_) required_lsn_ = lsn;
     }
     if (!unit_unknown_functions_.empty() && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
-      if (!co_await learn_functions()) co_return co_await server_failed({}, "lost while looking functions up");
+      if (!co_await learn_functions()) {
+        lost_after_unit("lost while looking up the functions the unit called", true);
+        co_await flush_client();
+        co_return outcome::close;
+      }
     }
     if (unit_changed_settings_ && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
       // The unit is over (committed, rolled back, or a statement outside a transaction): what it left
@@ -1737,7 +1772,9 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         unit_changed_settings_ = false;
         unit_custom_settings_.clear();
       } else if (!co_await capture_settings()) {
-        co_return co_await server_failed({}, "lost while reading the session's settings");
+        lost_after_unit("lost while reading the session's settings", true);
+        co_await flush_client();
+        co_return outcome::close;
       }
     }
     if (server_state_reset_) {
@@ -1833,12 +1870,34 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
     co_await flush_client();
     co_return outcome::close;
   }
-  for (std::size_t i = 0; i < std::max<std::size_t>(pending_ready, 1); ++i) {
-    wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
-  }
+  // Exactly the ReadyForQuery messages the client is owed (none after a Flush: it sends a Sync).
+  for (std::size_t i = 0; i < pending_ready; ++i) wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
   tx_ = wire::tx_status::idle;
   end_unit();
   co_return co_await flush_client() ? outcome::proceed : outcome::close;
+}
+
+// The server connection failed during sluice's own query after a unit, whose answers the client has
+// all had. `state_lost`: what the unit did to the session's settings is unknown now; carrying on could
+// run the client's next statements with settings it did not choose, so the session ends (FATAL), as
+// it would had the connection failed in a transaction. Otherwise the client never notices.
+client_session::outcome client_session::lost_after_unit(std::string_view what, bool state_lost) {
+  const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
+  spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, what);
+  owner_.mark_down(server_->backend_index());
+  tracker_.clear();
+  release_server(false);
+  awaiting_server_ = false;
+  ready_ = false;
+  unit_changed_settings_ = false;
+  unit_custom_settings_.clear();
+  unit_unknown_functions_.clear();
+  end_unit();
+  if (!state_lost) return outcome::proceed;
+  encode_error_with_detail(client_out_, "FATAL", "08006", "server closed the connection unexpectedly",
+                           "sluice: the connection to backend '" + name + "' was " + std::string(what) +
+                               ", so this session's settings are unknown; the session is closed");
+  return outcome::close;  // the FATAL is in client_out_: the caller flushes it
 }
 
 void client_session::cancel_running_query() {

@@ -123,6 +123,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // describes the network failure.
   asio::awaitable<outcome> server_failed(wire::bytes_view server_error, std::string_view what);
   void on_cancel_answered(std::size_t backend, wire::backend_key_data key);
+  outcome lost_after_unit(std::string_view what, bool state_lost);
   asio::awaitable<bool> reset_server_state(bool on_primary);
   enum class internal_result {
     ok,            // every internal query succeeded
@@ -150,6 +151,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // Routing helpers.
   std::optional<classify::classification> classify_extended_batch(bool& complete) const;
   classify::route effective_route(const classify::classification& kind) const;
+  bool next_batch_needs_primary(const wire::message_view& message) const;
 
   // I/O helpers.
   asio::awaitable<bool> write_client(wire::bytes_view bytes);
@@ -194,6 +196,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool awaiting_server_ = false;  // a Sync/Flush/Query went out: the server owes us bytes
   bool copy_in_ = false;          // COPY FROM STDIN in progress: read the client
   bool batch_incomplete_ = false;  // an extended batch is not all buffered yet: read before routing
+  bool batch_ended_ = false;       // the last message forwarded ended a batch (Query, FunctionCall, Sync)
   bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
   bool batch_error_ = false;      // an ErrorResponse came back in the current batch
   bool batch_backend_fault_ = false;  // ... one that is the backend's fault (counts against its score)

@@ -139,35 +139,22 @@ script two_clients_one_connection() {
   return s;
 }
 
-// --- Known bugs the harness found (reported, not fixed here). Each is recognised by its symptom so
-// the sweeps above stay strict for everything else; the [!mayfail] tests below check exactly those runs.
-
-// 1. A server read error or EOF while an answer is due (relay_from_server) aborts the whole process:
-//    "free(): double free" destroying the std::string temporaries of the `?:` inside
+// --- Bugs the harness found, now fixed; the strict sweeps below fail on either again.
+// 1. A server read error or EOF while an answer was due (relay_from_server) aborted the whole process:
+//    "free(): double free" destroying the std::string temporaries of a `?:` inside
 //    `co_return co_await server_failed(..., ec == eof ? std::string(...) : "..." + ec.message())`.
 //    GCC 12 destroys such temporaries twice in a coroutine; every connection loss without a FATAL
-//    (crash, kill -9, network reset, half an answer) takes the proxy down.
-bool crash_on_server_loss(const sluice::testing::fault& f, const sluice::testing::run_report& r) {
-  const bool lost = f.server == server_fault::close || f.server == server_fault::reset || f.server == server_fault::partial;
-  return lost && std::any_of(r.problems.begin(), r.problems.end(),
-                             [](const std::string& p) { return p.starts_with("the run crashed"); });
-}
-
+//    (crash, kill -9, network reset, half an answer) took the proxy down.
 // 2. The connection failing during the settings capture that follows a unit with SET (sluice's own
 //    "SELECT pg_catalog.lower(name) ..." after the unit's ReadyForQuery was relayed): server_failed
-//    sends ERROR 08006 and one more ReadyForQuery the client never asked for, so every answer after
-//    it is off by one ReadyForQuery (a client library then pairs answers with the wrong statements).
-bool extra_ready_after_capture(const sluice::testing::fault& f, const sluice::testing::run_report& r) {
-  return f.server != server_fault::none && r.fired_at.find("SELECT pg_catalog.lower(name)") != std::string::npos;
-}
+//    sent ERROR 08006 and one more ReadyForQuery the client never asked for, so every answer after
+//    it was off by one. Now the session ends with FATAL (its settings are unknown).
 
-bool known_bug(const sluice::testing::fault& f, const sluice::testing::run_report& r) {
-  return crash_on_server_loss(f, r) || extra_ready_after_capture(f, r);
-}
+bool no_known_bug(const sluice::testing::fault&, const sluice::testing::run_report&) { return false; }
 
 void sweep(const script& s) {
-  const auto result = check_network_errors(s, known_bug);
-  if (result.known > 0) WARN(result.known << " run(s) of \"" << s.name() << "\" fail on known bugs (see the [!mayfail] tests)");
+  const auto result = check_network_errors(s, no_known_bug);
+  CHECK(result.known == 0);
   CHECK(result.runs > 0);
 }
 
@@ -194,25 +181,11 @@ TEST_CASE("session harness: two clients over a pool of one, with a fault at ever
   sweep(two_clients_one_connection());
 }
 
-// 3. Known bug: classify_extended_batch routes on the first batch only (it stops at the first Sync),
-//    and the batches pipelined behind it ride along on the same server connection: a write batch
-//    sent behind a read batch runs on the replica (a hot standby refuses it: 25006).
-TEST_CASE("session harness: known bug: a write batch pipelined behind a read batch goes to the replica",
-          "[session_harness][!mayfail]") {
+// 3. classify_extended_batch routed on the first batch only (it stops at the first Sync), and the
+//    batches pipelined behind it rode along on the same server connection: a write batch sent behind
+//    a read batch ran on the replica (a hot standby refuses it: 25006). Now such a batch waits for the
+//    replica's ReadyForQuery and is routed on its own.
+TEST_CASE("session harness: a write batch pipelined behind a read batch goes to the primary",
+          "[session_harness]") {
   check_network_errors(pipeline_read_then_write());
-}
-
-TEST_CASE("session harness: known bug: losing a server connection while its answer is due aborts sluice",
-          "[session_harness][!mayfail]") {
-  for (const auto& s : {simple_query(), extended_query(), pipeline(), transaction(), session_set(),
-                        two_clients_one_connection()}) {
-    check_network_errors(s, crash_on_server_loss, true);
-  }
-}
-
-TEST_CASE("session harness: known bug: a failed settings capture sends an extra ERROR and ReadyForQuery",
-          "[session_harness][!mayfail]") {
-  for (const auto& s : {session_set(), two_clients_one_connection()}) {
-    check_network_errors(s, extra_ready_after_capture, true);
-  }
 }
