@@ -692,7 +692,11 @@ std::optional<classify::classification> client_session::classify_extended_batch(
         if (auto parse = wire::decode_parse(message.payload)) {
           const auto kind = classify::classify(parse->query, options);
           merge_kind(batch, kind);
-          if (parse->statement.empty()) unnamed = kind;
+          if (parse->statement.empty()) {
+            unnamed = kind;
+            // forward_message reuses this for the same bytes in this pass (see routed_unnamed_).
+            routed_unnamed_ = {parse->query.data(), parse->query.size(), kind};
+          }
         }
         break;
       case wire::fe::bind:
@@ -911,6 +915,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   // A Flush with nothing outstanding (or only answers sluice gave itself) gets nothing from the
   // server: waiting for it would hang the client.
   if (tracker_.empty() && !copy_in_) awaiting_server_ = false;
+  routed_unnamed_ = {};  // its bytes are consumed: the buffer may be reused for other text
   client_in_.shrink_if_idle(client_read_buffer_size);  // after a huge message, give the memory back
   if (!co_await flush_client()) co_return outcome::close;
   co_return outcome::proceed;
@@ -1523,7 +1528,8 @@ client_session::outcome client_session::forward_message(const wire::message_view
     case wire::fe::parse: {
       auto parse = wire::decode_parse(message.payload);
       if (!parse) return protocol_error("Parse");
-      auto kind = classify::classify(parse->query, options);
+      const bool routed = routed_unnamed_.query == parse->query.data() && routed_unnamed_.size == parse->query.size();
+      auto kind = routed ? routed_unnamed_.kind : classify::classify(parse->query, options);
       if (parse->statement.empty()) {
         remember_unnamed(*parse, kind);
         raw();

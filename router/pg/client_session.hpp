@@ -228,6 +228,15 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // Named prepared statements by the client's name, and the unnamed one.
   std::unordered_map<std::string, client_statement, string_hash, std::equal_to<>> statements_;
   client_unnamed_statement unnamed_;
+  // The classification routing gave an unnamed Parse's query in this pass over client_in_, by the
+  // address of its bytes (valid until the pass ends: the buffer is not compacted within it), so the
+  // statement is not classified twice.
+  struct routed_unnamed {
+    const char* query = nullptr;
+    std::size_t size = 0;
+    classify::classification kind;
+  };
+  mutable routed_unnamed routed_unnamed_;
 };
 
 // Spawns a session for an accepted socket on `owner`'s io_context.
