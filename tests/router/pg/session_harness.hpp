@@ -140,6 +140,8 @@ class test_client {
 
   // What arrived since the last call, as tokens: "R:0 S K Z:I T D:<value> C:<tag> E:<severity>:<code> ...".
   std::string take_transcript() { return std::exchange(transcript_, std::string()); }
+  // The BackendKeyData sluice sent at login (for CancelRequests).
+  const wire::backend_key_data& backend_key() const noexcept { return key_; }
 
   void problem(std::string text) { problems_.push_back(std::move(text)); }
 
@@ -228,6 +230,10 @@ class test_client {
       case wire::be::command_complete:
         token("C:" + std::string(wire::decode_command_complete(m.payload).value_or("?")));
         break;
+      case wire::be::backend_key_data:
+        if (const auto key = wire::decode_backend_key_data(m.payload)) key_ = *key;
+        token("K");
+        break;
       case wire::be::authentication: {
         const auto auth = wire::decode_authentication(m.payload);
         token("R:" + std::to_string(auth ? static_cast<int>(auth->code) : -1));
@@ -248,6 +254,7 @@ class test_client {
   std::string other_tag_;
   std::vector<std::string> texts_;
   std::string transcript_;
+  wire::backend_key_data key_{};
   std::vector<std::string> problems_;
   std::size_t owed_ = 0;
   std::size_t ready_ = 0;

@@ -189,3 +189,54 @@ TEST_CASE("session harness: a write batch pipelined behind a read batch goes to 
           "[session_harness]") {
   check_network_errors(pipeline_read_then_write());
 }
+
+// Item 12 of issue 10: a CancelRequest that ends a wait at the write gate (held for a switchover)
+// counted for that wait only; it stayed set, and every later wait of the session ended at once with
+// 57014 (when tenant QoS, which cleared it, was off).
+TEST_CASE("session harness: a cancel ends one write-gate wait, not the later ones", "[session_harness]") {
+  using namespace sluice::testing;
+  quiet_logs quiet;
+  std::signal(SIGPIPE, SIG_IGN);
+  fault_plan plan{};
+  std::vector<std::unique_ptr<fake_pg_server>> servers;
+  servers.push_back(std::make_unique<fake_pg_server>("pg1", false, plan));
+  const script s("write gate");
+  sluice::router::shared_state shared(sluice::router::config::load_config_text(config_text(s, servers), "harness.toml"));
+  sluice::router::worker owner(shared, 0);
+  auto& io = owner.io();
+  servers[0]->start(io);
+  tcp::acceptor front(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  {
+    test_client client(io, "A", "A-", "");
+    client.socket.connect(front.local_endpoint());
+    tcp::endpoint peer;
+    auto accepted = front.accept(peer);
+    shared.clients.fetch_add(1);
+    sluice::router::pg::start_client_session(owner, std::move(accepted), peer);
+    client.connected();
+    client.start();
+    client.send_startup({{"user", "app"}, {"database", "appdb"}});
+    REQUIRE(run_until(io, [&] { return client.settled(); }, 2s));
+    CHECK(client.take_transcript() == greeting);
+
+    shared.writes.hold();
+    client.send(q("INSERT INTO t VALUES ('A-1')"));
+    run_until(io, [] { return false; }, 100ms);
+    REQUIRE_FALSE(client.settled());  // held at the gate
+    const auto key = client.backend_key();
+    CHECK(shared.cancels.cancel({key.process_id, key.secret_key}));
+    REQUIRE(run_until(io, [&] { return client.settled(); }, 2s));
+    CHECK(client.take_transcript() == "E:ERROR:57014 Z:I");
+
+    client.send(q("INSERT INTO t VALUES ('A-2')"));
+    run_until(io, [] { return false; }, 200ms);
+    CHECK_FALSE(client.settled());  // waits again (the bug: 57014 at once)
+    CHECK(client.take_transcript().empty());
+    shared.writes.open();
+    REQUIRE(run_until(io, [&] { return client.settled(); }, 3s));
+    CHECK(client.take_transcript() == "C:INSERT 0 1 Z:I");
+    CHECK(client.problems().empty());
+    client.leave(false);
+    run_until(io, [&] { return shared.clients.load() == 0; }, 2s);
+  }
+}
