@@ -145,10 +145,13 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+// A SQL string literal; with backslashes, an E'' literal, so that it means the same whatever the
+// session's standard_conforming_strings (as PostgreSQL's quote_literal does).
 std::string quote_literal(std::string_view value) {
-  std::string quoted = "'";
+  const bool escaped = value.find('\\') != std::string_view::npos;
+  std::string quoted = escaped ? "E'" : "'";
   for (char c : value) {
-    if (c == '\'') quoted += '\'';
+    if (c == '\'' || (escaped && c == '\\')) quoted += c;
     quoted += c;
   }
   quoted += '\'';
@@ -1695,7 +1698,6 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         if (tracker_.empty()) batch_done = true;
         break;
       case wire::be::error_response:
-        batch_error_ = true;
         if (is_backend_fault(wire::error_sqlstate(message.payload))) batch_backend_fault_ = true;
         if (is_fatal(message.payload)) {
           // The server is about to close this connection (shutdown 57P01, crash 57P02, admin kill).
@@ -1788,7 +1790,6 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       server_->prepared().clear();
       server_state_reset_ = false;
     }
-    batch_error_ = false;
     if (tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) end_unit();
     detach_if_done();
   } else if (tracker_.empty() && !copy_in_) {

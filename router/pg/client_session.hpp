@@ -198,7 +198,6 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool batch_incomplete_ = false;  // an extended batch is not all buffered yet: read before routing
   bool batch_ended_ = false;       // the last message forwarded ended a batch (Query, FunctionCall, Sync)
   bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
-  bool batch_error_ = false;      // an ErrorResponse came back in the current batch
   bool batch_backend_fault_ = false;  // ... one that is the backend's fault (counts against its score)
   bool dispatched_ = false;       // the scorer counts a batch in flight on the attached backend
   std::chrono::steady_clock::time_point dispatched_at_{};

@@ -78,6 +78,21 @@ with t.section("set_config(name, value, false) is a session setting (extended pr
     t.ok("A" not in values(seen_b), f"B never sees 'A' ({len(seen_b)} statements)", f"got {seen_b}")
     wire.close_all(a, b)
 
+with t.section("values with quotes and backslashes are replayed exactly, whatever standard_conforming_strings"):
+    a, b, pid = wire.shared_pair()
+    tricky = "it's a \\ back\\slash, and 'quotes'"
+    literal = "'" + tricky.replace("'", "''") + "'"
+    r = a.query(f"select set_config('sluice_test.q', {literal}, false)")
+    t.ok(r.rows == [[tricky]], "A: set_config with quotes and backslashes", r.describe())
+    r = a.query("set standard_conforming_strings = off")
+    t.ok(not r.errors, "A: SET standard_conforming_strings = off", r.describe())
+    Q = "current_setting('sluice_test.q', true)"
+    seen_a, seen_b = interleaved(a, b, Q, Q)
+    seen_a += seen(a, Q)
+    t.ok(values(seen_a) == [tricky], f"A sees the value exactly in all {len(seen_a)} later statements", f"got {seen_a}")
+    t.ok(tricky not in values(seen_b), "B never sees it", f"got {seen_b}")
+    wire.close_all(a, b)
+
 with t.section("set_config inside a function never reaches another client"):
     lib.query(direct, "create or replace function public.sluice_sets() returns text language sql as "
                       "$$ select set_config('sluice_test.f', 'from_f', false) $$")
