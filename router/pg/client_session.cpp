@@ -30,6 +30,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_startup_packet = 10000;
 // Messages during authentication are small.
 constexpr std::size_t max_auth_message = 64 * 1024;
+// How much of an extended batch without Sync or Flush sluice buffers to route it whole; past this it
+// goes to the primary and is streamed with backpressure (a pipeline of 700,000 statements or of 1 MiB
+// parameters is not held in memory).
+constexpr std::size_t max_routing_lookahead = 1024 * 1024;
 // Servers are trusted; a field may be 1 GB, so a DataRow may be a little more.
 constexpr std::size_t max_server_message = (std::size_t{1} << 30) + (64u << 20);
 
@@ -657,8 +661,12 @@ asio::awaitable<void> client_session::serve() {
     outcome result = outcome::proceed;
     if (server_ && awaiting_server_ && !copy_in_) {
       result = co_await relay_from_server();
-    } else if (server_ && pinned_ && tracker_.empty() && !copy_in_ && client_in_.empty()) {
-      // A pinned session may LISTEN: relay notifications while the client is idle, too.
+    } else if (server_ && (pinned_ || !tracker_.empty()) && !copy_in_ &&
+               wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size).status ==
+                   wire::frame_status::need_more) {
+      // A pinned session may LISTEN: relay notifications while the client is idle, too. And in the
+      // middle of a batch the client is still sending (a long pipeline), the server may answer what
+      // it has already: relay that rather than let the server block on its output.
       auto ready = co_await (client_.async_wait(tcp::socket::wait_read, use_tuple) ||
                              server_->socket().async_wait(tcp::socket::wait_read, use_tuple));
       result = ready.index() == 1 ? co_await relay_from_server() : co_await on_client_input();
@@ -828,13 +836,13 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           bool complete = false;
           kind = *classify_extended_batch(complete);
           if (!complete) {
-            if (client_in_.size() < max_message) {
+            if (client_in_.size() < std::min<std::size_t>(max_message, max_routing_lookahead)) {
               batch_incomplete_ = true;  // read the rest of the batch, then route it
               client_in_.prepare();
               break;
             }
-            // A batch larger than max_message_size without Sync or Flush: what is not buffered
-            // cannot be classified, so it may write.
+            // A batch whose first max_routing_lookahead bytes hold no Sync or Flush: it is streamed
+            // (with backpressure) rather than buffered whole, and what is not seen yet may write.
             kind.target = classify::route::primary;
           }
           extended = true;
@@ -909,7 +917,16 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       dispatched_at_ = std::chrono::steady_clock::now();
       owner_.on_dispatch(server_->backend_index());
     }
-    if (!co_await write_server()) co_return co_await server_failed({}, "could not send data to server");
+    switch (co_await send_relaying()) {
+      case send_result::sent:
+        break;
+      case send_result::failed:
+        co_return co_await server_failed({}, "could not send data to server");
+      case send_result::session_over:
+        co_return outcome::close;
+      case send_result::server_lost:
+        co_return outcome::proceed;  // the client was told (server_failed); the rest is discarded
+    }
   }
   tracker_.drain_synthesized([&](request_kind kind) {
     if (kind == request_kind::parse) wire::encode_parse_complete(client_out_);
@@ -2161,6 +2178,39 @@ asio::awaitable<bool> client_session::flush_client() {
   const bool ok = co_await write_client(client_out_);
   client_out_.clear();
   co_return ok;
+}
+
+// Writes server_out_ to the server while relaying what the server sends meanwhile: a large pipeline's
+// answers fill the server's output while sluice still writes its input, and a proxy that only wrote
+// would wait for the server while the server waits for it (libpq does the same: pqSendSome reads when
+// it cannot write). Each direction is bounded by its socket buffers and sluice's read buffer.
+asio::awaitable<client_session::send_result> client_session::send_relaying() {
+  using namespace asio::experimental::awaitable_operators;
+  std::size_t written = 0;
+  while (written < server_out_.size()) {
+    const auto sent = ::send(server_->socket().native_handle(), server_out_.data() + written,
+                             server_out_.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent > 0) {
+      written += static_cast<std::size_t>(sent);
+      continue;
+    }
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      server_out_.clear();
+      co_return send_result::failed;
+    }
+    // Full: wait until the server reads some, or sends something to relay.
+    auto ready = co_await (server_->socket().async_wait(tcp::socket::wait_write, use_tuple) ||
+                           server_->socket().async_wait(tcp::socket::wait_read, use_tuple));
+    if (ready.index() == 1) {
+      // relay_from_server leaves server_out_ alone: its own queries run only at a batch's end, and
+      // the bytes still unsent here belong to requests the tracker is still waiting on.
+      if (co_await relay_from_server() == outcome::close) co_return send_result::session_over;
+      if (!server_) co_return send_result::server_lost;
+    }
+  }
+  server_out_.clear();
+  co_return send_result::sent;
 }
 
 asio::awaitable<bool> client_session::write_server() {

@@ -157,6 +157,13 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<bool> write_client(wire::bytes_view bytes);
   asio::awaitable<bool> flush_client();
   asio::awaitable<bool> write_server();
+  enum class send_result {
+    sent,          // all of server_out_ went out
+    failed,        // the write failed: the caller reports the lost connection
+    session_over,  // relaying meanwhile ended the session
+    server_lost,   // relaying meanwhile found the server gone (the client was told)
+  };
+  asio::awaitable<send_result> send_relaying();
   void send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);
 
   // Enough for any startup message and a typical batch; larger batches grow it (and it shrinks back).
