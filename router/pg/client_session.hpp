@@ -47,7 +47,7 @@ struct client_statement {
   std::uint64_t id = 0;               // worker-wide id; the server-side name is derived from it
   std::string query;
   std::string parameter_types;        // raw int32 OIDs as sent
-  std::int16_t parameter_count = 0;
+  std::uint16_t parameter_count = 0;
   classify::classification kind;      // classified once, at Parse
 };
 
@@ -60,7 +60,7 @@ struct client_unnamed_statement {
   std::uint64_t stamp = 0;   // unique per Parse(""): compared with server_connection::unnamed_stamp
   std::string query;         // reused: assign() keeps the capacity
   std::string parameter_types;
-  std::int16_t parameter_count = 0;
+  std::uint16_t parameter_count = 0;
   classify::classification kind;
 };
 

@@ -46,7 +46,6 @@ void decode_typed(wire::bytes_view payload, wire::byte_buffer& scratch) {
     require(same_bytes(reencoded_payload(scratch), payload));
   }
   if (auto p = wire::decode_parse(payload)) {
-    require(p->parameter_count >= 0);
     require(p->parameter_types.size() == static_cast<std::size_t>(p->parameter_count) * 4);
     scratch.clear();
     wire::encode_parse(scratch, p->statement, p->query, p->parameter_count, p->parameter_types);

@@ -147,13 +147,14 @@ std::optional<parse_message> decode_parse(bytes_view payload) noexcept {
   parse_message message;
   auto name = reader.next_string();
   auto query = name ? reader.next_string() : std::nullopt;
-  auto count = query ? reader.next_int16() : std::nullopt;
-  if (!count || *count < 0) return std::nullopt;
-  auto types = reader.next_bytes(static_cast<std::size_t>(*count) * 4);
+  const auto signed_count = query ? reader.next_int16() : std::nullopt;
+  if (!signed_count) return std::nullopt;
+  const auto count = static_cast<std::uint16_t>(*signed_count);  // unsigned on the wire (see codec.hpp)
+  auto types = reader.next_bytes(std::size_t{count} * 4);
   if (!types || !reader.at_end()) return std::nullopt;
   message.statement = *name;
   message.query = *query;
-  message.parameter_count = *count;
+  message.parameter_count = count;
   message.parameter_types = *types;
   return message;
 }
@@ -424,9 +425,9 @@ void encode_query(byte_buffer& out, std::string_view sql) {
 }
 
 void encode_parse(byte_buffer& out, std::string_view statement, std::string_view query,
-                  std::int16_t parameter_count, bytes_view parameter_types) {
+                  std::uint16_t parameter_count, bytes_view parameter_types) {
   message_builder b(out, fe::parse);
-  b.add_string(statement).add_string(query).add_int16(parameter_count).add_bytes(parameter_types);
+  b.add_string(statement).add_string(query).add_int16(static_cast<std::int16_t>(parameter_count)).add_bytes(parameter_types);
   b.finish();
 }
 

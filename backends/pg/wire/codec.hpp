@@ -173,8 +173,10 @@ std::optional<std::string_view> decode_query(bytes_view payload) noexcept;
 struct parse_message {
   std::string_view statement;  // "" is the unnamed statement
   std::string_view query;
-  bytes_view parameter_types;  // int16 count was read; this is count * 4 bytes of OIDs
-  std::int16_t parameter_count = 0;
+  bytes_view parameter_types;  // count * 4 bytes of OIDs
+  // The count is an Int16 on the wire, which PostgreSQL reads as unsigned (pq_getmsgint(msg, 2)):
+  // up to 65,535 parameter types.
+  std::uint16_t parameter_count = 0;
 };
 std::optional<parse_message> decode_parse(bytes_view payload) noexcept;
 
@@ -295,7 +297,7 @@ void encode_sasl_initial_response(byte_buffer& out, std::string_view mechanism, 
 void encode_sasl_response(byte_buffer& out, bytes_view data);
 void encode_query(byte_buffer& out, std::string_view sql);
 void encode_parse(byte_buffer& out, std::string_view statement, std::string_view query,
-                  std::int16_t parameter_count, bytes_view parameter_types);
+                  std::uint16_t parameter_count, bytes_view parameter_types);
 void encode_bind(byte_buffer& out, std::string_view portal, std::string_view statement, bytes_view rest);
 void encode_describe(byte_buffer& out, char kind, std::string_view name);
 void encode_close(byte_buffer& out, char kind, std::string_view name);

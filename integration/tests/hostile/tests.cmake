@@ -3,3 +3,6 @@
 set(hostile_tests_dir ${CMAKE_CURRENT_LIST_DIR})
 sluice_integration_test(hostile_pipeline_backpressure TIMEOUT 300
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/pipeline_backpressure.py)
+#   protocol_limits        4. Parse with 32,768-65,535 parameter types (an unsigned count)
+sluice_integration_test(hostile_protocol_limits TIMEOUT 60
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/protocol_limits.py)

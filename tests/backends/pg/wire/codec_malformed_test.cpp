@@ -104,14 +104,24 @@ TEST_CASE("Parse: parameter count disagreeing with the bytes present", "[wire][d
   CHECK_FALSE(decode_parse(as_bytes(parse_payload(2, one_oid))));      // count larger than bytes present
   CHECK_FALSE(decode_parse(as_bytes(parse_payload(32767, one_oid))));  // far larger
   CHECK_FALSE(decode_parse(as_bytes(parse_payload(0, one_oid))));      // smaller: trailing bytes
-  CHECK_FALSE(decode_parse(as_bytes(parse_payload(-1, {}))));          // negative
-  CHECK_FALSE(decode_parse(as_bytes(parse_payload(-32768, {}))));
+  CHECK_FALSE(decode_parse(as_bytes(parse_payload(-1, {}))));          // 65535 (unsigned), no OIDs
+  CHECK_FALSE(decode_parse(as_bytes(parse_payload(-32768, {}))));      // 32768, no OIDs
   CHECK_FALSE(decode_parse(as_bytes(parse_payload(1, bytes_of({0, 0, 23})))));  // partial OID
   const byte_buffer zero_payload = parse_payload(0, {});
   const auto zero = decode_parse(as_bytes(zero_payload));
   REQUIRE(zero);
   CHECK(zero->parameter_count == 0);
   CHECK(zero->parameter_types.empty());
+  // PostgreSQL reads the count as unsigned: 32,768 to 65,535 parameter types are valid (issue 15).
+  for (const int wanted : {32768, 40000, 65535}) {
+    byte_buffer many;
+    for (int i = 0; i < wanted; ++i) many.insert(many.end(), {0, 0, 0, 23});
+    const byte_buffer payload = parse_payload(static_cast<std::int16_t>(static_cast<std::uint16_t>(wanted)), many);
+    const auto decoded = decode_parse(as_bytes(payload));
+    REQUIRE(decoded);
+    CHECK(decoded->parameter_count == wanted);
+    CHECK(decoded->parameter_types.size() == static_cast<std::size_t>(wanted) * 4);
+  }
 }
 
 TEST_CASE("Bind: missing NULs", "[wire][decode][malformed]") {
