@@ -19,6 +19,7 @@ namespace sluice::router {
 struct function_effect {
   bool may_set_settings = false;          // its source calls set_config, SET/RESET, or runs dynamic SQL
   std::vector<std::string> custom_names;  // dotted settings its source names (pg_settings omits them)
+  bool dynamic_names = false;             // it may set settings it does not name (EXECUTE, set_config(expr))
 };
 
 class function_effects {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <list>
 #include <unordered_map>
 
@@ -37,6 +38,15 @@ class prepared_cache {
     order_.push_front(id);
     where_.emplace(id, order_.begin());
     return evicted;
+  }
+
+  // Puts back a statement whose eviction did not happen on the server (its Close was skipped after an
+  // error), as the least recently used; may exceed the capacity by the ones put back until the next
+  // insert evicts.
+  void restore(std::uint64_t id) {
+    if (where_.contains(id)) return;
+    order_.push_back(id);
+    where_.emplace(id, std::prev(order_.end()));
   }
 
   void erase(std::uint64_t id) {

@@ -874,6 +874,8 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
       f.pins = creates_temp(c);
     } else if (is_kw(t, {"alter", "drop"}) && is_kw(c.peek(), {"function", "procedure", "routine"})) {
       f.defines = true;
+    } else if (is_kw(t, "do")) {
+      f.session_set = true;  // a DO block may SET or set_config(): captured afterwards
     } else if (is_kw(t, "declare")) {
       f.pins = declares_held_cursor(c);
     } else if (is_kw(t, "prepare")) {
@@ -1165,14 +1167,26 @@ std::string deallocate_name(std::string_view sql) {
   return out;
 }
 
-std::vector<std::string> custom_setting_names(std::string_view sql) {
+std::vector<std::string> custom_setting_names(std::string_view sql, bool* dynamic) {
   std::vector<std::string> names;
   for (const session_set& change : extract_session_sets(sql)) {
     if (change.name.find('.') != std::string::npos) names.push_back(change.name);
   }
+  const auto unknown_names = [&] {
+    if (dynamic != nullptr) *dynamic = true;
+  };
   cursor c(sql);
   while (!c.at_end()) {
     const token t = c.take();
+    if (is_kw(t, "do") && (c.peek().kind == token_kind::string || c.peek().kind == token_kind::dollar_string ||
+                           is_kw(c.peek(), "language"))) {
+      unknown_names();  // DO block: its body runs now, unseen
+      continue;
+    }
+    if (is_kw(t, "execute")) {
+      unknown_names();  // dynamic SQL (in a function's source)
+      continue;
+    }
     if (!is_name(t) || !ident_matches(t, "set_config") || !is_punct(c.peek(), '(')) {
       continue;
     }
@@ -1180,6 +1194,7 @@ std::vector<std::string> custom_setting_names(std::string_view sql) {
     const token name = c.peek();
     // A plain 'literal' (no E'' escapes): the text between the quotes, '' meaning one quote.
     if (name.kind != token_kind::string || name.unterminated || name.text.size() < 2 || name.text.front() != '\'') {
+      unknown_names();
       continue;
     }
     std::string value;

@@ -75,7 +75,9 @@ std::vector<session_set> extract_session_sets(std::string_view sql);
 // The names of custom (dotted, "myapp.tenant") settings that `sql` may set: those of its SET / RESET
 // statements and the literal first arguments of its set_config() calls, lower-cased. PostgreSQL does
 // not list custom settings in pg_settings, so a session asks for these by name. Control path: allocates.
-std::vector<std::string> custom_setting_names(std::string_view sql);
+// `dynamic`, when given, is set when `sql` may set settings whose names it does not spell out: a
+// set_config() whose name is not a literal, a DO block, or dynamic SQL (EXECUTE, in function sources).
+std::vector<std::string> custom_setting_names(std::string_view sql, bool* dynamic = nullptr);
 
 // Calls visit(context, name) for each name followed by '(' in `sql` that may be a function call (the
 // same names that make calls_functions true): the name as PostgreSQL resolves it (unquoted folded to

@@ -341,7 +341,10 @@ asio::awaitable<void> client_session::run() {
   if (server_) finish_dispatch(false);
   end_unit();
   if (server_) {
-    const bool clean = tracker_.empty() && tx_ == wire::tx_status::idle && !copy_in_ && !awaiting_server_;
+    // Extended messages without their Sync leave the server inside an implicit transaction (docs
+    // 55.2.3): the next Query on that connection would commit them. Such a connection is closed.
+    const bool clean = tracker_.empty() && tx_ == wire::tx_status::idle && !copy_in_ && !awaiting_server_ &&
+                       !extended_unsynced_;
     if (clean && (pinned_ || session_mode_)) {
       held_[server_->backend_index()] = std::move(server_);
     } else {
@@ -748,6 +751,7 @@ std::optional<classify::classification> client_session::classify_extended_batch(
 }
 
 asio::awaitable<client_session::outcome> client_session::on_client_input() {
+  routed_unnamed_ = {};
   if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
@@ -1299,9 +1303,10 @@ asio::awaitable<bool> client_session::capture_settings() {
   const auto result = co_await run_internal_queries(1, nullptr, &captured);
   if (result == internal_result::io_failed) co_return false;
   if (result != internal_result::ok) {
-    // Cannot tell what the unit left: the next borrower starts from RESET ALL.
+    // Cannot tell what the unit left: carrying on would run the client's next statements with
+    // settings it may not have; the caller ends the session.
     server_->settings_unknown = true;
-    co_return true;
+    co_return false;
   }
   // The first row: statement_timeout as the session had it; the marked row: its default.
   if (!captured.empty()) {
@@ -1344,6 +1349,7 @@ void client_session::note_function_call(std::string_view name) {
   if (const auto* effect = owner_.functions().find(database_, name)) {
     if (!effect->may_set_settings) return;
     unit_changed_settings_ = true;
+    if (effect->dynamic_names) unit_dynamic_settings_ = true;
     unit_custom_settings_.insert(unit_custom_settings_.end(), effect->custom_names.begin(), effect->custom_names.end());
     return;
   }
@@ -1357,9 +1363,16 @@ asio::awaitable<bool> client_session::learn_functions() {
   // SET or RESET, or runs dynamic SQL (EXECUTE); built-ins and C functions are taken not to. Names
   // that are no function of the user's (built-ins, table names before a column list) are cached as
   // harmless too. The value column is that source when it may, NULL when not.
+  //
+  // The answer is shared by every user of the database on this worker, so the query must mean the
+  // same whatever the client's settings: search_path is pinned for its own implicit transaction (the
+  // first statement runs before the second is analysed), and the pattern has no backslashes, whose
+  // meaning standard_conforming_strings would change (the whole Query is lexed at once).
   std::string sql =
+      "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true); "
       "SELECT p.proname::text, string_agg(CASE WHEN l.lanname NOT IN ('c', 'internal') AND p.prosrc ~* "
-      "'(set_config|(^|;|\\mbegin|\\mthen|\\melse|\\mloop)\\s*(set|reset)\\s|\\mexecute\\M)' "
+      "'(set_config|(^|;|[[:<:]]begin|[[:<:]]then|[[:<:]]else|[[:<:]]loop)[[:space:]]*(set|reset)[[:space:]]|"
+      "[[:<:]]execute[[:>:]])' "
       "THEN 'x ' || p.prosrc END, ' ') FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang "
       "WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) AND p.proname = ANY (ARRAY[";
   for (std::size_t i = 0; i < unit_unknown_functions_.size(); ++i) {
@@ -1383,8 +1396,9 @@ asio::awaitable<bool> client_session::learn_functions() {
     const auto row = std::find_if(found.begin(), found.end(), [&](const setting& f) { return f.first == name; });
     if (row != found.end() && !row->second.empty()) {
       effect.may_set_settings = true;
-      effect.custom_names = classify::custom_setting_names(row->second);
+      effect.custom_names = classify::custom_setting_names(row->second, &effect.dynamic_names);
       unit_changed_settings_ = true;
+      if (effect.dynamic_names) unit_dynamic_settings_ = true;
       unit_custom_settings_.insert(unit_custom_settings_.end(), effect.custom_names.begin(), effect.custom_names.end());
     }
     cache.learn(database_, std::move(name), std::move(effect));
@@ -1447,7 +1461,7 @@ void client_session::note_prepared(std::uint64_t id) {
   if (evicted == 0) return;
   const server_statement_name name(evicted);
   wire::encode_close(server_out_, 'S', name.view());
-  tracker_.push({request_kind::close, request_action::swallow, 0});
+  tracker_.push({request_kind::close, request_action::swallow, evicted});
 }
 
 void client_session::ensure_prepared(const client_statement& statement) {
@@ -1517,11 +1531,16 @@ client_session::outcome client_session::forward_message(const wire::message_view
     }
     if (kind.has_session_set) {
       unit_changed_settings_ = true;
-      for (auto& name : classify::custom_setting_names(sql)) unit_custom_settings_.push_back(std::move(name));
+      bool dynamic = false;
+      for (auto& name : classify::custom_setting_names(sql, &dynamic)) unit_custom_settings_.push_back(std::move(name));
+      if (dynamic) unit_dynamic_settings_ = true;
     }
     // A function of the user's may call set_config() itself: those that may are known per worker
     // (learnt from pg_proc once), and a unit calling one has its settings captured too.
-    if (kind.defines_function) owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
+    if (kind.defines_function) {
+      owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
+      unit_defined_function_ = true;  // and again when the unit ends (the definition commits then)
+    }
     if (kind.calls_functions && !pinned_) note_function_calls(sql);
     if (kind.resets_server_state) {
       server_state_reset_ = true;
@@ -1532,6 +1551,12 @@ client_session::outcome client_session::forward_message(const wire::message_view
   // A Query, FunctionCall or Sync ends a batch: what follows may be routed on its own.
   batch_ended_ = message.type == wire::fe::query || message.type == wire::fe::function_call ||
                  (message.type == wire::fe::sync && !copy_in_);
+  if (message.type == wire::fe::sync && !copy_in_) {
+    extended_unsynced_ = false;
+  } else if (message.type == wire::fe::parse || message.type == wire::fe::bind || message.type == wire::fe::describe ||
+             message.type == wire::fe::execute || message.type == wire::fe::close) {
+    extended_unsynced_ = true;
+  }
   switch (message.type) {
     case wire::fe::query: {
       auto sql = wire::decode_query(message.payload);
@@ -1700,13 +1725,20 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     }
     const auto& message = frame.message;
     tracker_.drain_synthesized(emit_synthesized);
-    const auto verdict = tracker_.on_server_message(message.type, [&](const request& failed) {
-      if (failed.statement_id != 0) {
-        server_->prepared().erase(failed.statement_id);
+    const auto verdict = tracker_.on_server_message(message.type, [&](const request& skipped) {
+      if (skipped.kind == request_kind::close) {
+        if (skipped.statement_id != 0) {
+          // An eviction's Close the server skipped: the statement is still there.
+          server_->prepared().restore(skipped.statement_id);
+        } else if (skipped.action != request_action::synthesize) {
+          server_->unnamed_stamp = unknown_unnamed;  // a Close of the unnamed statement (or a portal) skipped
+        }
+      } else if (skipped.statement_id != 0) {
+        server_->prepared().erase(skipped.statement_id);
       } else {
         // An unnamed Parse that failed or was skipped: what the server holds now is unknown.
         server_->unnamed_stamp = unknown_unnamed;
-        if (failed.action == request_action::forward) unnamed_.exists = false;
+        if (skipped.action == request_action::forward) unnamed_.exists = false;
       }
     });
     switch (message.type) {
@@ -1715,6 +1747,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         if (tracker_.empty()) batch_done = true;
         break;
       case wire::be::error_response:
+        batch_failed_ = true;
         if (is_backend_fault(wire::error_sqlstate(message.payload))) batch_backend_fault_ = true;
         if (is_fatal(message.payload)) {
           // The server is about to close this connection (shutdown 57P01, crash 57P02, admin kill).
@@ -1776,11 +1809,20 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       if (result == internal_result::io_failed) {
         // The client has its answer; only the position is unknown (its next read may miss this commit
         // if it lands on a lagging replica: logged).
-        co_return lost_after_unit("lost while reading the WAL position", false);
+        const bool settings_pending = unit_changed_settings_ || !unit_unknown_functions_.empty();
+        if (lost_after_unit("lost while reading the WAL position", settings_pending) == outcome::close) {
+          co_await flush_client();
+          co_return outcome::close;
+        }
+        co_return outcome::proceed;
       }
       std::uint64_t lsn = 0;
       std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
       if (lsn > required_lsn_) required_lsn_ = lsn;
+    }
+    if (unit_defined_function_ && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
+      unit_defined_function_ = false;
+      owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
     }
     if (!unit_unknown_functions_.empty() && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
       if (!co_await learn_functions()) {
@@ -1801,12 +1843,21 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         co_await flush_client();
         co_return outcome::close;
       }
+      // Settings whose names nothing spelled out (a DO block, set_config(expr)) may be custom ones
+      // pg_settings does not list: the next borrower starts from RESET ALL, which clears those too.
+      if (unit_dynamic_settings_ && server_) server_->settings_unknown = true;
+      unit_dynamic_settings_ = false;
     }
     if (server_state_reset_) {
-      // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection.
-      server_->prepared().clear();
+      // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection, unless
+      // the batch failed (BEGIN; DISCARD ALL is refused): then which are left is unknown, and the
+      // connection is not pooled again.
       server_state_reset_ = false;
+      server_->prepared().clear();
+      server_->unnamed_stamp = unknown_unnamed;
+      if (batch_failed_) discard_server_ = true;
     }
+    batch_failed_ = false;
     if (tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) end_unit();
     detach_if_done();
   } else if (tracker_.empty() && !copy_in_) {
@@ -1829,6 +1880,11 @@ void client_session::finish_dispatch(bool failed) {
 
 void client_session::detach_if_done() {
   if (!server_ || !ready_ || !tracker_.empty() || tx_ != wire::tx_status::idle || copy_in_ || awaiting_server_) {
+    return;
+  }
+  if (discard_server_) {
+    discard_server_ = false;
+    release_server(false);
     return;
   }
   if (pinned_) return;
@@ -1874,6 +1930,14 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   unit_changed_settings_ = false;
   unit_custom_settings_.clear();
   unit_unknown_functions_.clear();
+  unit_dynamic_settings_ = false;
+  server_state_reset_ = false;
+  batch_failed_ = false;
+  discard_server_ = false;
+  extended_unsynced_ = false;
+  // The rest of an extended batch the server never finished is skipped up to its Sync, as the server
+  // itself would have skipped it after an error (libpq then knows the pipeline is aborted).
+  const bool mid_batch = !batch_ended_;
   // The server's own words reach the client (its SQLSTATE and message, as a direct connection would
   // show them); what sluice knows goes into DETAIL.
   std::string context = "sluice: the connection to backend '" + name + "' was lost ";
@@ -1896,6 +1960,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   }
   // Exactly the ReadyForQuery messages the client is owed (none after a Flush: it sends a Sync).
   for (std::size_t i = 0; i < pending_ready; ++i) wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
+  if (pending_ready == 0 && mid_batch) discard_until_sync_ = true;
   tx_ = wire::tx_status::idle;
   end_unit();
   co_return co_await flush_client() ? outcome::proceed : outcome::close;
@@ -1916,6 +1981,10 @@ client_session::outcome client_session::lost_after_unit(std::string_view what, b
   unit_changed_settings_ = false;
   unit_custom_settings_.clear();
   unit_unknown_functions_.clear();
+  unit_dynamic_settings_ = false;
+  server_state_reset_ = false;
+  batch_failed_ = false;
+  discard_server_ = false;
   end_unit();
   if (!state_lost) return outcome::proceed;
   encode_error_with_detail(client_out_, "FATAL", "08006", "server closed the connection unexpectedly",

@@ -204,6 +204,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool copy_in_ = false;          // COPY FROM STDIN in progress: read the client
   bool batch_incomplete_ = false;  // an extended batch is not all buffered yet: read before routing
   bool batch_ended_ = false;       // the last message forwarded ended a batch (Query, FunctionCall, Sync)
+  bool extended_unsynced_ = false;  // extended messages forwarded since the last Sync (implicit transaction open)
+  bool batch_failed_ = false;      // an ErrorResponse came back in the current batch
+  bool discard_server_ = false;    // the attached connection's state is unknown: close it when done
   bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
   bool batch_backend_fault_ = false;  // ... one that is the backend's fault (counts against its score)
   bool dispatched_ = false;       // the scorer counts a batch in flight on the attached backend
@@ -212,6 +215,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool unit_changed_settings_ = false;  // the unit ran SET/RESET/set_config/DISCARD: capture at its end
   std::vector<std::string> unit_custom_settings_;  // dotted setting names the unit may have set
   std::vector<std::string> unit_unknown_functions_;  // called, not yet in the worker's function_effects
+  bool unit_dynamic_settings_ = false;  // may have set settings whose names are not known (DO, set_config(expr))
+  bool unit_defined_function_ = false;  // ran CREATE/ALTER/DROP FUNCTION: caches are cleared again at its end
   bool server_state_reset_ = false;  // DISCARD ALL / DEALLOCATE ran: server-side statements are gone
 
   // Tenant QoS and the write gate (see admit_unit).

@@ -67,8 +67,8 @@ class response_tracker {
 
   // Classifies one server message by its type byte and advances the queue. For an ErrorResponse in
   // the extended protocol the requests up to the next sync are dropped, as the server skips them;
-  // `failed_parse` receives each parse request that will not exist on the server (statement_id 0 is
-  // the unnamed statement).
+  // `skipped` receives each parse that will not exist on the server (statement_id 0 is the unnamed
+  // statement) and each close the server did not run (its statement is still there).
   template <class FailedParse>
   response_verdict on_server_message(char type, FailedParse&& failed_parse) {
     if (empty()) return response_verdict::forward;  // notices, notifications, parameter status
@@ -99,8 +99,10 @@ class response_tracker {
         // The error itself goes to the client even when it answers an injected Parse, so the
         // client learns why its Bind/Describe failed.
         while (!empty() && queue_[head_].kind != request_kind::sync) {
-          if (queue_[head_].kind == request_kind::parse && queue_[head_].action != request_action::synthesize) {
-            failed_parse(queue_[head_]);
+          const request& dropped = queue_[head_];
+          if ((dropped.kind == request_kind::parse || dropped.kind == request_kind::close) &&
+              dropped.action != request_action::synthesize) {
+            failed_parse(dropped);
           }
           pop();
         }

@@ -93,6 +93,16 @@ with t.section("values with quotes and backslashes are replayed exactly, whateve
     t.ok(tricky not in values(seen_b), "B never sees it", f"got {seen_b}")
     wire.close_all(a, b)
 
+with t.section("a DO block's set_config never reaches another client"):
+    a, b, pid = wire.shared_pair()
+    r = a.query("DO $$BEGIN PERFORM set_config('sluice_test.do', 'from_do', false); END$$")
+    t.ok(not r.errors, "A: DO block calling set_config", r.describe())
+    D = "current_setting('sluice_test.do', true)"
+    seen_a, seen_b = interleaved(a, b, D, D)
+    seen_b += seen(b, D)
+    t.ok("from_do" not in values(seen_b), f"B never sees 'from_do' ({len(seen_b)} statements)", f"got {seen_b}")
+    wire.close_all(a, b)
+
 with t.section("set_config inside a function never reaches another client"):
     lib.query(direct, "create or replace function public.sluice_sets() returns text language sql as "
                       "$$ select set_config('sluice_test.f', 'from_f', false) $$")

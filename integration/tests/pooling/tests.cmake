@@ -9,9 +9,10 @@
 #   session_mode  7. session pooling never silently swaps the server connection
 #   errors        8. error texts when a server connection is terminated; malformed startup
 #   prepared_bound 11. server-side prepared statements bounded per connection (LRU, Close)
+#   unsynced      a client leaving mid-batch (no Sync) never hands its open implicit transaction on
 
 set(pooling_tests_dir ${CMAKE_CURRENT_LIST_DIR})
-foreach(name IN ITEMS pins unnamed cancel_race settings session_mode errors prepared_bound)
+foreach(name IN ITEMS pins unnamed cancel_race settings session_mode errors prepared_bound unsynced)
   sluice_integration_test(pooling_${name} TIMEOUT 120
       COMMAND ${SLUICE_IT_PYTHON} -B ${pooling_tests_dir}/${name}.py)
 endforeach()

@@ -195,7 +195,7 @@ const row rows[] = {
     {"ANALYZE t", P},
     {"LOCK TABLE t IN ACCESS EXCLUSIVE MODE", P},
     {"CALL proc(1)", P},
-    {"DO $$ BEGIN PERFORM 1; END $$", P},
+    {"DO $$ BEGIN PERFORM 1; END $$", P, sset},
     {"REFRESH MATERIALIZED VIEW mv", P},
     {"CLUSTER t", P},
     {"REINDEX TABLE t", P},
@@ -485,15 +485,16 @@ TEST_CASE("classify: every statement in the table gets its route and flags", "[c
   }
 }
 
-// has_session_set is set for SET/RESET (which extract_session_sets lists) and for set_config() calls
-// (which it does not: their values are captured from the server afterwards).
+// has_session_set is set for SET/RESET (which extract_session_sets lists), for set_config() calls and
+// for DO blocks (which it does not: their values are captured from the server afterwards).
 bool agrees_with_extract(const classification& c, std::string_view sql) {
   const bool listed = !extract_session_sets(sql).empty();
   if (listed) return c.has_session_set;
   if (!c.has_session_set) return true;
   std::string lowered(sql);
   for (auto& ch : lowered) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return lowered.find("set_config") != std::string::npos;
+  // ... and DO blocks, whose bodies may SET anything.
+  return lowered.find("set_config") != std::string::npos || lowered.find("do") != std::string::npos;
 }
 
 TEST_CASE("classify: has_session_set agrees with extract_session_sets", "[classify]") {
@@ -799,6 +800,17 @@ TEST_CASE("custom_setting_names: dotted names of SET and literal set_config call
         std::vector<std::string>{"sluice_test.v"});
   CHECK(custom_setting_names("select set_config(name, 'A', false)").empty());
   CHECK(custom_setting_names("RESET a.b").empty() == false);
+  bool dynamic = false;
+  CHECK(custom_setting_names("select set_config('a.b', 'x', false)", &dynamic).size() == 1);
+  CHECK_FALSE(dynamic);
+  custom_setting_names("select set_config($1, 'x', false)", &dynamic);
+  CHECK(dynamic);
+  dynamic = false;
+  custom_setting_names("DO $$ BEGIN PERFORM set_config('a' || 'b', 'x', false); END $$", &dynamic);
+  CHECK(dynamic);
+  dynamic = false;
+  custom_setting_names("BEGIN EXECUTE format('SET %I = 1', n); END", &dynamic);
+  CHECK(dynamic);
 }
 
 TEST_CASE("deallocate_name: one DEALLOCATE of one name", "[classify]") {

@@ -36,7 +36,9 @@ outcome drive(response_tracker& tracker, std::string_view server) {
   };
   for (const char type : server) {
     tracker.drain_synthesized(emit);
-    const auto verdict = tracker.on_server_message(type, [&](const request& failed) { result.failed.push_back(failed.statement_id); });
+    const auto verdict = tracker.on_server_message(type, [&](const request& failed) {
+      if (failed.kind == request_kind::parse) result.failed.push_back(failed.statement_id);
+    });
     if (verdict == response_verdict::forward) result.client += type;
     result.pending.push_back(tracker.pending());
   }
