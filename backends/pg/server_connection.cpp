@@ -50,18 +50,20 @@ void enable_keepalive(tcp::socket& socket) {
 
 // Connect, send the CancelRequest, then wait for the server to close the connection (it does so
 // after processing the request), so the cancel is delivered before we drop the socket.
-asio::awaitable<void> cancel_exchange(tcp::socket& socket, tcp::endpoint endpoint,
+// True when the server took the request and closed the connection (it has signalled the backend).
+asio::awaitable<bool> cancel_exchange(tcp::socket& socket, tcp::endpoint endpoint,
                                       wire::backend_key_data key) {
   auto [connect_ec] = co_await socket.async_connect(endpoint, use_tuple);
-  if (connect_ec) co_return;
+  if (connect_ec) co_return false;
   enable_keepalive(socket);
   wire::byte_buffer out;
   wire::encode_cancel_request(out, key.process_id, key.secret_key);
   auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
-  if (write_ec) co_return;
+  if (write_ec) co_return false;
   std::uint8_t scratch[16];
   // Anything but EOF (bytes, which PostgreSQL never sends here) ends the wait too.
-  co_await socket.async_read_some(asio::buffer(scratch), use_tuple);
+  auto [read_ec, count] = co_await socket.async_read_some(asio::buffer(scratch), use_tuple);
+  co_return read_ec == asio::error::eof;
 }
 }  // namespace
 
@@ -133,7 +135,7 @@ bool server_connection::idle_and_healthy() {
   return errno == EAGAIN || errno == EWOULDBLOCK;                     // nothing waiting: healthy
 }
 
-asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
+asio::awaitable<bool> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
                                           wire::backend_key_data key, std::chrono::milliseconds timeout) {
   // connect + write + wait-for-close race one timer; whichever finishes first cancels the other,
   // so an unreachable or silent server costs at most `timeout`.
@@ -141,9 +143,10 @@ asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::e
   tcp::socket socket(executor);
   asio::steady_timer deadline(executor);
   deadline.expires_after(timeout);
-  co_await (cancel_exchange(socket, endpoint, key) || deadline.async_wait(use_tuple));
+  auto result = co_await (cancel_exchange(socket, endpoint, key) || deadline.async_wait(use_tuple));
   boost::system::error_code ignored;
   socket.close(ignored);
+  co_return result.index() == 0 && std::get<0>(result);
 }
 
 void server_connection::rebind(asio::any_io_executor executor) {

@@ -100,8 +100,10 @@ class server_connection {
 
 // Sends a CancelRequest for `key` to `endpoint` on a fresh connection (PostgreSQL docs 55.2.7) and
 // completes once the server has closed that connection, on any error, or after `timeout` (connect,
-// write and the wait for the close all count against it), whichever comes first.
-asio::awaitable<void> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
+// write and the wait for the close all count against it), whichever comes first. True when the
+// server closed the cancel connection, i.e. it has signalled the backend; false on a failure or the
+// deadline (the signal may still come later).
+asio::awaitable<bool> send_cancel_request(asio::any_io_executor executor, tcp::endpoint endpoint,
                                           wire::backend_key_data key, std::chrono::milliseconds timeout);
 
 }  // namespace sluice::backends::pg

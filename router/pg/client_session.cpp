@@ -286,6 +286,21 @@ constexpr std::string_view capture_settings_sql =
     "UNION ALL SELECT ' statement_timeout reset', reset_val FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'";
 constexpr std::string_view statement_timeout_reset_marker = " statement_timeout reset";
 
+// A time setting in milliseconds: as current_setting() shows it ("30s", "1min", "500ms", "0") or as
+// pg_settings.reset_val holds it (a number of the setting's unit, ms for statement_timeout).
+std::optional<std::int64_t> setting_milliseconds(std::string_view text) {
+  std::int64_t number = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc{}) return std::nullopt;
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  if (unit.empty() || unit == "ms") return number;
+  if (unit == "s") return number * 1000;
+  if (unit == "min") return number * 60'000;
+  if (unit == "h") return number * 3'600'000;
+  if (unit == "d") return number * 86'400'000;
+  return std::nullopt;
+}
+
 void merge_kind(classify::classification& into, const classify::classification& from) {
   if (from.target == classify::route::primary) into.target = classify::route::primary;
   if (into.routing_hint == classify::hint::none) into.routing_hint = from.routing_hint;
@@ -1315,7 +1330,10 @@ asio::awaitable<bool> client_session::capture_settings() {
     const auto reset_row = std::find_if(captured.begin(), captured.end(),
                                         [](const setting& c) { return c.first == statement_timeout_reset_marker; });
     if (reset_row != captured.end()) {
-      if (reset_row->second != timeout) captured.emplace_back("statement_timeout", timeout);
+      // Formats differ ("30s" against "30000"): compare the durations.
+      const auto now_ms = setting_milliseconds(timeout);
+      const auto default_ms = setting_milliseconds(reset_row->second);
+      if (!now_ms || !default_ms || *now_ms != *default_ms) captured.emplace_back("statement_timeout", timeout);
       captured.erase(std::find_if(captured.begin(), captured.end(),
                                   [](const setting& c) { return c.first == statement_timeout_reset_marker; }));
     }
@@ -1882,18 +1900,16 @@ void client_session::detach_if_done() {
   if (!server_ || !ready_ || !tracker_.empty() || tx_ != wire::tx_status::idle || copy_in_ || awaiting_server_) {
     return;
   }
-  if (discard_server_) {
-    discard_server_ = false;
-    release_server(false);
-    return;
-  }
+  // A connection this client keeps (pinned, session mode) stays its own whatever state it is in; one
+  // that goes back to the pool in an unknown state is closed instead.
   if (pinned_) return;
   if (session_mode_) {
     const auto index = server_->backend_index();
     held_[index] = std::move(server_);
+    discard_server_ = false;
     return;
   }
-  release_server(true);
+  release_server(!std::exchange(discard_server_, false));
 }
 
 void client_session::release_server(bool reusable) {
@@ -2010,8 +2026,8 @@ void client_session::cancel_running_query() {
       executor,
       [weak = weak_from_this(), executor, endpoint = owner_.shared().backend_endpoints[index], key, index,
        timeout = owner_.shared().cfg.pool.connect_timeout]() -> asio::awaitable<void> {
-        co_await backends::pg::send_cancel_request(executor, endpoint, key, timeout);
-        if (auto self = weak.lock()) self->on_cancel_answered(index, key);
+        const bool answered = co_await backends::pg::send_cancel_request(executor, endpoint, key, timeout);
+        if (auto self = weak.lock()) self->on_cancel_answered(index, key, answered);
       },
       asio::detached);
 }
@@ -2019,25 +2035,30 @@ void client_session::cancel_running_query() {
 // The server closed the cancel connection (or it failed or timed out): the backend has been signalled,
 // so the server connection may serve others again. Connections are found by their backend key: the
 // one cancelled may be attached, kept for the session, parked here, or gone already.
-void client_session::on_cancel_answered(std::size_t backend, wire::backend_key_data key) {
+// `answered` false: the cancel failed or timed out, so the signal may still land later; that
+// connection is closed rather than lent to anyone.
+void client_session::on_cancel_answered(std::size_t backend, wire::backend_key_data key, bool answered) {
   const auto matches = [&](const std::unique_ptr<server_connection>& connection) {
     return connection && connection->backend_index() == backend && connection->key().process_id == key.process_id &&
            connection->key().secret_key == key.secret_key;
   };
-  const auto answered = [](server_connection& connection) {
+  const auto done = [](server_connection& connection) {
     if (connection.cancels_in_flight > 0) --connection.cancels_in_flight;
   };
-  if (matches(server_)) answered(*server_);
+  if (matches(server_)) {
+    done(*server_);
+    if (!answered) discard_server_ = true;
+  }
   for (auto& held : held_) {
-    if (matches(held)) answered(*held);
+    if (matches(held)) done(*held);
   }
   for (auto it = canceling_.begin(); it != canceling_.end(); ++it) {
     if (!matches(*it)) continue;
-    answered(**it);
-    if ((*it)->cancels_in_flight == 0) {
+    done(**it);
+    if ((*it)->cancels_in_flight == 0 || !answered) {
       auto connection = std::move(*it);
       canceling_.erase(it);
-      pools_[connection->backend_index()]->release(std::move(connection), true);
+      pools_[connection->backend_index()]->release(std::move(connection), answered);
     }
     break;
   }

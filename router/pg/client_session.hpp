@@ -122,7 +122,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // payload when it sent one (its SQLSTATE and text reach the client as they are), else `what`
   // describes the network failure.
   asio::awaitable<outcome> server_failed(wire::bytes_view server_error, std::string_view what);
-  void on_cancel_answered(std::size_t backend, wire::backend_key_data key);
+  void on_cancel_answered(std::size_t backend, wire::backend_key_data key, bool answered);
   outcome lost_after_unit(std::string_view what, bool state_lost);
   asio::awaitable<bool> reset_server_state(bool on_primary);
   enum class internal_result {
