@@ -1815,7 +1815,10 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     ready_ = true;
     awaiting_server_ = false;
     finish_dispatch(false);
-    if (wrote_ && tx_ == wire::tx_status::idle && !pinned_) {
+    // The unit is over (committed, rolled back, or a statement outside a transaction): nothing is
+    // outstanding (batch_done) and no transaction is open.
+    const bool unit_over = tx_ == wire::tx_status::idle;
+    if (wrote_ && unit_over && !pinned_) {
       // read_your_writes: the WAL insert position after the commit is at or past the commit record,
       // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
       // connection (one round trip per write transaction, only for read_your_writes users).
@@ -1838,21 +1841,21 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
       if (lsn > required_lsn_) required_lsn_ = lsn;
     }
-    if (unit_defined_function_ && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
+    if (unit_defined_function_ && unit_over) {
       unit_defined_function_ = false;
       owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
     }
-    if (!unit_unknown_functions_.empty() && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
+    if (!unit_unknown_functions_.empty() && unit_over) {
       if (!co_await learn_functions()) {
         lost_after_unit("lost while looking up the functions the unit called", true);
         co_await flush_client();
         co_return outcome::close;
       }
     }
-    if (unit_changed_settings_ && tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) {
-      // The unit is over (committed, rolled back, or a statement outside a transaction): what it left
-      // in force is what the server now reports, SET LOCAL and rolled-back SETs gone, two-part values
-      // such as DateStyle merged. A pinned session never moves, so there is nothing to carry.
+    if (unit_changed_settings_ && unit_over) {
+      // What the unit left in force is what the server now reports, SET LOCAL and rolled-back SETs
+      // gone, two-part values such as DateStyle merged. A pinned session never moves, so there is
+      // nothing to carry.
       if (pinned_) {
         unit_changed_settings_ = false;
         unit_custom_settings_.clear();
@@ -1876,7 +1879,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       if (batch_failed_) discard_server_ = true;
     }
     batch_failed_ = false;
-    if (tx_ == wire::tx_status::idle && tracker_.empty() && !copy_in_) end_unit();
+    if (unit_over) end_unit();
     detach_if_done();
   } else if (tracker_.empty() && !copy_in_) {
     awaiting_server_ = false;  // a Flush was answered; the client speaks next
