@@ -162,6 +162,23 @@ std::string quote_literal(std::string_view value) {
   return quoted;
 }
 
+// 'a', 'b', ...: the elements of an ARRAY[...] of text.
+std::string literal_list(const std::vector<std::string>& values) {
+  std::string list;
+  for (const auto& value : values) {
+    if (!list.empty()) list += ", ";
+    list += quote_literal(value);
+  }
+  return list;
+}
+
+// `DEALLOCATE` is the first word of `sql` (the cheap test before deallocate_name parses it).
+bool starts_with_deallocate(std::string_view sql) {
+  constexpr std::string_view keyword = "deallocate";
+  const auto start = sql.find_first_not_of(" \t\r\n");
+  return start != std::string_view::npos && iequals(sql.substr(start, keyword.size()), keyword);
+}
+
 // GUC names are plain identifiers, possibly dotted (custom options); anything else is double-quoted.
 std::string quote_setting_name(std::string_view name) {
   const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -417,6 +434,15 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
     co_return internal_result::io_failed;
   }
   co_return std::get<0>(result);
+}
+
+// One internal Query: encoded now (not a coroutine: `sql` need not outlive the call), then run.
+asio::awaitable<client_session::internal_result> client_session::run_internal_query(std::string_view sql,
+                                                                                    std::string* first_value,
+                                                                                    std::vector<setting>* rows) {
+  server_out_.clear();
+  wire::encode_query(server_out_, sql);
+  return run_internal_queries(1, first_value, rows);
 }
 
 asio::awaitable<client_session::internal_result> client_session::run_internal_queries_unbounded(
@@ -766,7 +792,7 @@ std::optional<classify::classification> client_session::classify_extended_batch(
 }
 
 asio::awaitable<client_session::outcome> client_session::on_client_input() {
-  routed_unnamed_ = {};
+  routed_unnamed_ = {};  // from an earlier pass: the buffer may hold other text at those bytes now
   if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
@@ -954,7 +980,6 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   // A Flush with nothing outstanding (or only answers sluice gave itself) gets nothing from the
   // server: waiting for it would hang the client.
   if (tracker_.empty() && !copy_in_) awaiting_server_ = false;
-  routed_unnamed_ = {};  // its bytes are consumed: the buffer may be reused for other text
   client_in_.shrink_if_idle(client_read_buffer_size);  // after a huge message, give the memory back
   if (!co_await flush_client()) co_return outcome::close;
   co_return outcome::proceed;
@@ -1005,10 +1030,7 @@ bool client_session::answer_parses_locally() {
 // and answers as PostgreSQL would. Any other DEALLOCATE goes to the server.
 bool client_session::answer_deallocate_locally(wire::bytes_view payload) {
   const auto sql = wire::decode_query(payload);
-  if (!sql) return false;
-  const auto start = sql->find_first_not_of(" \t\r\n");
-  constexpr std::string_view keyword = "deallocate";
-  if (start == std::string_view::npos || !iequals(sql->substr(start, keyword.size()), keyword)) return false;
+  if (!sql || !starts_with_deallocate(*sql)) return false;
   const auto name = classify::deallocate_name(*sql);
   if (name.empty()) return false;
   const auto found = statements_.find(name);
@@ -1038,9 +1060,7 @@ bool client_session::answer_deallocate_batch_locally() {
   if (!message || message->type != wire::fe::parse) return false;
   const auto parse = wire::decode_parse(message->payload);
   if (!parse || !parse->statement.empty() || parse->parameter_count != 0) return false;
-  constexpr std::string_view keyword = "deallocate";
-  const auto start = parse->query.find_first_not_of(" \t\r\n");
-  if (start == std::string_view::npos || !iequals(parse->query.substr(start, keyword.size()), keyword)) return false;
+  if (!starts_with_deallocate(parse->query)) return false;
   name = classify::deallocate_name(parse->query);
   if (name.empty() || !statements_.contains(name)) return false;
   message = next();
@@ -1239,10 +1259,8 @@ asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn) {
                 static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xffffffffu));
   asio::steady_timer pause(client_.get_executor());
   for (;;) {
-    server_out_.clear();
-    wire::encode_query(server_out_, sql);
     std::string answer;
-    const auto result = co_await run_internal_queries(1, &answer);
+    const auto result = co_await run_internal_query(sql, &answer);
     if (result != internal_result::ok) {
       release_server(result != internal_result::io_failed);
       send_error("ERROR", "08006", "sluice: lost the replica while checking its replay position");
@@ -1283,9 +1301,7 @@ asio::awaitable<bool> client_session::replay_settings() {
   }
   sql += calls;
   ++owner_.stats().settings_replayed;
-  server_out_.clear();
-  wire::encode_query(server_out_, sql);
-  const auto result = co_await run_internal_queries(1);
+  const auto result = co_await run_internal_query(sql);
   if (result == internal_result::io_failed) co_return false;
   const bool ok = result == internal_result::ok;
   if (!ok) spdlog::warn("user '{}': replaying session settings failed on the server", user_name_);
@@ -1308,14 +1324,11 @@ asio::awaitable<bool> client_session::capture_settings() {
   custom.erase(std::unique(custom.begin(), custom.end()), custom.end());
   std::string sql(capture_settings_sql);
   if (!custom.empty()) {
-    sql += " UNION ALL SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[";
-    for (std::size_t i = 0; i < custom.size(); ++i) sql += (i == 0 ? "" : ", ") + quote_literal(custom[i]);
-    sql += "]::text[]) AS n";
+    sql += " UNION ALL SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[" +
+           literal_list(custom) + "]::text[]) AS n";
   }
-  server_out_.clear();
-  wire::encode_query(server_out_, sql);
   std::vector<setting> captured;
-  const auto result = co_await run_internal_queries(1, nullptr, &captured);
+  const auto result = co_await run_internal_query(sql, nullptr, &captured);
   if (result == internal_result::io_failed) co_return false;
   if (result != internal_result::ok) {
     // Cannot tell what the unit left: carrying on would run the client's next statements with
@@ -1393,14 +1406,9 @@ asio::awaitable<bool> client_session::learn_functions() {
       "[[:<:]]execute[[:>:]])' "
       "THEN 'x ' || p.prosrc END, ' ') FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang "
       "WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) AND p.proname = ANY (ARRAY[";
-  for (std::size_t i = 0; i < unit_unknown_functions_.size(); ++i) {
-    sql += (i == 0 ? "" : ", ") + quote_literal(unit_unknown_functions_[i]);
-  }
-  sql += "]::name[]) GROUP BY p.proname";
-  server_out_.clear();
-  wire::encode_query(server_out_, sql);
+  sql += literal_list(unit_unknown_functions_) + "]::name[]) GROUP BY p.proname";
   std::vector<setting> found;
-  const auto result = co_await run_internal_queries(1, nullptr, &found);
+  const auto result = co_await run_internal_query(sql, nullptr, &found);
   if (result == internal_result::io_failed) co_return false;
   if (result != internal_result::ok) {
     // Could not tell: capture this unit's settings, learn nothing.
@@ -1823,10 +1831,8 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
       // connection (one round trip per write transaction, only for read_your_writes users).
       wrote_ = false;
-      server_out_.clear();
-      wire::encode_query(server_out_, "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8");
       std::string answer;
-      const auto result = co_await run_internal_queries(1, &answer);
+      const auto result = co_await run_internal_query("SELECT (pg_current_wal_insert_lsn() - '0/0')::int8", &answer);
       if (result == internal_result::io_failed) {
         // The client has its answer; only the position is unknown (its next read may miss this commit
         // if it lands on a lagging replica: logged).
@@ -1946,14 +1952,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   awaiting_server_ = false;
   copy_in_ = false;
   ready_ = false;
-  unit_changed_settings_ = false;
-  unit_custom_settings_.clear();
-  unit_unknown_functions_.clear();
-  unit_dynamic_settings_ = false;
-  server_state_reset_ = false;
-  batch_failed_ = false;
-  discard_server_ = false;
-  extended_unsynced_ = false;
+  forget_unit_server_state();
   // The rest of an extended batch the server never finished is skipped up to its Sync, as the server
   // itself would have skipped it after an error (libpq then knows the pipeline is aborted).
   const bool mid_batch = !batch_ended_;
@@ -1985,6 +1984,18 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   co_return co_await flush_client() ? outcome::proceed : outcome::close;
 }
 
+// What the current unit and batch noted about the attached server connection, which is gone.
+void client_session::forget_unit_server_state() {
+  unit_changed_settings_ = false;
+  unit_custom_settings_.clear();
+  unit_unknown_functions_.clear();
+  unit_dynamic_settings_ = false;
+  server_state_reset_ = false;
+  batch_failed_ = false;
+  discard_server_ = false;
+  extended_unsynced_ = false;
+}
+
 // The server connection failed during sluice's own query after a unit, whose answers the client has
 // all had. `state_lost`: what the unit did to the session's settings is unknown now; carrying on could
 // run the client's next statements with settings it did not choose, so the session ends (FATAL), as
@@ -1997,13 +2008,7 @@ client_session::outcome client_session::lost_after_unit(std::string_view what, b
   release_server(false);
   awaiting_server_ = false;
   ready_ = false;
-  unit_changed_settings_ = false;
-  unit_custom_settings_.clear();
-  unit_unknown_functions_.clear();
-  unit_dynamic_settings_ = false;
-  server_state_reset_ = false;
-  batch_failed_ = false;
-  discard_server_ = false;
+  forget_unit_server_state();
   end_unit();
   if (!state_lost) return outcome::proceed;
   encode_error_with_detail(client_out_, "FATAL", "08006", "server closed the connection unexpectedly",

@@ -124,6 +124,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<outcome> server_failed(wire::bytes_view server_error, std::string_view what);
   void on_cancel_answered(std::size_t backend, wire::backend_key_data key, bool answered);
   outcome lost_after_unit(std::string_view what, bool state_lost);
+  void forget_unit_server_state();
   asio::awaitable<bool> reset_server_state(bool on_primary);
   enum class internal_result {
     ok,            // every internal query succeeded
@@ -134,6 +135,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // two columns of every row. Bounded by pool.connect_timeout (io_failed when it passes).
   asio::awaitable<internal_result> run_internal_queries(std::size_t owed, std::string* first_value = nullptr,
                                                         std::vector<setting>* rows = nullptr);
+  asio::awaitable<internal_result> run_internal_query(std::string_view sql, std::string* first_value = nullptr,
+                                                     std::vector<setting>* rows = nullptr);
   asio::awaitable<internal_result> run_internal_queries_unbounded(std::size_t owed, std::string* first_value,
                                                                   std::vector<setting>* rows);
   asio::awaitable<bool> wait_for_replay(std::uint64_t lsn);
