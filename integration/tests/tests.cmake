@@ -41,7 +41,7 @@ sluice_python_test(saslprep saslprep.py 60)
 # The admin API, /metrics (checked with promtool) and sluicectl (integration/tests/admin/). They change
 # nothing for the tests after them: a drained replica is undrained in a finally block.
 sluice_python_test(admin_api admin/admin_api.py 60)
-sluice_python_test(admin_drain admin/admin_drain.py 60)
+sluice_python_test(admin_drain admin/admin_drain.py 90)
 sluice_python_test(admin_metrics admin/admin_metrics.py 60)
 sluice_integration_test(admin_sluicectl TIMEOUT 90
     COMMAND ${SLUICE_IT_PYTHON} -B ${tests_dir}/admin/sluicectl_cli.py $<TARGET_FILE:sluicectl>)
