@@ -12,11 +12,15 @@ packages=(
   procps iproute2
   prometheus
   python3-psycopg libpostgresql-jdbc-java openjdk-17-jdk-headless
+  postgresql-server-dev-15 bzip2 curl
 )
 # prometheus: for promtool, which checks sluice's /metrics in the admin tests.
 # libicu-dev: NFKC normalization for SASLprep of SCRAM passwords (backends/pg/auth/saslprep.cpp).
 # python3-psycopg (psycopg 3), libpostgresql-jdbc-java (pgjdbc) and a JDK (javac compiles the pgjdbc test
 # at test time): the real-driver tests in integration/tests/drivers/.
+# postgresql-server-dev-15 (server headers: regress.so), bzip2 (the source tarball) and curl (admin API):
+# PostgreSQL's regression suite through sluice, integration/regress/run.sh. Installing the headers may
+# upgrade postgresql-15 to the same point release.
 # Not libmysqlcppconn-dev: in Debian 12 it depends on libboost-dev (1.74), which conflicts with
 # libboost1.81-dev.
 
