@@ -4,9 +4,11 @@
 
 #include "router/classify/lexer.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <utility>
 
 namespace sluice::router::classify {
@@ -433,6 +435,7 @@ struct set_statement {
   std::string_view name;            // otherwise the name as written, possibly dotted and quoted
   std::string_view value;           // the value as written (empty for resets)
   tx_mode mode = tx_mode::unspecified;
+  bool imports_snapshot = false;    // SET TRANSACTION SNAPSHOT 'id'
 };
 
 // `value` is the rest of the statement: DEFAULT (or one of `also_reset`) resets, nothing is malformed.
@@ -520,6 +523,7 @@ set_statement parse_set(std::string_view statement) noexcept {
   if (!session && is_kw(c.peek(), "transaction")) {
     c.take();
     s.outcome = set_outcome::transaction;
+    s.imports_snapshot = is_kw(c.peek(), "snapshot");
     s.mode = scan_tx_modes(c);
     return s;
   }
@@ -653,34 +657,260 @@ bool explain_runs(cursor& c) noexcept {
   }
 }
 
-// Writes and session pins found anywhere in a statement: calls of write functions, data-modifying
-// statements in parentheses (CTE bodies), row locks, SELECT ... INTO, and bytes PostgreSQL rejects.
+// What a statement's body needs, found anywhere in it: calls of built-in or configured functions that
+// must run on the primary, names of server-describing relations, data-modifying statements in
+// parentheses (CTE bodies), row locks, SELECT ... INTO, and bytes PostgreSQL rejects.
 struct body_facts {
-  bool writes = false;
+  bool primary = false;  // must run on the primary: it writes, or its answer is the primary's to give
   bool pins = false;
   bool sets = false;   // calls set_config(): may change a session setting, as SET does
   bool calls = false;  // calls something that may be a user's function (see may_be_user_function)
 };
 
+// ---- Built-in functions and relations that need the primary ---------------------------------------
+
+// Why a built-in name sends its statement to the primary.
+enum class effect : unsigned char {
+  writes,     // changes data, catalogs, files or the server's state, or takes a transaction id: a
+              // standby refuses it (or would do it to itself, not to the primary)
+  session,    // uses this session's state on its server (currval, lastval): wrong on another server
+  pins,       // leaves state on the server connection (session advisory locks, a backup in progress,
+              // a replication origin set up for the session): the session is pinned to the primary
+  sets,       // set_config(): may change a session setting, as SET does
+  describes,  // describes the server: recovery state, WAL positions, snapshots, statistics, locks.
+              // Through sluice the server is the cluster, and its primary is not in recovery
+};
+
+// Where a name counts.
+enum class match : unsigned char {
+  call,      // only called: name(...)
+  anywhere,  // any name token: a relation (FROM pg_catalog.pg_locks), or a function of that name
+};
+
+struct builtin {
+  std::string_view name;  // the name as PostgreSQL resolves it (lower case); a family's prefix
+  effect what;
+  match where = match::call;
+};
+
+constexpr effect W = effect::writes;
+constexpr effect D = effect::describes;
+
+// Built-ins that must run on the primary, sorted by name (binary search). docs/configuration.md lists
+// them with a reason each; keep the two in step. A snapshot exported by pg_export_snapshot() inside
+// BEGIN READ ONLY is a known limitation: a transaction's server is chosen at its first statement, and a
+// read-only transaction goes to a replica by design (SET TRANSACTION SNAPSHOT, below, goes to the
+// primary), so the session has to notice the export.
+constexpr builtin builtins[] = {
+    {"brin_desummarize_range", W},
+    {"brin_summarize_new_values", W},
+    {"brin_summarize_range", W},
+    {"currval", effect::session},
+    {"gin_clean_pending_list", W},
+    {"lastval", effect::session},
+    {"lo_creat", W},
+    {"lo_create", W},
+    {"lo_export", W},  // writes a file on the server
+    {"lo_from_bytea", W},
+    {"lo_import", W},
+    {"lo_open", W},  // may open for writing (INV_WRITE); the descriptor lives in the transaction
+    {"lo_put", W},
+    {"lo_truncate", W},
+    {"lo_truncate64", W},
+    {"lo_unlink", W},
+    {"lowrite", W},
+    {"nextval", W},
+    {"pg_advisory_lock", effect::pins},
+    {"pg_advisory_lock_shared", effect::pins},
+    {"pg_backup_start", effect::pins},  // the backup belongs to the session: pg_backup_stop there
+    {"pg_backup_stop", W},
+    {"pg_blocking_pids", D},
+    {"pg_cancel_backend", W},  // the pid is one of the primary's (pg_stat_activity is answered there)
+    {"pg_clear_attribute_stats", W},
+    {"pg_clear_relation_stats", W},
+    {"pg_conf_load_time", D},
+    {"pg_copy_logical_replication_slot", W},
+    {"pg_copy_physical_replication_slot", W},
+    {"pg_current_logfile", D},
+    {"pg_current_snapshot", D},
+    {"pg_current_xact_id", W},  // assigns a transaction id
+    {"pg_drop_replication_slot", W},
+    {"pg_export_snapshot", D},  // the importer (SET TRANSACTION SNAPSHOT) must be on the same server
+    {"pg_get_replication_slots", D},
+    {"pg_get_wal_replay_pause_state", D},
+    {"pg_import_system_collations", W},
+    {"pg_is_in_recovery", D},  // pg_dump asks, and skips unlogged tables' data if told true
+    {"pg_is_wal_replay_paused", D},
+    {"pg_is_xlog_replay_paused", D},
+    {"pg_last_committed_xact", D},
+    {"pg_last_xact_replay_timestamp", D},
+    {"pg_lock_status", D},
+    {"pg_log_backend_memory_contexts", W},
+    {"pg_notify", W},
+    {"pg_postmaster_start_time", D},
+    {"pg_prepared_xact", D},
+    {"pg_promote", W},
+    {"pg_reload_conf", W},
+    {"pg_replication_origin_session_setup", effect::pins},
+    {"pg_replication_slot_advance", W},
+    {"pg_restore_attribute_stats", W},
+    {"pg_restore_relation_stats", W},
+    {"pg_rotate_logfile", W},
+    {"pg_start_backup", effect::pins},  // before PostgreSQL 15; non-exclusive backups are the session's
+    {"pg_stat_statements_reset", W},
+    {"pg_stop_backup", W},
+    {"pg_switch_wal", W},
+    {"pg_switch_xlog", W},
+    {"pg_terminate_backend", W},
+    {"pg_try_advisory_lock", effect::pins},
+    {"pg_try_advisory_lock_shared", effect::pins},
+    {"pg_walfile_name", D},  // refused during recovery
+    {"pg_walfile_name_offset", D},
+    {"pg_xact_commit_timestamp", D},
+    {"pg_xact_commit_timestamp_origin", D},
+    {"pg_xact_status", D},  // a replica may not know the transaction yet
+    {"set_config", effect::sets},
+    {"setval", W},
+    {"txid_current", W},
+    {"txid_current_snapshot", D},
+    {"txid_status", D},
+};
+static_assert(std::is_sorted(std::begin(builtins), std::end(builtins),
+                             [](const builtin& a, const builtin& b) { return a.name < b.name; }));
+
+// Families of built-ins, by prefix, tried in order after the names above. pg_stat_ and pg_statio_ cover
+// the statistics views (pg_stat_activity, pg_stat_replication, pg_stat_user_tables, pg_statio_*,
+// pg_stat_statements ...) and functions (pg_stat_get_*, pg_stat_reset*), but not pg_stats or
+// pg_statistic, which hold the planner's statistics and are replicated like any catalog.
+constexpr builtin builtin_families[] = {
+    {"pg_stat_reset", W},              // pg_stat_reset, pg_stat_reset_shared, _single_table_counters ...
+    {"pg_stat_", D, match::anywhere},  // statistics: a replica's are its own, not the primary's
+    {"pg_statio_", D, match::anywhere},
+    {"pg_advisory_", W},  // the _xact_ locks and the unlocks: locks taken on a replica lock nothing on
+    {"pg_try_advisory_", W},  //   the primary (the session-level lock functions, above, also pin)
+    {"pg_create_", W},         // pg_create_restore_point, pg_create_{physical,logical}_replication_slot
+    {"pg_logical_", W},        // pg_logical_emit_message, pg_logical_slot_{get,peek}_*: slots on the primary
+    {"pg_replication_origin_", W},
+    {"pg_current_wal_", D},  // pg_current_wal_lsn, _insert_lsn, _flush_lsn: refused during recovery
+    {"pg_current_xlog_", D},
+    {"pg_last_wal_", D},  // pg_last_wal_receive_lsn, pg_last_wal_replay_lsn: NULL on a primary
+    {"pg_last_xlog_", D},
+    {"pg_wal_replay_", W},  // pause and resume a standby's replay: the primary says it is not one
+    {"pg_xlog_replay_", W},
+    {"pg_control_", D},  // pg_control_checkpoint, _recovery, _system, _init
+};
+
+// Relations named anywhere (not only called) that describe the server.
+constexpr builtin builtin_relations[] = {
+    {"pg_locks", D, match::anywhere},
+    {"pg_prepared_xacts", D, match::anywhere},
+    {"pg_replication_origin_status", D, match::anywhere},
+    {"pg_replication_slots", D, match::anywhere},
+};
+// find_builtin looks at relations and families only for names starting pg_ (and so does
+// may_be_builtin_relation).
+static_assert(std::all_of(std::begin(builtin_relations), std::end(builtin_relations),
+                          [](const builtin& b) { return b.name.starts_with("pg_"); }));
+static_assert(std::all_of(std::begin(builtin_families), std::end(builtin_families),
+                          [](const builtin& b) { return b.name.starts_with("pg_"); }));
+
+// The name of identifier `t` as PostgreSQL resolves it (see ident_reader), truncated as PostgreSQL
+// truncates it, in a buffer: no allocation.
+class resolved_name {
+ public:
+  static constexpr std::size_t max_size = 63;  // NAMEDATALEN - 1
+
+  explicit resolved_name(const token& t) noexcept {
+    if (t.kind == token_kind::word) {  // the common case: fold ASCII letters, nothing to unescape
+      size_ = t.text.size() < max_size ? t.text.size() : max_size;
+      for (std::size_t i = 0; i < size_; ++i) {
+        bytes_[i] = ascii_lower(t.text[i]);
+      }
+      return;
+    }
+    ident_reader r(t);
+    for (int b = r.next(); b >= 0 && size_ < max_size; b = r.next()) {
+      bytes_[size_++] = static_cast<char>(b);
+    }
+  }
+
+  std::string_view view() const noexcept { return {bytes_, size_}; }
+
+ private:
+  char bytes_[max_size];
+  std::size_t size_ = 0;
+};
+
+// The built-in that identifier `t` names, if it needs the primary; `called` when '(' follows it.
+const builtin* find_builtin(const token& t, bool called) noexcept {
+  const resolved_name resolved(t);
+  const std::string_view name = resolved.view();
+  if (called) {
+    const builtin* const it =
+        std::lower_bound(std::begin(builtins), std::end(builtins), name,
+                         [](const builtin& entry, std::string_view n) { return entry.name < n; });
+    if (it != std::end(builtins) && it->name == name) {
+      return it;
+    }
+  }
+  if (!name.starts_with("pg_")) {
+    return nullptr;  // as every relation and family below
+  }
+  for (const builtin& relation : builtin_relations) {
+    if (relation.name == name) {
+      return &relation;
+    }
+  }
+  for (const builtin& family : builtin_families) {
+    if ((called || family.where == match::anywhere) && name.starts_with(family.name)) {
+      return &family;
+    }
+  }
+  return nullptr;
+}
+
+// A cheap test for a name that is not called: only names starting pg_ can be built-in relations, and
+// most names do not ("pg_x" is exact; a U&"" identifier is resolved to see).
+bool may_be_builtin_relation(const token& t) noexcept {
+  if (t.kind == token_kind::word) {
+    return t.text.size() > 3 && iequals(t.text.substr(0, 3), "pg_");
+  }
+  return t.kind == token_kind::quoted_ident && (t.text.starts_with("\"pg_") || t.text.starts_with("U&") ||
+                                                t.text.starts_with("u&"));
+}
+
+void apply(const builtin* found, body_facts& b) noexcept {
+  if (found == nullptr) {
+    return;
+  }
+  b.primary = true;
+  b.pins = b.pins || found->what == effect::pins;
+  b.sets = b.sets || found->what == effect::sets;  // the session captures what set_config() set
+}
+
+// ---- Users' functions -----------------------------------------------------------------------------
+
 // Names before '(' that are syntax or common built-ins, not calls of a user's function: checked
 // first so that most statements never look a function up. Anything else is looked up once (and
-// cached) by the session, so this list only saves work; it decides nothing.
+// cached) by the session, so this list only saves work; it decides nothing. The built-ins above count
+// as known too.
 constexpr std::string_view not_user_functions[] = {
     "in", "as", "values", "exists", "any", "all", "some", "row", "array", "coalesce", "greatest", "least",
     "nullif", "cast", "filter", "over", "group", "on", "using", "count", "sum", "min", "max", "avg", "now",
     "lower", "upper", "length", "substring", "substr", "position", "trim", "extract", "date_trunc",
     "to_char", "to_timestamp", "to_date", "round", "abs", "concat", "format", "string_agg", "array_agg",
     "json_build_object", "jsonb_build_object", "row_number", "rank", "generate_series", "unnest",
-    "current_setting", "pg_backend_pid", "inet_server_port", "pg_sleep", "pg_is_in_recovery", "varchar",
+    "current_setting", "pg_backend_pid", "inet_server_port", "pg_sleep", "varchar",
     "numeric", "decimal", "char", "character", "timestamp", "timestamptz", "time", "interval", "bit",
     "float", "int", "integer", "bigint", "smallint", "text", "bool", "boolean", "uuid", "date", "json",
-    "jsonb", "pg_current_wal_insert_lsn", "pg_last_wal_replay_lsn", "lag", "lead", "first_value",
+    "jsonb", "lag", "lead", "first_value",
     "last_value", "dense_rank", "ntile", "percent_rank", "bool_and", "bool_or", "every",
 };
 
-// A name followed by '(' that may call a user's function: not a keyword construct or common built-in,
-// and not right after INTO / TABLE / REFERENCES / UPDATE / JOIN (column lists, table names).
-bool may_be_user_function(const token& fn, const token& previous) noexcept {
+// A name followed by '(' that may call a user's function, the built-ins aside: not a keyword construct
+// or common built-in, and not right after INTO / TABLE / REFERENCES / UPDATE / JOIN (column lists,
+// table names).
+bool user_call_candidate(const token& fn, const token& previous) noexcept {
   if (is_kw(previous, {"into", "table", "references", "update", "join", "index", "only"})) {
     return false;
   }
@@ -692,68 +922,73 @@ bool may_be_user_function(const token& fn, const token& previous) noexcept {
   return true;
 }
 
-constexpr std::string_view write_functions[] = {
-    "nextval", "setval",
-    "currval", "lastval",  // read this session's sequence state: wrong (an error) on another server
-    "set_config",          // changes session state
-    "pg_notify", "txid_current", "pg_current_xact_id",  // cannot run on a hot standby
-    "lo_creat", "lo_create", "lo_import", "lo_export", "lo_unlink", "lo_from_bytea", "lo_put", "lowrite",
-    "lo_truncate", "lo_truncate64",
-};
-constexpr std::string_view session_lock_functions[] = {
-    "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
-};
+// A name followed by '(' that may call a user's function: see user_call_candidate, and not one of the
+// built-ins that need the primary.
+bool may_be_user_function(const token& fn, const token& previous) noexcept {
+  return user_call_candidate(fn, previous) && find_builtin(fn, true) == nullptr;
+}
 
-void check_call(const token& fn, const options& opts, body_facts& b) noexcept {
-  if (ident_matches(fn, "set_config")) {
-    b.writes = true;
-    b.sets = true;  // set_config(name, value, false) is a session SET; the session captures the result
-    return;
+// Identifier `fn`, called, is `name` from routing.write_functions (lower case, as configured). "f"
+// matches f(...) in any schema. "s.f" matches s.f(...), and an unqualified f(...), which the
+// search_path may resolve to it; `qualifier` is the schema written before `fn`, if any.
+bool matches_configured(const token& fn, const token* qualifier, std::string_view name) noexcept {
+  const std::size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos) {
+    return ident_matches(fn, name);
   }
-  for (const std::string_view name : write_functions) {
-    if (ident_matches(fn, name)) {
-      b.writes = true;
-      return;
-    }
+  if (!ident_matches(fn, name.substr(dot + 1))) {
+    return false;
   }
-  if (ident_matches(fn, "pg_advisory_", true) || ident_matches(fn, "pg_try_advisory_", true)) {
-    b.writes = true;  // the _xact_ variants too; only session-level locks pin
-    for (const std::string_view name : session_lock_functions) {
-      b.pins = b.pins || ident_matches(fn, name);
-    }
-    return;
+  if (qualifier == nullptr) {
+    return true;
   }
-  for (const std::string& name : opts.write_functions) {
-    if (ident_matches(fn, name)) {
-      b.writes = true;
-      return;
-    }
+  std::string_view schema = name.substr(0, dot);
+  const std::size_t schema_dot = schema.rfind('.');  // database.schema.f
+  if (schema_dot != std::string_view::npos) {
+    schema = schema.substr(schema_dot + 1);
   }
+  return ident_matches(*qualifier, schema);
 }
 
 body_facts scan_body(std::string_view statement, bool select_like, const options& opts) noexcept {
   body_facts b;
   cursor c(statement);
   token previous;
+  token before_dot;  // the token before the latest '.': a schema, when a function name follows
   while (!c.at_end()) {
     const token before = previous;
     const token t = c.take();
     previous = t;
     const token& n = c.peek();
     if (t.kind == token_kind::other) {
-      b.writes = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
+      b.primary = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
     } else if (is_punct(t, '(')) {
-      b.writes = b.writes || is_kw(n, {"insert", "update", "delete", "merge"});
+      b.primary = b.primary || is_kw(n, {"insert", "update", "delete", "merge"});
+    } else if (is_punct(t, '.')) {
+      before_dot = before;
     } else if (is_name(t) && is_punct(n, '(')) {
-      check_call(t, opts, b);  // schema.fn( matches on fn, the token before the '('
-      b.calls = b.calls || may_be_user_function(t, before);
+      // schema.fn( matches on fn, the token before the '('
+      const builtin* const found = find_builtin(t, true);
+      apply(found, b);
+      if (found == nullptr) {
+        const token* const qualifier = is_punct(before, '.') && is_name(before_dot) ? &before_dot : nullptr;
+        for (const std::string& name : opts.write_functions) {
+          if (matches_configured(t, qualifier, name)) {
+            b.primary = true;
+            break;
+          }
+        }
+      }
+      b.calls = b.calls || (found == nullptr && user_call_candidate(t, before));
     } else if (is_kw(t, "for")) {
       // FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE
-      b.writes = b.writes || is_kw(n, {"update", "share", "no", "key"});
+      b.primary = b.primary || is_kw(n, {"update", "share", "no", "key"});
     } else if (select_like && is_kw(t, "into")) {
       // SELECT ... INTO [TEMP | TEMPORARY | LOCAL TEMP | GLOBAL TEMP | UNLOGGED] [TABLE] name
-      b.writes = true;
+      b.primary = true;
       b.pins = b.pins || is_kw(n, {"temp", "temporary", "local", "global"});
+    } else if (may_be_builtin_relation(t)) {
+      apply(find_builtin(t, false), b);  // FROM pg_stat_activity, JOIN pg_catalog.pg_locks ...
     }
   }
   return b;
@@ -816,7 +1051,8 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
   statement_facts f;
   cursor c(statement);
   bool select_like = false;  // SELECT, VALUES, TABLE, WITH ... SELECT: replica unless the body writes
-  bool runs_explained = false;
+  bool runs_explained = false;  // EXPLAIN ANALYZE
+  bool plans_only = false;      // EXPLAIN without ANALYZE
   bool at_start = true;
   bool in_parens = false;
   for (;; at_start = false) {
@@ -837,11 +1073,15 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
       break;
     }
     if (is_kw(t, "explain")) {
-      if (!explain_runs(c)) {
-        f.target = route::replica;  // plans only: runs nothing, writes nothing, pins nothing
-        return f;
+      // EXPLAIN ANALYZE runs the statement: classify it, then go to the primary. Plain EXPLAIN goes
+      // where the statement would go: a data-modifying statement (INSERT ... ON CONFLICT, UPDATE,
+      // DELETE, MERGE, a CTE that writes, CREATE TABLE AS, SELECT INTO, EXECUTE) is planned on the
+      // primary, against the tables, indexes and statistics it would run against there.
+      if (explain_runs(c)) {
+        runs_explained = true;
+      } else {
+        plans_only = true;
       }
-      runs_explained = true;  // EXPLAIN ANALYZE runs the statement: classify it, then go to the primary
       continue;
     }
     if (is_kw(t, {"show", "fetch", "move"})) {
@@ -861,6 +1101,12 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
       f.mode = s.mode;
       if (f.set_transaction && f.mode == tx_mode::read_only) {
         f.target = route::replica;
+      }
+      if (s.imports_snapshot) {
+        // The snapshot must come from the same server, and pg_export_snapshot() runs on the primary.
+        // Inside BEGIN READ ONLY, whose server (a replica) was chosen at its first statement, the
+        // session, not the classifier, has to deal with it.
+        f.target = route::primary;
       }
       return f;
     } else if (is_kw(t, "listen")) {
@@ -901,8 +1147,16 @@ statement_facts analyze(std::string_view statement, const options& opts) noexcep
   f.pins = f.pins || b.pins;
   f.session_set = f.session_set || b.sets;
   f.calls = b.calls && !f.defines;  // a function's definition calls nothing now
-  if (b.writes || f.pins || runs_explained) {
+  if (b.primary || f.pins || runs_explained) {
     f.target = route::primary;
+  }
+  if (plans_only && !runs_explained) {
+    // Planned, not run: the plan is made where the statement would run, but nothing pins, sets,
+    // resets or calls anything.
+    f.pins = false;
+    f.session_set = false;
+    f.resets = false;
+    f.calls = false;
   }
   return f;
 }

@@ -22,13 +22,15 @@ enum class hint {
 
 // What the router needs to know about one Query string (which may hold several statements).
 struct classification {
-  route target = route::primary;       // where the whole string must run (primary if any part writes)
+  route target = route::primary;       // where the whole string must run: primary if any part writes,
+                                       // or asks about the server (pg_is_in_recovery(), pg_stat_*)
   hint routing_hint = hint::none;      // a leading hint comment, which overrides `target`
   bool begins_transaction = false;     // first statement is BEGIN / START TRANSACTION
   bool read_only_transaction = false;  // that transaction is READ ONLY (BEGIN READ ONLY, START
                                        // TRANSACTION READ ONLY, or a following SET TRANSACTION READ ONLY)
   bool pins_session = false;           // creates state that cannot move between server connections:
                                        // LISTEN, CREATE TEMP TABLE, session pg_advisory_lock*,
+                                       // pg_backup_start, pg_replication_origin_session_setup,
                                        // DECLARE ... WITH HOLD, SQL PREPARE, SET SESSION AUTHORIZATION,
                                        // SET ROLE, DISCARD (but not DISCARD ALL, which resets)
   bool has_session_set = false;        // contains SET (not LOCAL) or RESET of a session variable, or
@@ -43,7 +45,8 @@ struct classification {
 };
 
 struct options {
-  // Lower-case names of functions that write (beyond the built-in nextval, setval, pg_advisory_*).
+  // Lower-case names of functions that write, beyond the built-ins (docs/configuration.md lists
+  // those). "f" matches f(...) in any schema; "s.f" matches s.f(...) and an unqualified f(...).
   std::span<const std::string> write_functions;
 };
 

@@ -71,7 +71,7 @@ std::string describe(const classification& c) {
   return describe(c.target, f);
 }
 
-const std::string user_functions[] = {"audit_write", "bump_counter"};
+const std::string user_functions[] = {"audit_write", "bump_counter", "app.log_event"};
 const options opts{user_functions};
 
 // clang-format off
@@ -99,7 +99,6 @@ const row rows[] = {
     {"SHOW ALL", R},
     {"show transaction isolation level", R},
     {"SELECT now(), current_user, version()", R},
-    {"SELECT pg_is_in_recovery()", R},
     {"SELECT current_setting('search_path')", R},
     {"SELECT * FROM generate_series(1, 10)", R},
     {"SELECT (SELECT max(id) FROM t)", R},
@@ -280,6 +279,105 @@ const row rows[] = {
     {"SELECT pg_catalog.set_config('work_mem', '7MB', false), 1", P, sset},
     {"SELECT txid_current()", P},
     {"SELECT pg_notify('c', 'x')", P},
+    {"SELECT app.log_event(1)", P},  // configured qualified: "app.log_event"
+    {R"(SELECT "app".log_event(1))", P},
+    {"SELECT APP.LOG_EVENT(1)", P},
+    {"SELECT log_event(1)", P},  // the search_path may find app.log_event
+    {"SELECT db.app.log_event(1)", P},
+    {"SELECT other.log_event(1)", R},
+    {"SELECT app.log_event FROM t", R},
+    {"SELECT 'app.log_event(1)'", R},
+
+    // ---- Built-in functions with effects (every name, in every form: the "built-in" test cases below)
+    {"SELECT brin_summarize_new_values('i'::regclass)", P},
+    {"SELECT brin_summarize_range('i', 0)", P},
+    {"SELECT brin_desummarize_range('i', 0)", P},
+    {"SELECT gin_clean_pending_list('i')", P},
+    {"SELECT pg_stat_reset()", P},
+    {"SELECT pg_catalog.pg_stat_reset_shared('bgwriter')", P},
+    {"SELECT PG_STAT_RESET_SINGLE_TABLE_COUNTERS('t'::regclass)", P},
+    {"SELECT pg_stat_statements_reset()", P},
+    {"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE state = 'idle'", P},
+    {"SELECT pg_terminate_backend(123)", P},
+    {"SELECT pg_catalog.pg_notify('c', 'x')", P},
+    {"SELECT lo_create(0)", P},
+    {"SELECT lo_creat(-1)", P},
+    {"SELECT lo_import('/tmp/x')", P},
+    {"SELECT lo_put(1, 0, 'x')", P},
+    {"SELECT lo_from_bytea(0, 'x')", P},
+    {"SELECT lo_open(1, 131072)", P},
+    {"SELECT pg_reload_conf()", P},
+    {"SELECT pg_switch_wal()", P},
+    {"SELECT pg_current_xact_id()", P},
+    {"SELECT pg_catalog.txid_current()", P},
+    {"SELECT pg_create_restore_point('r')", P},
+    {"SELECT * FROM pg_create_logical_replication_slot('s', 'pgoutput')", P},
+    {"SELECT pg_create_physical_replication_slot('s')", P},
+    {"SELECT pg_drop_replication_slot('s')", P},
+    {"SELECT pg_logical_emit_message(true, 'p', 'x')", P},
+    {"SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)", P},
+    {"SELECT pg_backup_stop()", P},
+    {"SELECT pg_backup_start('label')", P, pin},  // the backup belongs to the session
+    {"SELECT pg_catalog.pg_start_backup('label', false, false)", P, pin},
+    {"SELECT pg_replication_origin_session_setup('o')", P, pin},
+    {"SELECT pg_replication_origin_advance('o', '0/1')", P},
+    {"SELECT pg_restore_relation_stats('relation', 't'::regclass)", P},
+    {"SELECT pg_advisory_unlock_shared(1)", P},
+    {"SELECT pg_catalog.pg_try_advisory_xact_lock(1)", P},
+    {"SELECT x FROM t WHERE pg_try_advisory_xact_lock_shared(x)", P},
+    {"SELECT 'pg_terminate_backend(1)', $$pg_reload_conf()$$ -- pg_switch_wal()", R},
+    {"SELECT pg_notify FROM t", R},
+    {"SELECT lo_get(1), pg_backend_pid(), pg_sleep(0), pg_wal_lsn_diff('0/2', '0/1')", R},
+
+    // ---- Functions and views that describe the server: the primary's answer
+    {"SELECT pg_is_in_recovery()", P},  // pg_dump asks: a replica's true skips unlogged tables' data
+    {"select PG_IS_IN_RECOVERY()", P},
+    {"SELECT pg_catalog.pg_is_in_recovery()", P},
+    {R"(SELECT "pg_is_in_recovery"())", P},
+    {R"(SELECT "PG_IS_IN_RECOVERY"())", R},  // quoted: a different function
+    {"SELECT pg_current_wal_lsn()", P},
+    {"SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()", P},
+    {"SELECT pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn()", P},
+    {"SELECT pg_last_xact_replay_timestamp()", P},
+    {"SELECT pg_wal_replay_pause()", P},
+    {"SELECT pg_is_wal_replay_paused()", P},
+    {"SELECT pg_export_snapshot()", P},
+    {"SELECT pg_current_snapshot()", P},
+    {"SELECT txid_current_snapshot()", P},
+    {"SELECT pg_stat_get_live_tuples('t'::regclass)", P},
+    {"SELECT pg_postmaster_start_time()", P},
+    {"SELECT * FROM pg_control_checkpoint()", P},
+    {"SELECT pg_xact_status('123'::xid8)", P},
+    {"SELECT * FROM pg_stat_activity", P},
+    {"select * from PG_STAT_ACTIVITY", P},
+    {"SELECT * FROM pg_catalog.pg_stat_activity a WHERE a.pid <> pg_backend_pid()", P},
+    {R"(SELECT * FROM "pg_catalog"."pg_stat_activity")", P},
+    {"SELECT (SELECT count(*) FROM pg_stat_replication) AS replicas", P},
+    {"WITH s AS (SELECT * FROM pg_stat_wal_receiver) SELECT * FROM s", P},
+    {"SELECT * FROM t JOIN pg_stat_user_tables u ON u.relid = t.oid", P},
+    {"SELECT * FROM pg_statio_user_indexes", P},
+    {"SELECT * FROM pg_stat_database WHERE datname = current_database()", P},
+    {"SELECT * FROM pg_stat_progress_vacuum", P},
+    {"SELECT query, calls FROM pg_stat_statements ORDER BY calls DESC LIMIT 10", P},
+    {"SELECT * FROM pg_stat_statements(true)", P},
+    {"SELECT * FROM pg_stat_xact_user_tables", P},
+    {"SELECT * FROM pg_locks WHERE NOT granted", P},
+    {"SELECT * FROM pg_prepared_xacts", P},
+    {"SELECT slot_name FROM pg_replication_slots", P},
+    {"SELECT * FROM pg_stat_subscription", P},
+    {"TABLE pg_stat_bgwriter", P},
+    {"COPY (SELECT * FROM pg_stat_activity) TO STDOUT", P},
+    {"SELECT 'pg_stat_activity', 'pg_is_in_recovery()'", R},
+    {"SELECT 1 /* FROM pg_locks */", R},
+    {"-- SELECT * FROM pg_stat_activity\nSELECT 1", R},
+    {"SELECT $q$ FROM pg_stat_replication $q$", R},
+    {R"(SELECT * FROM "PG_STAT_ACTIVITY")", R},  // quoted: a different relation
+    {"SELECT * FROM pg_stats WHERE tablename = 't'", R},  // planner statistics: replicated
+    {"SELECT * FROM pg_statistic_ext", R},
+    {"SELECT * FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace", R},
+    {"SELECT * FROM my_pg_stat_activity", R},
+    {R"(SELECT * FROM U&"pg_l\006fcks")", P},
+    {"SELECT pg_stat FROM t", R},
 
     // ---- Several statements
     {"select 1; insert into t values (1)", P, multi},
@@ -362,6 +460,14 @@ const row rows[] = {
     {"SET TRANSACTION READ ONLY", R},
     {"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", P},
     {"SET TRANSACTION SNAPSHOT '00000003-0000001B-1'", P},
+    {"set transaction snapshot '00000003-0000001B-1';", P},
+    // The exporter runs on the primary, so the importer must too.
+    {"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '00000003-0000001B-1'",
+     P, begin | ro | multi},
+    {"BEGIN; SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+     "SET TRANSACTION SNAPSHOT '00000003-0000001B-1'", P, begin | ro | multi},
+    {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot()", P, begin | ro | multi},
+    {"SELECT 'SET TRANSACTION SNAPSHOT x'; SET TRANSACTION READ ONLY", R, multi},
     {"SELECT 1; BEGIN READ ONLY", P, multi},
     {"START", P},
     {"COMMIT", P},
@@ -392,12 +498,40 @@ const row rows[] = {
     {"EXPLAIN (ANALYZE 'false') SELECT 1", R},
     {"EXPLAIN (FORMAT JSON) SELECT 1", R},
     {"EXPLAIN (COSTS false) SELECT 1", R},
-    {"EXPLAIN INSERT INTO t VALUES (nextval('s'))", R},
-    {"EXPLAIN SELECT pg_advisory_lock(1)", R},
+    {"EXPLAIN INSERT INTO t VALUES (nextval('s'))", P},
+    {"EXPLAIN SELECT pg_advisory_lock(1)", P},  // planned where it would run; plans pin nothing
     {"EXPLAIN ANALYZE SELECT pg_advisory_lock(1)", P, pin},
     {"EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1", P, pin},
     {"EXPLAIN (ANALYZE", P},
     {"EXPLAIN (ANALYZE false, BUFFERS", P},
+    // Plain EXPLAIN goes where the explained statement would go: writes are planned on the primary.
+    {"EXPLAIN INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = excluded.a", P},
+    {"EXPLAIN INSERT INTO t VALUES (1)", P},
+    {"EXPLAIN UPDATE t SET a = 1 WHERE id = 2", P},
+    {"explain delete from t", P},
+    {"EXPLAIN MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", P},
+    {"EXPLAIN VERBOSE UPDATE t SET a = 1", P},
+    {"EXPLAIN (COSTS OFF) WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", P},
+    {"EXPLAIN (FORMAT JSON, COSTS false) DELETE FROM t", P},
+    {"EXPLAIN (ANALYZE false) DELETE FROM t", P},
+    {"EXPLAIN WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", P},
+    {"EXPLAIN CREATE TABLE t2 AS SELECT * FROM t", P},
+    {"EXPLAIN CREATE TEMP TABLE t2 AS SELECT 1", P},  // planned, not created: no pin
+    {"EXPLAIN CREATE MATERIALIZED VIEW mv AS SELECT 1", P},
+    {"EXPLAIN SELECT * INTO t2 FROM t", P},
+    {"EXPLAIN SELECT a INTO TEMP tt FROM t", P},
+    {"EXPLAIN EXECUTE stmt(1)", P},
+    {"EXPLAIN DECLARE c CURSOR WITH HOLD FOR SELECT 1", P},
+    {"EXPLAIN SELECT * FROM t FOR UPDATE", P},
+    {"EXPLAIN SELECT set_config('a.b', 'c', false)", P},  // planned: sets nothing
+    {"EXPLAIN SELECT * FROM pg_stat_activity", P},
+    {"EXPLAIN SELECT * FROM t; EXPLAIN DELETE FROM t", P, multi},
+    {"EXPLAIN SELECT * FROM t WHERE a = 'DELETE' /* UPDATE t */", R},
+    {"EXPLAIN (COSTS OFF) SELECT * FROM t JOIN u USING (id) WHERE u.x IN (SELECT y FROM v)", R},
+    {"EXPLAIN WITH x AS (SELECT 1) SELECT * FROM x", R},
+    {"EXPLAIN VALUES (1)", R},
+    {"EXPLAIN TABLE t", R},
+    {"EXPLAIN SELECT * FROM t; EXPLAIN SELECT 1", R, multi},
 
     // ---- COPY
     {"COPY t FROM STDIN", P},
@@ -482,6 +616,142 @@ TEST_CASE("classify: every statement in the table gets its route and flags", "[c
   for (const row& r : rows) {
     INFO("sql: " << r.sql);
     CHECK(describe(classify(r.sql, opts)) == describe(r.target, r.flags));
+  }
+}
+
+namespace {
+
+// Built-ins that send a statement to the primary, as called functions: each is tried in the forms below.
+const std::string_view primary_functions[] = {
+    // Effects (writes, xids, signals, slots, backups, locks, sequences, settings)
+    "brin_summarize_new_values", "brin_summarize_range", "brin_desummarize_range", "gin_clean_pending_list",
+    "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
+    "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
+    "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_cancel_backend",
+    "pg_terminate_backend", "pg_notify", "lo_creat", "lo_create", "lo_import", "lo_export", "lo_unlink",
+    "lo_put", "lo_from_bytea", "lo_open", "lowrite", "lo_truncate", "lo_truncate64", "pg_reload_conf",
+    "pg_switch_wal", "pg_switch_xlog", "pg_rotate_logfile", "pg_log_backend_memory_contexts", "txid_current",
+    "pg_current_xact_id", "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+    "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared", "pg_advisory_unlock",
+    "pg_advisory_unlock_shared", "pg_advisory_unlock_all", "set_config", "nextval", "setval", "currval",
+    "lastval", "pg_create_restore_point", "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot", "pg_drop_replication_slot", "pg_copy_physical_replication_slot",
+    "pg_copy_logical_replication_slot", "pg_replication_slot_advance", "pg_logical_emit_message",
+    "pg_logical_slot_get_changes", "pg_logical_slot_peek_changes", "pg_logical_slot_get_binary_changes",
+    "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_promote",
+    "pg_import_system_collations", "pg_restore_relation_stats", "pg_restore_attribute_stats",
+    "pg_clear_relation_stats", "pg_clear_attribute_stats", "pg_replication_origin_create",
+    "pg_replication_origin_drop", "pg_replication_origin_advance", "pg_replication_origin_session_setup",
+    "pg_replication_origin_xact_setup", "pg_wal_replay_pause", "pg_wal_replay_resume",
+    "pg_xlog_replay_pause",
+    // Descriptions of the server
+    "pg_is_in_recovery", "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_current_wal_flush_lsn",
+    "pg_current_xlog_location", "pg_current_xlog_insert_location", "pg_last_wal_receive_lsn",
+    "pg_last_wal_replay_lsn", "pg_last_xlog_replay_location", "pg_last_xact_replay_timestamp",
+    "pg_is_wal_replay_paused", "pg_get_wal_replay_pause_state", "pg_export_snapshot", "pg_current_snapshot",
+    "txid_current_snapshot", "pg_stat_get_activity", "pg_stat_get_live_tuples", "pg_stat_get_wal_receiver",
+    "pg_stat_get_db_xact_commit", "pg_stat_statements", "pg_lock_status", "pg_prepared_xact",
+    "pg_get_replication_slots", "pg_blocking_pids", "pg_control_checkpoint", "pg_control_recovery",
+    "pg_control_system", "pg_postmaster_start_time", "pg_conf_load_time", "pg_current_logfile",
+    "pg_walfile_name", "pg_walfile_name_offset", "pg_xact_status", "txid_status", "pg_xact_commit_timestamp",
+    "pg_xact_commit_timestamp_origin", "pg_last_committed_xact",
+};
+
+// Relations that describe the server: named anywhere, they send a statement to the primary.
+const std::string_view primary_relations[] = {
+    "pg_stat_activity", "pg_stat_replication", "pg_stat_wal_receiver", "pg_stat_user_tables",
+    "pg_stat_user_indexes", "pg_stat_user_functions", "pg_statio_user_tables", "pg_statio_user_indexes",
+    "pg_statio_user_sequences", "pg_statio_all_tables", "pg_statio_sys_tables", "pg_stat_all_tables",
+    "pg_stat_all_indexes", "pg_stat_sys_tables", "pg_stat_sys_indexes", "pg_stat_database",
+    "pg_stat_database_conflicts", "pg_stat_bgwriter", "pg_stat_checkpointer", "pg_stat_wal",
+    "pg_stat_archiver", "pg_stat_io", "pg_stat_slru", "pg_stat_progress_vacuum",
+    "pg_stat_progress_create_index", "pg_stat_progress_analyze", "pg_stat_progress_copy",
+    "pg_stat_progress_basebackup", "pg_stat_progress_cluster", "pg_stat_statements", "pg_stat_statements_info",
+    "pg_stat_xact_user_tables", "pg_stat_xact_all_tables", "pg_stat_xact_sys_tables",
+    "pg_stat_xact_user_functions", "pg_stat_subscription", "pg_stat_subscription_stats",
+    "pg_stat_replication_slots", "pg_stat_ssl", "pg_stat_gssapi", "pg_stat_recovery_prefetch", "pg_locks",
+    "pg_prepared_xacts", "pg_replication_slots", "pg_replication_origin_status",
+};
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("classify: built-in functions with effects or about the server go to the primary", "[classify][builtins]") {
+  const options no_config{};
+  for (const std::string_view name : primary_functions) {
+    const std::string n(name);
+    const std::string primary_forms[] = {
+        "SELECT " + n + "(1)",
+        "SELECT pg_catalog." + n + "(1)",
+        "select PG_CATALOG." + upper(n) + " (1)",
+        "SELECT \"pg_catalog\".\"" + n + "\"(1)",
+        "SELECT a FROM t WHERE a IN (SELECT " + n + "(b) FROM u)",
+        "WITH x AS (SELECT * FROM " + n + "(1)) SELECT * FROM x",
+        "SELECT 1; SELECT " + n + "(1)",
+        "SELECT " + n + " /* comment */ (1)",
+    };
+    for (const std::string& sql : primary_forms) {
+      INFO("sql: " << sql);
+      CHECK(classify(sql, no_config).target == route::primary);
+    }
+    const std::string replica_forms[] = {
+        "SELECT '" + n + "(1)'",
+        "SELECT 1 /* " + n + "(1) */",
+        "-- " + n + "(1)\nSELECT 1",
+        "SELECT $$" + n + "(1)$$",
+        "SELECT \"" + upper(n) + "\"(1)",  // quoted upper case: some other function
+    };
+    for (const std::string& sql : replica_forms) {
+      INFO("sql: " << sql);
+      CHECK(classify(sql, no_config).target == route::replica);
+    }
+    if (!name.starts_with("pg_stat_")) {  // pg_stat_* names count anywhere, as the views do
+      const std::string column = "SELECT " + n + " FROM t";
+      INFO("sql: " << column);
+      CHECK(classify(column, no_config).target == route::replica);
+    }
+    // A known built-in is not a user's function to look up.
+    CHECK_FALSE(classify("SELECT " + n + "(1)", no_config).calls_functions);
+  }
+}
+
+TEST_CASE("classify: relations that describe the server go to the primary", "[classify][builtins]") {
+  const options no_config{};
+  for (const std::string_view name : primary_relations) {
+    const std::string n(name);
+    const std::string primary_forms[] = {
+        "SELECT * FROM " + n,
+        "SELECT * FROM pg_catalog." + n,
+        "select * from " + upper(n),
+        "SELECT * FROM \"" + n + "\"",
+        "SELECT (SELECT count(*) FROM " + n + ")",
+        "WITH x AS (SELECT * FROM " + n + ") SELECT * FROM x",
+        "SELECT 1 FROM t JOIN " + n + " s ON true",
+        "SELECT * FROM t WHERE EXISTS (SELECT 1 FROM " + n + ")",
+        "EXPLAIN SELECT * FROM " + n,
+        "TABLE " + n,
+    };
+    for (const std::string& sql : primary_forms) {
+      INFO("sql: " << sql);
+      CHECK(classify(sql, no_config).target == route::primary);
+    }
+    const std::string replica_forms[] = {
+        "SELECT '" + n + "'",
+        "SELECT 1 /* FROM " + n + " */",
+        "-- FROM " + n + "\nSELECT 1",
+        "SELECT $x$ FROM " + n + " $x$",
+        "SELECT * FROM \"" + upper(n) + "\"",
+    };
+    for (const std::string& sql : replica_forms) {
+      INFO("sql: " << sql);
+      CHECK(classify(sql, no_config).target == route::replica);
+    }
   }
 }
 
@@ -669,7 +939,8 @@ TEST_CASE("classify: random SQL-like soup is handled", "[classify][robust]") {
       "SELECT ", "INSERT ", "WITH ", "x AS (", ")", "(", ";", "'", "''", "E'", "\\", "\"", "$$", "$a$",
       "$", "/*", "*/", "--", "\n", " ", "nextval", "(", "FOR ", "UPDATE ", "INTO ", "TEMP ", "SET ",
       "RESET ", "TO ", "=", "BEGIN ", "READ ", "ONLY ", ",", "U&", "EXPLAIN ", "ANALYZE ", "COPY ",
-      "STDOUT ", "LISTEN ", "pg_advisory_lock", ".", "1", "é", std::string_view("\0", 1)};
+      "STDOUT ", "LISTEN ", "pg_advisory_lock", ".", "1", "é", std::string_view("\0", 1),
+      "pg_stat_activity", "pg_catalog", "pg_backup_start", "set_config", "FROM "};
   std::mt19937 rng(20240229);  // fixed seed: deterministic
   std::uniform_int_distribution<std::size_t> pick(0, std::size(pieces) - 1);
   std::uniform_int_distribution<int> length(0, 40);
@@ -725,6 +996,9 @@ TEST_CASE("classify: 1 MB inputs are quick", "[classify][perf]") {
       {"WITH " + repeat("x AS (SELECT 1), ", mb) + "y AS (SELECT 1) SELECT 1", route::replica},
       {repeat("EXPLAIN ANALYZE ", mb) + "SELECT 1", route::primary},
       {repeat(";", mb), route::replica},
+      {"SELECT " + repeat("pg_class.relname, \"pg_attribute\", pg_sleep(0), ", mb) + "1 FROM pg_locks",
+       route::primary},
+      {"SELECT " + repeat("pg_proc.proname, \"Quoted\".\"Name\", lower(x), ", mb) + "1", route::replica},
   };
   for (const auto& input : inputs) {
     const std::string& sql = input.first;
