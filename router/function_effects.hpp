@@ -1,7 +1,8 @@
-// What a worker knows about the session-setting side effects of functions clients call, per database:
-// learnt from pg_proc on a client's own server connection the first time a name is seen, so that a
-// unit calling a function that may set_config() has its settings captured (and no other client ever
-// inherits them). Single-threaded (one per worker); std only.
+// What a worker knows about the side effects of functions clients call, per database: learnt from
+// pg_proc on a client's own server connection the first time a name is seen, so that a unit calling a
+// function that may set_config() has its settings captured (and no other client ever inherits them),
+// and a SELECT calling a VOLATILE function (which may write) runs on the primary. Single-threaded (one
+// per worker); std only.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,8 @@ struct function_effect {
   bool may_set_settings = false;          // its source calls set_config, SET/RESET, or runs dynamic SQL
   std::vector<std::string> custom_names;  // dotted settings its source names (pg_settings omits them)
   bool dynamic_names = false;             // it may set settings it does not name (EXECUTE, set_config(expr))
+  bool is_volatile = false;               // some function of that name outside pg_catalog is VOLATILE:
+                                          // it may write, so a statement calling it is no read
 };
 
 class function_effects {

@@ -32,6 +32,7 @@ shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
     user_index.emplace(user.name, users.size());
     users.push_back(std::move(entry));
   }
+  user_commits = std::make_unique<commit_mark[]>(users.size());
   mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
   mock_salt_secret = auth::random_bytes(32);
 

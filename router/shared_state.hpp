@@ -31,6 +31,25 @@ struct backend_control {
   std::atomic<bool> fenced{false};   // an old primary after switchover/failover: never a write target again
 };
 
+// read_your_writes state shared by the sessions of one consistency_scope (a user's, or everyone's):
+// written once per write unit, read with a few loads per read (no lock).
+struct commit_mark {
+  std::atomic<std::uint64_t> lsn{0};        // the latest commit position published (raised as a max)
+  std::atomic<std::int64_t> unflushed_until{0};  // steady_clock ticks: until then the latest commit may
+                                                 // not be flushed (synchronous_commit = off), so no
+                                                 // replica can have it and reads go to the primary
+
+  void publish(std::uint64_t position, std::int64_t unflushed_deadline) noexcept {
+    auto seen = lsn.load(std::memory_order_relaxed);
+    while (seen < position && !lsn.compare_exchange_weak(seen, position, std::memory_order_relaxed)) {
+    }
+    auto until = unflushed_until.load(std::memory_order_relaxed);
+    while (until < unflushed_deadline &&
+           !unflushed_until.compare_exchange_weak(until, unflushed_deadline, std::memory_order_relaxed)) {
+    }
+  }
+};
+
 struct shared_state {
   explicit shared_state(config::config loaded);
 
@@ -56,6 +75,10 @@ struct shared_state {
   // Bumped by a session that ran CREATE/ALTER/DROP FUNCTION (or PROCEDURE, ROUTINE): every worker's
   // function_effects cache starts again.
   std::atomic<std::uint64_t> function_generation{0};
+  // read_your_writes (routing.consistency_scope): the commits of a user's sessions (same index as
+  // `users`) and of all sessions.
+  std::unique_ptr<commit_mark[]> user_commits;
+  commit_mark global_commits;
   // One per backend (same index as cfg.backends).
   std::unique_ptr<backend_control[]> control;
   // The backend switchover/failover promoted, until probes agree (-1: none); workers prefer it as the

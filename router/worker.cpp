@@ -264,6 +264,7 @@ void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sam
   if (probe.reachable) {
     probed_replica_[backend] = probe.in_recovery;
     replay_lsn_[backend] = probe.in_recovery ? probe.current_lsn : 0;
+    if (!probe.in_recovery) primary_lsn_ = probe.current_lsn;
   }
   // Ejections and returns are rare and worth a line; only worker 0 logs them (every worker's scorer
   // sees the same probes, but its own traffic).

@@ -104,6 +104,8 @@ class worker {
   // The replay position of each replica at its last probe (0 when unknown).
   std::uint64_t replay_lsn(std::size_t backend) const { return replay_lsn_[backend]; }
   bool all_replicas_reached(std::uint64_t lsn) const;
+  // The WAL position the primary reported at its latest probe (consistency_scope = "global"); 0 before.
+  std::uint64_t primary_probe_lsn() const { return primary_lsn_; }
   // read_your_writes: the replica whose last probe shows the furthest replay position, skipping
   // `exclude` and backends marked down; the one most likely to have replayed a fresh commit.
   std::optional<std::size_t> most_advanced_replica(scoring::backend_set exclude) const;
@@ -150,6 +152,7 @@ class worker {
   scoring::replica_scorer scorer_;      // routing.balance = "score"
   scoring::xoshiro256_source random_;
   std::vector<std::uint64_t> replay_lsn_;
+  std::uint64_t primary_lsn_ = 0;  // the latest probe of a backend not in recovery
   std::vector<bool> probed_replica_;    // last reachable probe said in recovery
   std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
   function_effects functions_{shared_.function_generation, std::chrono::seconds(60)};

@@ -237,7 +237,7 @@ def wait_for_replicas(sql, want, timeout=10):
 def wait_for_replay(timeout=10):
     """Until both replicas have replayed everything the primary has written so far (its WAL insert
     position, compared with each replica's pg_last_wal_replay_lsn()): a precondition. The insert
-    position, not pg_current_wal_lsn(): with synchronous_commit = off (the sandbox's setting) a commit
+    position, not pg_current_wal_lsn(): with synchronous_commit = off (which a test may set) a commit
     can sit in WAL buffers, past the write position, for up to wal_writer_delay."""
     with_primary = connect_node("primary")
     try:

@@ -36,7 +36,7 @@ commit;
 /* sluice: primary */ select string_agg(name, ',' order by id) from it_psql;
 select sum(x) from generate_series(1, 100) x;
 select count(*) from pgbench_branches;
-select pg_is_in_recovery();
+select pg_is_in_recovery(); -- through sluice the database is the cluster, whose primary is not in recovery
 EOF
 got=$(p -v ON_ERROR_STOP=1 -f "$work/script.sql" 2>"$work/script.err") || true
 if grep -q ERROR "$work/script.err"; then not_ok "the script ran without errors: $(cat "$work/script.err")"; fi
@@ -44,7 +44,7 @@ expect "a script of several statements" "3
 one,two,three
 5050
 1
-t" "$got"
+f" "$got"
 
 # One Query message with two statements: psql prints both results.
 expect "multi-statement string 'select 1; select 2;'" "1

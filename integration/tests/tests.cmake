@@ -25,6 +25,7 @@ endfunction()
 # Registration order is run order. The tests that stop servers come late, and each restores the full
 # cluster before it ends (in a finally block) so that the ones after it see three servers.
 sluice_python_test(routing routing.py 60)
+sluice_python_test(routing_trust routing_trust.py 90)
 sluice_python_test(auth auth.py 60)
 sluice_python_test(session_state session_state.py 60)
 sluice_python_test(pinning pinning.py 60)

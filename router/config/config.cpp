@@ -424,6 +424,15 @@ constexpr enum_name<consistency_mode> consistency_modes[] = {
     {"eventual", consistency_mode::eventual},
     {"read_your_writes", consistency_mode::read_your_writes},
 };
+constexpr enum_name<bool> volatile_function_routes[] = {
+    {"primary", true},
+    {"replica", false},
+};
+constexpr enum_name<consistency_scope> consistency_scopes[] = {
+    {"session", consistency_scope::session},
+    {"user", consistency_scope::user},
+    {"global", consistency_scope::global},
+};
 constexpr enum_name<balancer> balancers[] = {
     {"score", balancer::score},
     {"round_robin", balancer::round_robin},
@@ -539,6 +548,13 @@ void read_routing(table_reader reader, routing_config& routing) {
   optional_field(reader, "consistency", routing.consistency,
                  [&](const toml::node& n, const std::string& p) {
                    return read_enum<consistency_mode>(n, p, found, consistency_modes);
+                 });
+  optional_field(reader, "consistency_scope", routing.scope, [&](const toml::node& n, const std::string& p) {
+    return read_enum<consistency_scope>(n, p, found, consistency_scopes);
+  });
+  optional_field(reader, "volatile_functions", routing.volatile_functions_on_primary,
+                 [&](const toml::node& n, const std::string& p) {
+                   return read_enum<bool>(n, p, found, volatile_function_routes);
                  });
   optional_field(reader, "causal_wait", routing.causal_wait, duration);
   optional_field(reader, "max_lag", routing.max_lag, duration);
@@ -824,6 +840,9 @@ void read_users(table_reader& root, config& out) {
                    [&](const toml::node& n, const std::string& p) {
                      return read_enum<consistency_mode>(n, p, found, consistency_modes);
                    });
+    optional_field(reader, "consistency_scope", user.scope, [&](const toml::node& n, const std::string& p) {
+      return read_enum<consistency_scope>(n, p, found, consistency_scopes);
+    });
     optional_field(reader, "pool_size", user.pool_size, [&](const toml::node& n, const std::string& p) {
       return read_integer(n, p, found, 1, max_u32);
     });

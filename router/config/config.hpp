@@ -38,7 +38,14 @@ enum class read_fallback {
 
 enum class consistency_mode {
   eventual,          // reads may see a replica that has not replayed the client's latest commit
-  read_your_writes,  // after a client's commit, its reads go only where that commit is visible
+  read_your_writes,  // after a commit (whose, see consistency_scope), reads go only where it is visible
+};
+
+// Whose commits a read_your_writes read must see (MaxScale's causal_reads local/global, per user).
+enum class consistency_scope {
+  session,  // the same client connection's own commits
+  user,     // any commit by a session of the same user through this sluice (a per-user high-water mark)
+  global,   // every commit through this sluice, and the primary's position at its latest probe
 };
 
 enum class balancer {
@@ -60,6 +67,7 @@ struct user_config {
   std::optional<std::string> scram_verifier;  // "SCRAM-SHA-256$iter:salt$stored:server"
   std::optional<pool_mode> mode;              // overrides pool.mode for this user
   std::optional<consistency_mode> consistency;  // overrides routing.consistency for this user
+  std::optional<consistency_scope> scope;       // overrides routing.consistency_scope for this user
   std::optional<std::uint32_t> pool_size;     // overrides pool.size for this user's pools
   std::string server_user;                    // credentials sluice uses towards backends;
   std::optional<std::string> server_password; // default: name and password
@@ -85,10 +93,14 @@ struct limits_config {
 
 struct routing_config {
   std::vector<std::string> write_functions;  // lower-cased function names that write
+  // A SELECT calling a VOLATILE function of the user's (outside pg_catalog) may write: primary, unless
+  // "replica" says the application's volatile functions only read (learnt from pg_proc, cached).
+  bool volatile_functions_on_primary = true;
   bool read_write_split = true;              // false: everything goes to the primary
   balancer balance = balancer::score;
   read_fallback fallback = read_fallback::primary;
-  consistency_mode consistency = consistency_mode::eventual;
+  consistency_mode consistency = consistency_mode::read_your_writes;
+  consistency_scope scope = consistency_scope::user;
   milliseconds causal_wait{50};               // read_your_writes: how long a read may wait for a replica
   std::uint64_t max_lag_bytes = 16u * 1024u * 1024u;  // replicas further behind get no reads
   milliseconds max_lag{10'000};               // ... nor replicas further behind in time

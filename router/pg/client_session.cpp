@@ -374,9 +374,11 @@ asio::awaitable<void> client_session::run() {
   end_unit();
   if (server_) {
     // Extended messages without their Sync leave the server inside an implicit transaction (docs
-    // 55.2.3): the next Query on that connection would commit them. Such a connection is closed.
+    // 55.2.3): the next Query on that connection would commit them. Such a connection is closed, and
+    // so is one whose last unit changed settings that were not captured yet (the client left while
+    // the unit's end was being handled): its settings are not what the pool believes.
     const bool clean = tracker_.empty() && tx_ == wire::tx_status::idle && !copy_in_ && !awaiting_server_ &&
-                       !extended_unsynced_;
+                       !extended_unsynced_ && !unit_changed_settings_ && unit_unknown_functions_.empty();
     if (clean && (pinned_ || session_mode_)) {
       held_[server_->backend_index()] = std::move(server_);
     } else {
@@ -629,6 +631,20 @@ asio::awaitable<bool> client_session::authenticate() {
   session_mode_ = mode == config::pool_mode::session;
   read_your_writes_ = user_->consistency.value_or(shared.cfg.routing.consistency) ==
                       config::consistency_mode::read_your_writes;
+  // Every read_your_writes session publishes its commits for its user's sessions and for everyone's;
+  // its reads consult what its scope names.
+  user_commits_ = &shared.user_commits[static_cast<std::size_t>(entry - shared.users.data())];
+  switch (user_->scope.value_or(shared.cfg.routing.scope)) {
+    case config::consistency_scope::session:
+      break;
+    case config::consistency_scope::user:
+      scope_commits_ = user_commits_;
+      break;
+    case config::consistency_scope::global:
+      scope_commits_ = &shared.global_commits;
+      global_scope_ = true;
+      break;
+  }
   co_return true;
 }
 
@@ -735,7 +751,10 @@ std::optional<classify::classification> client_session::classify_extended_batch(
   classify::classification batch;
   batch.target = classify::route::replica;
   classify::classification unnamed;  // an unnamed statement the client has not parsed: the server reports it
-  if (unnamed_.exists) unnamed = unnamed_.kind;
+  if (unnamed_.exists) {
+    unnamed = unnamed_.kind;
+    route_writing_functions(unnamed, unnamed_.query);
+  }
   auto rest = client_in_.available();
   complete = false;
   while (!rest.empty()) {
@@ -746,9 +765,11 @@ std::optional<classify::classification> client_session::classify_extended_batch(
       case wire::fe::parse:
         if (auto parse = wire::decode_parse(message.payload)) {
           const auto kind = classify::classify(parse->query, options);
-          merge_kind(batch, kind);
+          auto routed = kind;
+          route_writing_functions(routed, parse->query);
+          merge_kind(batch, routed);
           if (parse->statement.empty()) {
-            unnamed = kind;
+            unnamed = routed;
             // forward_message reuses this for the same bytes in this pass (see routed_unnamed_).
             routed_unnamed_ = {parse->query.data(), parse->query.size(), kind};
           }
@@ -759,7 +780,9 @@ std::optional<classify::classification> client_session::classify_extended_batch(
           if (bind->statement.empty()) {
             merge_kind(batch, unnamed);
           } else if (auto found = statements_.find(bind->statement); found != statements_.end()) {
-            merge_kind(batch, found->second.kind);
+            auto routed = found->second.kind;
+            route_writing_functions(routed, found->second.query);
+            merge_kind(batch, routed);
           } else {
             batch.target = classify::route::primary;  // unknown: the server will report the error
           }
@@ -863,6 +886,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           }
           kind = classify::classify(*sql, options);
           query_kind = kind;
+          route_writing_functions(kind, *sql);
           if (kind.empty) {
             wire::message_builder(client_out_, wire::be::empty_query_response).finish();
             wire::encode_ready_for_query(client_out_, tx_);
@@ -1124,21 +1148,38 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   scoring::backend_set tried;  // backends that refused this batch a connection
   bool is_read = target == classify::route::replica;
   bool causal_check = false;   // read_your_writes: verify the replica's replay position first
+  long long causal_wait_ms = 0;  // ... how long the replica checked may wait for it
   std::optional<std::size_t> index;
 
-  // read_your_writes: reads must see this client's last commit. Replicas known (from probes) to have
-  // replayed it qualify with no extra round trip; otherwise one is checked directly (below).
-  std::uint64_t need_lsn = read_your_writes_ ? required_lsn_ : 0;
-  if (need_lsn != 0 && owner_.all_replicas_reached(need_lsn)) required_lsn_ = need_lsn = 0;
+  // read_your_writes: reads must see this client's last commit (and, by consistency_scope, its user's
+  // or everyone's through this sluice). Replicas known (from probes) to have replayed it qualify with
+  // no extra round trip; otherwise one is checked directly (below).
+  std::uint64_t need_lsn = 0;
+  auto unflushed_until = unflushed_commit_until_;
+  // A `/* sluice: replica */` hint asks for a replica, whatever it has replayed.
+  if (read_your_writes_ && kind.routing_hint != classify::hint::replica) {
+    need_lsn = required_lsn_;
+    if (scope_commits_) {
+      need_lsn = std::max(need_lsn, scope_commits_->lsn.load(std::memory_order_relaxed));
+      const std::chrono::steady_clock::duration shared_unflushed{
+          scope_commits_->unflushed_until.load(std::memory_order_relaxed)};
+      unflushed_until = std::max(unflushed_until, std::chrono::steady_clock::time_point(shared_unflushed));
+    }
+    if (global_scope_) need_lsn = std::max(need_lsn, owner_.primary_probe_lsn());
+    if (need_lsn != 0 && owner_.all_replicas_reached(need_lsn)) required_lsn_ = need_lsn = 0;
+  }
 
   const auto pick_read = [&]() -> std::optional<std::size_t> {
     causal_check = false;
     auto chosen = owner_.choose_replica(tried, need_lsn);
     if (!chosen && need_lsn != 0) {
       // No probe shows the commit replayed yet (it is younger than the last probe): check the
-      // replica that was furthest along, the likeliest to have it within causal_wait.
+      // replica that was furthest along, the likeliest to have it within causal_wait. A commit whose
+      // WAL the primary had not flushed yet (synchronous_commit = off) reaches no replica before the
+      // WAL writer's next round: that replica is asked whether it has it already, without waiting.
       chosen = owner_.most_advanced_replica(tried);
       causal_check = chosen.has_value();
+      causal_wait_ms = std::chrono::steady_clock::now() < unflushed_until ? 0 : routing.causal_wait.count();
     }
     return chosen;
   };
@@ -1218,7 +1259,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
     }
     if (is_read && causal_check) {
       ++stats.causal_checks;
-      const auto reached = co_await wait_for_replay(need_lsn);
+      const auto reached = co_await wait_for_replay(need_lsn, causal_wait_ms);
       if (!server_) co_return outcome::proceed;  // the replica failed while checking: error sent
       if (!reached) {
         // Not replayed within causal_wait: this read goes to the primary, which has the commit.
@@ -1237,7 +1278,6 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
     }
     SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_, is_read ? "read" : "write",
                  shared.cfg.backends[chosen].name);
-    (void)kind;
     co_return outcome::proceed;
   }
   if (is_read && !index) {
@@ -1250,27 +1290,30 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   co_return outcome::proceed;
 }
 
-// read_your_writes: polls the attached replica until it has replayed `lsn`, for at most causal_wait.
-// Each check is one tiny round trip on the connection the read will use, so a yes cannot go stale.
-asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn) {
-  const auto deadline = std::chrono::steady_clock::now() + owner_.shared().cfg.routing.causal_wait;
-  char sql[128];
-  std::snprintf(sql, sizeof sql, "SELECT pg_last_wal_replay_lsn() >= '%X/%X'::pg_lsn",
-                static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xffffffffu));
-  asio::steady_timer pause(client_.get_executor());
-  for (;;) {
-    std::string answer;
-    const auto result = co_await run_internal_query(sql, &answer);
-    if (result != internal_result::ok) {
-      release_server(result != internal_result::io_failed);
-      send_error("ERROR", "08006", "sluice: lost the replica while checking its replay position");
-      co_return false;
-    }
-    if (answer == "t") co_return true;
-    if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    pause.expires_after(std::chrono::milliseconds(1));
-    co_await pause.async_wait(use_tuple);
+// read_your_writes: waits until the attached replica has replayed `lsn`, for at most `wait_ms`. The
+// wait runs on the replica in one round trip (PostgreSQL 15 has no wait-for-LSN function): a recursive
+// query re-reads pg_last_wal_replay_lsn() after each pg_sleep of about a millisecond and stops as soon
+// as it is reached, so a read pays the replay delay itself, not a network round trip per check. The
+// answer comes from the connection the read will use, so a yes cannot go stale.
+asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn, long long wait_ms) {
+  // The client's statement_timeout (replayed on this connection) must not cut the wait short: it is
+  // switched off for this implicit transaction only, by a statement whose row has no column.
+  char sql[448];
+  std::snprintf(sql, sizeof sql,
+                "SELECT FROM pg_catalog.set_config('statement_timeout', '0', true); "
+                "WITH RECURSIVE w(n, ok) AS (SELECT 0, pg_catalog.pg_last_wal_replay_lsn() >= '%X/%X'::pg_lsn "
+                "UNION ALL SELECT n + 1, pg_catalog.pg_last_wal_replay_lsn() >= '%X/%X'::pg_lsn FROM w "
+                "WHERE NOT ok AND n < %lld AND pg_catalog.pg_sleep(0.001) IS NOT NULL) SELECT bool_or(ok) FROM w",
+                static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xffffffffu),
+                static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xffffffffu), wait_ms);
+  std::string answer;
+  const auto result = co_await run_internal_query(sql, &answer);
+  if (result != internal_result::ok) {
+    release_server(result != internal_result::io_failed);
+    send_error("ERROR", "08006", "sluice: lost the replica while checking its replay position");
+    co_return false;
   }
+  co_return answer == "t";
 }
 
 // Makes the attached server connection's session settings the client's. Values are replayed as the
@@ -1370,6 +1413,27 @@ asio::awaitable<bool> client_session::capture_settings() {
   co_return true;
 }
 
+void client_session::route_writing_functions(classify::classification& kind, std::string_view sql) const {
+  if (kind.target != classify::route::replica || !kind.calls_functions ||
+      !owner_.shared().cfg.routing.volatile_functions_on_primary) {
+    return;
+  }
+  struct lookup {
+    const client_session* session;
+    bool may_write;
+  } state{this, false};
+  classify::for_each_called_function(
+      sql,
+      [](void* context, std::string_view name) {
+        auto& found = *static_cast<lookup*>(context);
+        if (found.may_write) return;
+        const auto* effect = found.session->owner_.functions().find(found.session->database_, name);
+        found.may_write = effect == nullptr || effect->is_volatile;
+      },
+      &state);
+  if (state.may_write) kind.target = classify::route::primary;
+}
+
 void client_session::note_function_calls(std::string_view sql) {
   classify::for_each_called_function(
       sql, [](void* self, std::string_view name) { static_cast<client_session*>(self)->note_function_call(name); },
@@ -1393,7 +1457,9 @@ asio::awaitable<bool> client_session::learn_functions() {
   // A function may change session settings when its source calls set_config, starts a statement with
   // SET or RESET, or runs dynamic SQL (EXECUTE); built-ins and C functions are taken not to. Names
   // that are no function of the user's (built-ins, table names before a column list) are cached as
-  // harmless too. The value column is that source when it may, NULL when not.
+  // harmless too. The value column is 'v' when some function of that name is VOLATILE (it may write:
+  // pgpool-II routes by the same pg_proc column), else 's', followed by that source when it may set
+  // settings.
   //
   // The answer is shared by every user of the database on this worker, so the query must mean the
   // same whatever the client's settings: search_path is pinned for its own implicit transaction (the
@@ -1401,10 +1467,11 @@ asio::awaitable<bool> client_session::learn_functions() {
   // meaning standard_conforming_strings would change (the whole Query is lexed at once).
   std::string sql =
       "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true); "
-      "SELECT p.proname::text, string_agg(CASE WHEN l.lanname NOT IN ('c', 'internal') AND p.prosrc ~* "
+      "SELECT p.proname::text, CASE WHEN bool_or(p.provolatile = 'v') THEN 'v' ELSE 's' END || "
+      "coalesce(string_agg(CASE WHEN l.lanname NOT IN ('c', 'internal') AND p.prosrc ~* "
       "'(set_config|(^|;|[[:<:]]begin|[[:<:]]then|[[:<:]]else|[[:<:]]loop)[[:space:]]*(set|reset)[[:space:]]|"
       "[[:<:]]execute[[:>:]])' "
-      "THEN 'x ' || p.prosrc END, ' ') FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang "
+      "THEN 'x ' || p.prosrc END, ' '), '') FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang "
       "WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) AND p.proname = ANY (ARRAY[";
   sql += literal_list(unit_unknown_functions_) + "]::name[]) GROUP BY p.proname";
   std::vector<setting> found;
@@ -1420,9 +1487,10 @@ asio::awaitable<bool> client_session::learn_functions() {
   for (auto& name : unit_unknown_functions_) {
     function_effect effect;
     const auto row = std::find_if(found.begin(), found.end(), [&](const setting& f) { return f.first == name; });
-    if (row != found.end() && !row->second.empty()) {
+    if (row != found.end()) effect.is_volatile = row->second.starts_with('v');
+    if (row != found.end() && row->second.size() > 1) {
       effect.may_set_settings = true;
-      effect.custom_names = classify::custom_setting_names(row->second, &effect.dynamic_names);
+      effect.custom_names = classify::custom_setting_names(std::string_view(row->second).substr(1), &effect.dynamic_names);
       unit_changed_settings_ = true;
       if (effect.dynamic_names) unit_dynamic_settings_ = true;
       unit_custom_settings_.insert(unit_custom_settings_.end(), effect.custom_names.begin(), effect.custom_names.end());
@@ -1808,8 +1876,15 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     co_return co_await server_failed(fatal_payload, "the server ended the connection");
   }
   if (offset == available.size() || needed != 0) tracker_.drain_synthesized(emit_synthesized);
-  bool written;
-  if (client_out_.empty()) {
+  // read_your_writes shared by a user's sessions (or all): the client learns that its write committed
+  // only once the commit's position is published (below), one round trip later; otherwise a read it
+  // sent at once on another connection could miss the commit.
+  const bool hold_answer =
+      batch_done && wrote_ && tx_ == wire::tx_status::idle && !pinned_ && scope_commits_ != nullptr;
+  bool written = true;
+  if (hold_answer) {
+    flush_run();  // into client_out_, sent after the capture
+  } else if (client_out_.empty()) {
     written = co_await write_client(available.subspan(run_begin, offset - run_begin));
   } else {
     flush_run();
@@ -1830,22 +1905,44 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
       // read_your_writes: the WAL insert position after the commit is at or past the commit record,
       // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
       // connection (one round trip per write transaction, only for read_your_writes users).
+      //
+      // With synchronous_commit = off the commit's WAL is written out only by the WAL writer's next
+      // round (wal_writer_delay, 200 ms by default): while the flush position is behind, no replica can
+      // have the commit and waiting on one is waiting in vain. (With it on, the commit itself is
+      // flushed; WAL beyond the flush position is others', which a replica waits for as usual.)
       wrote_ = false;
-      std::string answer;
-      const auto result = co_await run_internal_query("SELECT (pg_current_wal_insert_lsn() - '0/0')::int8", &answer);
+      std::vector<setting> positions;
+      const auto result = co_await run_internal_query(
+          "SELECT (pg_catalog.pg_current_wal_insert_lsn() - '0/0')::int8::text, "
+          "CASE WHEN pg_catalog.current_setting('synchronous_commit') = 'off' "
+          "THEN (pg_catalog.pg_current_wal_flush_lsn() - '0/0')::int8::text END",
+          nullptr, &positions);
       if (result == internal_result::io_failed) {
-        // The client has its answer; only the position is unknown (its next read may miss this commit
-        // if it lands on a lagging replica: logged).
+        // The client has its answer (or is about to get it); only the position is unknown (its next
+        // read may miss this commit if it lands on a lagging replica: logged).
         const bool settings_pending = unit_changed_settings_ || !unit_unknown_functions_.empty();
         if (lost_after_unit("lost while reading the WAL position", settings_pending) == outcome::close) {
           co_await flush_client();
           co_return outcome::close;
         }
+        if (hold_answer && !co_await flush_client()) co_return outcome::close;
         co_return outcome::proceed;
       }
       std::uint64_t lsn = 0;
-      std::from_chars(answer.data(), answer.data() + answer.size(), lsn);
+      std::uint64_t flushed = 0;
+      if (!positions.empty()) {
+        const auto& [insert_text, flush_text] = positions.front();
+        std::from_chars(insert_text.data(), insert_text.data() + insert_text.size(), lsn);
+        // NULL (empty): synchronous_commit is on, the commit is flushed.
+        flushed = lsn;
+        if (!flush_text.empty()) std::from_chars(flush_text.data(), flush_text.data() + flush_text.size(), flushed);
+      }
       if (lsn > required_lsn_) required_lsn_ = lsn;
+      if (flushed < lsn) unflushed_commit_until_ = std::chrono::steady_clock::now() + unflushed_commit_window;
+      const auto unflushed = flushed < lsn ? unflushed_commit_until_.time_since_epoch().count() : 0;
+      user_commits_->publish(lsn, unflushed);
+      owner_.shared().global_commits.publish(lsn, unflushed);
+      if (hold_answer && !co_await flush_client()) co_return outcome::close;
     }
     if (unit_defined_function_ && unit_over) {
       unit_defined_function_ = false;

@@ -25,6 +25,7 @@
 
 namespace sluice::router {
 class worker;
+struct commit_mark;
 }
 
 namespace sluice::router::pg {
@@ -100,6 +101,11 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // notifications, notices and parameter changes; false when it was the end of the connection (a
   // FATAL or a close), which the client is told as FATAL with the server's own error.
   asio::awaitable<bool> drain_unsolicited();
+  // routing.volatile_functions = "primary": a read that calls a function of the user's that is VOLATILE
+  // (SELECT my_func() where my_func inserts), or one not looked up yet, goes to the primary. Names are
+  // learnt after the unit that first calls them (learn_functions), so the next call is routed by what
+  // they are: a cache per worker, never a round trip per statement.
+  void route_writing_functions(classify::classification& kind, std::string_view sql) const;
   // What the functions a statement calls may do to session settings, from the worker's cache.
   void note_function_calls(std::string_view sql);
   void note_function_call(std::string_view name);
@@ -139,7 +145,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
                                                      std::vector<setting>* rows = nullptr);
   asio::awaitable<internal_result> run_internal_queries_unbounded(std::size_t owed, std::string* first_value,
                                                                   std::vector<setting>* rows);
-  asio::awaitable<bool> wait_for_replay(std::uint64_t lsn);
+  asio::awaitable<bool> wait_for_replay(std::uint64_t lsn, long long wait_ms);
   void finish_dispatch(bool failed);
 
   // Units of work: a transaction, or a statement (batch) outside one. Tenant QoS admits units and the
@@ -193,6 +199,17 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool read_your_writes_ = false;  // consistency = read_your_writes for this user
   bool wrote_ = false;             // work routed to the primary since the last commit position taken
   std::uint64_t required_lsn_ = 0; // read_your_writes: reads must see at least this WAL position
+  // read_your_writes: the mark this session's commits raise for its user's sessions (they raise the
+  // proxy-wide one too), and the one its reads must reach as well by consistency_scope (nullptr for
+  // "session").
+  commit_mark* user_commits_ = nullptr;
+  commit_mark* scope_commits_ = nullptr;
+  bool global_scope_ = false;      // ... and the primary's position at its latest probe
+  // This session's last commit was not yet flushed on the primary (synchronous_commit = off): until
+  // then, reads needing it go to the primary without waiting on a replica. The WAL writer flushes within
+  // wal_writer_delay (200 ms by default).
+  std::chrono::steady_clock::time_point unflushed_commit_until_{};
+  static constexpr std::chrono::milliseconds unflushed_commit_window{200};
 
   // Pools and connections, by backend index.
   std::vector<backends::pool::server_pool*> pools_;

@@ -220,7 +220,7 @@ class Cluster:
 
     def wait_replayed(self, nodes=("replica1", "replica2"), timeout=10):
         """Waits until the replicas have replayed everything the primary has written so far."""
-        # The insert position: with synchronous_commit = off (the sandbox's) a commit can be past the
+        # The insert position: with synchronous_commit = off (a test may set it) a commit can be past the
         # write position that pg_current_wal_lsn() shows until the WAL writer's next flush.
         target = self.node_value("primary", "select pg_current_wal_insert_lsn()::text")
         for node in nodes:
@@ -347,9 +347,9 @@ class Sluice:
     def log_tail(self, lines=40):
         return "\n".join(self.log_text().splitlines()[-lines:])
 
-    def connect(self, user="app", password="app_pw", dbname="app", autocommit=True):
+    def connect(self, user="app", password="app_pw", dbname="app", autocommit=True, **kwargs):
         conn = psycopg2.connect(host=HOST, port=self.port, user=user, password=password, dbname=dbname,
-                                connect_timeout=5, sslmode="disable")
+                                connect_timeout=5, sslmode="disable", **kwargs)
         conn.autocommit = autocommit
         return conn
 

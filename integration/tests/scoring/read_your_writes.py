@@ -1,7 +1,11 @@
 """scoring_read_your_writes: with replica1's replay paused, a client that inserts a row (autocommit) and
-reads it back at once through sluice never misses it when its user has consistency = "read_your_writes";
+reads it back at once through sluice never misses it under the default consistency (read_your_writes);
 with "eventual" it does (that half shows the test can fail: replicas, the paused one above all, serve
 stale reads). max_lag and max_lag_bytes are large so that lag does not exclude the paused replica.
+
+Scopes: a row inserted on one connection and read on another connection of the same user is seen with
+the default consistency_scope = "user" (an application's pool, or a reconnect), and may be missed with
+"session" (which shows that half can fail too).
 
 Each round: INSERT INTO ryw(id, v) VALUES (n, ...), then SELECT inet_server_port(), (SELECT v FROM ryw
 WHERE id = n): a NULL v is a stale read, and the port says who served it."""
@@ -13,22 +17,26 @@ from lib import describe_error, info, main
 ROUNDS = 1000
 
 
-def round_trips(cluster, sluice, user, password, first_id):
-    """ROUNDS insert-then-read round trips; returns (stale, errors, reads per node, seconds)."""
-    conn = sluice.connect(user, password)
+def round_trips(cluster, sluice, user, password, first_id, two_connections=False, options=None):
+    """ROUNDS insert-then-read round trips; returns (stale, errors, reads per node, seconds). With
+    two_connections, the INSERT and the SELECT use two connections of the same user; `options` are
+    the connections' startup options (-c settings)."""
+    extra = {"options": options} if options else {}
+    writer = sluice.connect(user, password, **extra)
+    reader = sluice.connect(user, password, **extra) if two_connections else writer
     stale, errors = 0, []
     by_node = {}
     t0 = time.monotonic()
     try:
-        with conn.cursor() as cur:
+        with writer.cursor() as wcur, reader.cursor() as rcur:
             for n in range(first_id, first_id + ROUNDS):
                 try:
-                    cur.execute("INSERT INTO ryw(id, v) VALUES (%s, %s)", (n, f"value {n}"))
-                    cur.execute("SELECT inet_server_port(), (SELECT v FROM ryw WHERE id = %s)", (n,))
-                    port, v = cur.fetchone()
+                    wcur.execute("INSERT INTO ryw(id, v) VALUES (%s, %s)", (n, f"value {n}"))
+                    rcur.execute("SELECT inet_server_port(), (SELECT v FROM ryw WHERE id = %s)", (n,))
+                    port, v = rcur.fetchone()
                 except Exception as e:  # counted and reported; the loop goes on while the connection does
                     errors.append(e)
-                    if conn.closed:
+                    if writer.closed or reader.closed:
                         break
                     continue
                 node = cluster.port_name(port)
@@ -38,39 +46,52 @@ def round_trips(cluster, sluice, user, password, first_id):
                 elif v != f"value {n}":
                     errors.append(AssertionError(f"row {n} read back as {v!r}"))
     finally:
-        conn.close()
+        writer.close()
+        if reader is not writer:
+            reader.close()
     return stale, errors, by_node, time.monotonic() - t0
 
 
 def test(checks, cluster):
-    # The sandbox runs with synchronous_commit = off, where a commit's WAL reaches the replicas only at
-    # the WAL writer's next flush (wal_writer_delay, 200 ms): every read-your-writes read would wait
-    # causal_wait and go to the primary. Commits that flush, as in production, let replica2 serve them.
-    cluster.node_value("primary", "CREATE TABLE ryw(id int PRIMARY KEY, v text); GRANT ALL ON ryw TO app; "
-                                  "ALTER ROLE app SET synchronous_commit = on; SELECT 1")
+    # The sandbox runs with synchronous_commit = on, as production does: a commit's WAL reaches the
+    # replicas at once and replica2 can serve the reads. One case turns it off for its sessions: then a
+    # commit's WAL waits for the WAL writer's next round (wal_writer_delay, 200 ms), and sluice asks a
+    # replica without waiting on it.
+    cluster.node_value("primary", "CREATE TABLE ryw(id int PRIMARY KEY, v text); GRANT ALL ON ryw TO app; SELECT 1")
     cluster.wait_replayed()
-    ryw_user = {"name": "app_ryw", "auth": "scram-sha-256", "password": "app_pw", "server_user": "app",
-                "server_password": "app_pw", "consistency": "read_your_writes"}
-    sluice = cluster.sluice(routing={"consistency": "eventual", "max_lag": "60s", "max_lag_bytes": "1GiB"},
-                            extra_users=[ryw_user]).start()
+    def user(name, **extra):
+        return {"name": name, "auth": "scram-sha-256", "password": "app_pw", "server_user": "app",
+                "server_password": "app_pw", **extra}
+    # Routing defaults apart from the lag limits: user app has the default consistency.
+    sluice = cluster.sluice(routing={"max_lag": "60s", "max_lag_bytes": "1GiB"},
+                            extra_users=[user("app_eventual", consistency="eventual"),
+                                         user("app_scope_session", consistency_scope="session")]).start()
     cluster.fault("pause-replay", "replica1")
 
-    results = {}
     # eventual first: the paused replica's lag (and so its lag penalty) grows with time.
-    for label, user, first in (("eventual", "app", 100_001), ("read_your_writes", "app_ryw", 1)):
-        stale, errors, by_node, took = round_trips(cluster, sluice, user, "app_pw", first)
-        results[label] = stale
-        info(f"{label} (user {user}): {ROUNDS} rounds in {took:.1f} s, {stale} stale reads, {len(errors)} errors; "
-             f"reads served by {dict(sorted(by_node.items()))}")
+    async_commit = "-c synchronous_commit=off"
+    cases = (("eventual", "app_eventual", 100_001, False, None), ("read_your_writes (default)", "app", 1, False, None),
+             ("scope session, two connections", "app_scope_session", 200_001, True, None),
+             ("scope user (default), two connections", "app", 300_001, True, None),
+             ("read_your_writes, synchronous_commit off", "app", 400_001, False, async_commit),
+             ("scope user, two connections, synchronous_commit off", "app", 500_001, True, async_commit))
+    for label, user_name, first, two, options in cases:
+        stale, errors, by_node, took = round_trips(cluster, sluice, user_name, "app_pw", first, two, options)
+        info(f"{label} (user {user_name}): {ROUNDS} rounds in {took:.1f} s, {stale} stale reads, {len(errors)} "
+             f"errors; reads served by {dict(sorted(by_node.items()))}")
         checks.ok(not errors, f"{label}: every round trip works",
                   f"{len(errors)} errors, e.g. {describe_error(errors[0]) if errors else ''}")
-        if label == "read_your_writes":
-            checks.ok(stale == 0, f"read_your_writes: no stale read in {ROUNDS} rounds", f"{stale} stale reads")
-            checks.ok(by_node.get("replica1", 0) == 0, "read_your_writes: the paused replica1 serves none of them",
-                      f"it served {by_node.get('replica1', 0)}")
-        else:
-            checks.ok(stale > 0, f"eventual: some reads are stale ({stale} of {ROUNDS}; replica1, paused, served "
+        if label.startswith("eventual") or label.startswith("scope session"):
+            checks.ok(stale > 0, f"{label}: some reads are stale ({stale} of {ROUNDS}; replica1, paused, served "
                                  f"{by_node.get('replica1', 0)} reads)", f"reads served by {by_node}")
+        else:
+            checks.ok(stale == 0, f"{label}: no stale read in {ROUNDS} rounds", f"{stale} stale reads")
+            checks.ok(by_node.get("replica1", 0) == 0, f"{label}: the paused replica1 serves none of them",
+                      f"it served {by_node.get('replica1', 0)}")
+            if options is None:  # with synchronous commits, the replica that replays serves them
+                checks.ok(by_node.get("replica2", 0) > ROUNDS // 2,
+                          f"{label}: replica2 serves most reads ({by_node.get('replica2', 0)})",
+                          f"reads served by {by_node}")
     cluster.fault("resume-replay", "replica1")
 
 

@@ -521,7 +521,9 @@ TEST_CASE("routing, health and per-user consistency keys", "[config]") {
   const auto defaults = load(minimal_tail);
   CHECK(defaults.routing.balance == cfg::balancer::score);
   CHECK(defaults.routing.fallback == cfg::read_fallback::primary);
-  CHECK(defaults.routing.consistency == cfg::consistency_mode::eventual);
+  CHECK(defaults.routing.consistency == cfg::consistency_mode::read_your_writes);
+  CHECK(defaults.routing.scope == cfg::consistency_scope::user);
+  CHECK(defaults.routing.volatile_functions_on_primary);
   CHECK(defaults.routing.causal_wait == std::chrono::milliseconds(50));
   CHECK(defaults.routing.max_lag_bytes == 16u * 1024u * 1024u);
   CHECK(defaults.routing.max_lag == std::chrono::milliseconds(10'000));
@@ -531,12 +533,15 @@ TEST_CASE("routing, health and per-user consistency keys", "[config]") {
   CHECK(defaults.health.database == "postgres");
   CHECK_FALSE(defaults.health.user.has_value());
   CHECK_FALSE(defaults.users[0].consistency.has_value());
+  CHECK_FALSE(defaults.users[0].scope.has_value());
 
   const auto set = load(R"(
 [routing]
 balance = "round_robin"
 fallback = "error"
-consistency = "read_your_writes"
+consistency = "eventual"
+consistency_scope = "global"
+volatile_functions = "replica"
 causal_wait = "20ms"
 max_lag_bytes = "1MiB"
 max_lag = "2s"
@@ -557,11 +562,14 @@ role = "primary"
 [[users]]
 name = "app"
 password = "pw"
-consistency = "eventual"
+consistency = "read_your_writes"
+consistency_scope = "session"
 )");
   CHECK(set.routing.balance == cfg::balancer::round_robin);
   CHECK(set.routing.fallback == cfg::read_fallback::error);
-  CHECK(set.routing.consistency == cfg::consistency_mode::read_your_writes);
+  CHECK(set.routing.consistency == cfg::consistency_mode::eventual);
+  CHECK(set.routing.scope == cfg::consistency_scope::global);
+  CHECK_FALSE(set.routing.volatile_functions_on_primary);
   CHECK(set.routing.causal_wait == std::chrono::milliseconds(20));
   CHECK(set.routing.max_lag_bytes == 1024u * 1024u);
   CHECK(set.routing.max_lag == std::chrono::milliseconds(2000));
@@ -571,12 +579,16 @@ consistency = "eventual"
   CHECK(set.health.user == std::optional<std::string>("monitor"));
   CHECK(set.health.password == std::optional<std::string>("m"));
   CHECK(set.health.database == "app");
-  CHECK(set.users[0].consistency == cfg::consistency_mode::eventual);
+  CHECK(set.users[0].consistency == cfg::consistency_mode::read_your_writes);
+  CHECK(set.users[0].scope == cfg::consistency_scope::session);
 
   check_errors({
       {"[routing]\nbalance = \"random\"\n" + minimal_tail, {":2:11: key 'routing.balance': ", "\"score\""}},
       {"[routing]\nfallback = \"replica\"\n" + minimal_tail, {":2:12: key 'routing.fallback': "}},
       {"[routing]\nconsistency = \"strong\"\n" + minimal_tail, {":2:15: key 'routing.consistency': "}},
+      {"[routing]\nconsistency_scope = \"cluster\"\n" + minimal_tail,
+       {":2:21: key 'routing.consistency_scope': ", "\"session\", \"user\", \"global\""}},
+      {"[routing]\nvolatile_functions = true\n" + minimal_tail, {":2:22: key 'routing.volatile_functions': "}},
       {"[routing]\ncausal_wait = 50\n" + minimal_tail, {":2:15: key 'routing.causal_wait': "}},
       {"[routing]\nmax_lag_bytes = \"lots\"\n" + minimal_tail, {":2:17: key 'routing.max_lag_bytes': "}},
       {"[health]\nprobe_interval = \"0ms\"\n" + minimal_tail, {":2:18: key 'health.probe_interval': "}},
@@ -584,6 +596,7 @@ consistency = "eventual"
       {"[health]\nuser = \"\"\n" + minimal_tail, {":2:8: key 'health.user': ", "empty"}},
       {"[health]\nprobe_intervall = \"1s\"\n" + minimal_tail, {"key 'health.probe_intervall'", "probe_interval"}},
       {minimal_tail + "consistency = \"sometimes\"\n", {"key 'users[0].consistency': "}},
+      {minimal_tail + "consistency_scope = \"team\"\n", {"key 'users[0].consistency_scope': "}},
   });
 }
 
