@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL's own regression suite (src/test/regress of the installed server's version) run twice on a
 # sandbox cluster: straight at the primary, then through a sluice of its own (transaction pooling,
-# read/write splitting on, eventual consistency). Prints the tests that pass each way, those that pass
+# read/write splitting on, sluice's default consistency). Prints the tests that pass each way, those that pass
 # directly but fail through sluice with the errors that differ, each run's wall time, and the share of
 # sluice's batches that replicas served. Exit status 1 when a test that passes directly fails through
 # sluice, 2 when the suite could not run. See docs/regress.md.
@@ -10,7 +10,7 @@
 #   --subset: the CI subset (integration/regress/subset.txt), in the schedule's order and groups;
 #   --tests: these tests (test_setup is added first: every test needs its tables).
 #   --only-sluice: skip the direct run (every listed test is then expected to pass through sluice).
-#   --consistency: sluice's routing.consistency for the run (default eventual).
+#   --consistency: sluice's routing.consistency for the run (default: sluice's own, read_your_writes).
 # Settings (environment): SLUICE_BIN (build/test/router/sluice), SLUICE_REGRESS_CACHE
 # (/var/cache/sluice-regress: the PostgreSQL source and regress.so, fetched and built when missing),
 # SLUICE_REGRESS_OUT (/tmp/sluice-regress: results/, regression.diffs and the log of each run),
@@ -37,7 +37,7 @@ POOL_SIZE=40
 log() { printf 'regress: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
-mode=full tests="" max_connections=0 only_sluice=0 consistency=eventual
+mode=full tests="" max_connections=0 only_sluice=0 consistency=""
 while (($#)); do
   case $1 in
     --subset) mode=subset ;;
@@ -241,8 +241,8 @@ pool_size = $POOL_SIZE
 
 [routing]
 read_write_split = true
-consistency = "$consistency"
 EOF
+  [[ -z $consistency ]] || echo "consistency = \"$consistency\"" >>"$config"
   : >"$log"
   setsid "$SLUICE_BIN" --config "$config" </dev/null >>"$log" 2>&1 &
   sluice_pid=$!

@@ -7,8 +7,8 @@ import subprocess
 
 import psycopg2
 
-from lib import (PASSWORDS, PRIMARY, REPLICAS, SLUICE, Checks, RawClient, connect, first_error, info, one,
-                 wait_for_replica_reads)
+from lib import (ENV, PASSWORDS, PRIMARY, REPLICAS, SLUICE, Checks, RawClient, connect, first_error, info, one,
+                 poll, wait_for_replica_reads)
 
 t = Checks()
 wait_for_replica_reads()
@@ -101,6 +101,26 @@ with t.section("a missing database is reported with 3D000"):
     r = psql("trustuser", None, "select 1", dbname="no_such_db")
     t.ok(r.returncode != 0 and 'database "no_such_db" does not exist' in r.stderr,
          "psql to a missing database: server's message", f"exit {r.returncode}, stderr {r.stderr!r}")
+
+with t.section("logins to missing databases leave no pools behind"):
+    # Each database name a client sends must not keep a pool (nor /metrics label sets) once its login
+    # failed: a scan of names would otherwise grow sluice's memory and metrics without bound.
+    import json
+    import urllib.request
+
+    def pool_databases():
+        req = urllib.request.Request(f"http://127.0.0.1:{ENV['SLUICE_ADMIN_PORT']}/pools",
+                                     headers={"Authorization": f"Bearer {ENV['SLUICE_ADMIN_TOKEN']}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return {p["database"] for p in json.loads(r.read().decode())["pools"]}
+
+    for i in range(30):
+        raw = RawClient()
+        raw.login("app", PASSWORDS["app"], database=f"scan_{os.getpid()}_{i}")
+        raw.close()
+    scanned = {d for d in pool_databases() if d.startswith("scan_")}
+    t.ok(poll(lambda: not {d for d in pool_databases() if d.startswith("scan_")}, 5),
+         "30 logins to missing databases: no pool is kept for any of them", f"pools for {sorted(scanned)[:5]}...")
 
 with t.section("the good logins still work after the failures"):
     conn = connect("app")

@@ -465,6 +465,7 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
     const auto [frame, read_error] = co_await backends::pg::read_message(server_->socket(), input, max_server_message);
     if (read_error || frame.status != wire::frame_status::ok) co_return internal_result::io_failed;
     if (frame.message.type == wire::be::error_response) {
+      if (!failed) internal_error_.assign(frame.message.payload.begin(), frame.message.payload.end());
       failed = true;
       if (is_fatal(frame.message.payload)) co_return internal_result::io_failed;
     }
@@ -1252,7 +1253,21 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       }
     }
     server_->prepared().set_capacity(shared.cfg.pool.max_prepared_statements);
-    if (!co_await replay_settings()) {
+    const auto replayed = co_await replay_settings();
+    if (replayed == internal_result::server_error) {
+      // The server refuses this session's settings (a startup parameter it does not know, a value it
+      // rejects, a custom setting that a library loaded since has reserved): the session cannot be what
+      // its client set up, so it ends, once, with the server's own error, as a direct login would.
+      // Not the backend's fault, and the connection is unharmed: the replay is one implicit
+      // transaction, rolled back whole.
+      release_server(true);
+      encode_server_error(client_out_, "FATAL", internal_error_,
+                          "sluice: restoring this session's settings on backend '" + shared.cfg.backends[chosen].name +
+                              "' failed; the session is closed");
+      co_await flush_client();
+      co_return outcome::close;
+    }
+    if (replayed != internal_result::ok) {
       failure = {errc::server_error, "08006", "could not restore session settings on the server connection"};
       release_server(false);
       break;
@@ -1320,9 +1335,9 @@ asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn, long lo
 // server reported them (current_setting, captured after the unit that set them) through set_config(),
 // which takes a value as the GUC's own input syntax: a list setting such as search_path or DateStyle
 // ('ISO, YMD') comes back whole, which `SET name TO 'a, b'` would not do.
-asio::awaitable<bool> client_session::replay_settings() {
+asio::awaitable<client_session::internal_result> client_session::replay_settings() {
   auto& applied = server_->applied_settings();
-  if (!server_->settings_unknown && applied == settings_) co_return true;
+  if (!server_->settings_unknown && applied == settings_) co_return internal_result::ok;
   std::string sql;
   const auto reset = [&](const std::string& name) { sql += "RESET " + quote_setting_name(name) + "; "; };
   std::string calls;
@@ -1345,14 +1360,14 @@ asio::awaitable<bool> client_session::replay_settings() {
   sql += calls;
   ++owner_.stats().settings_replayed;
   const auto result = co_await run_internal_query(sql);
-  if (result == internal_result::io_failed) co_return false;
-  const bool ok = result == internal_result::ok;
-  if (!ok) spdlog::warn("user '{}': replaying session settings failed on the server", user_name_);
-  if (ok) {
+  if (result == internal_result::server_error) {
+    spdlog::warn("user '{}': the server refused this session's settings: {}", user_name_, error_text(internal_error_));
+  }
+  if (result == internal_result::ok) {
     applied = settings_;
     server_->settings_unknown = false;
   }
-  co_return ok;
+  co_return result;
 }
 
 asio::awaitable<bool> client_session::capture_settings() {

@@ -93,7 +93,6 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<outcome> on_client_input();
   asio::awaitable<outcome> relay_from_server();
   asio::awaitable<outcome> attach(classify::route target, const classify::classification& kind);
-  asio::awaitable<bool> replay_settings();
   // After a unit that may have changed session settings: reads what the server now has in force for
   // this session and makes it the client's settings (false: the connection failed).
   asio::awaitable<bool> capture_settings();
@@ -146,6 +145,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<internal_result> run_internal_queries_unbounded(std::size_t owed, std::string* first_value,
                                                                   std::vector<setting>* rows);
   asio::awaitable<bool> wait_for_replay(std::uint64_t lsn, long long wait_ms);
+  // Makes the attached connection's settings the client's (server_error: the server refused them; its
+  // ErrorResponse is in internal_error_).
+  asio::awaitable<internal_result> replay_settings();
   void finish_dispatch(bool failed);
 
   // Units of work: a transaction, or a statement (batch) outside one. Tenant QoS admits units and the
@@ -218,6 +220,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   std::vector<std::unique_ptr<server_connection>> canceling_;
   std::unique_ptr<server_connection> server_;             // attached for the current transaction
   response_tracker tracker_;
+  // The first ErrorResponse of the latest internal queries (run_internal_queries), as the server sent it.
+  std::vector<std::uint8_t> internal_error_;
   wire::tx_status tx_ = wire::tx_status::idle;
   bool ready_ = false;            // the last server message was ReadyForQuery: nothing is in flight
   bool awaiting_server_ = false;  // a Sync/Flush/Query went out: the server owes us bytes

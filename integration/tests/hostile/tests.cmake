@@ -6,3 +6,6 @@ sluice_integration_test(hostile_pipeline_backpressure TIMEOUT 300
 #   protocol_limits        4. Parse with 32,768-65,535 parameter types (an unsigned count)
 sluice_integration_test(hostile_protocol_limits TIMEOUT 60
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/protocol_limits.py)
+#   startup_settings       5. a startup parameter the server refuses ends the session once, with its own error
+sluice_integration_test(hostile_startup_settings TIMEOUT 60
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/startup_settings.py)
