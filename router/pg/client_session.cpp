@@ -37,6 +37,9 @@ constexpr std::size_t max_routing_lookahead = 1024 * 1024;
 // Servers are trusted; a field may be 1 GB, so a DataRow may be a little more.
 constexpr std::size_t max_server_message = (std::size_t{1} << 30) + (64u << 20);
 
+// Bytes classify_extended_batch has looked at on this thread (extended_batch_bytes_scanned).
+thread_local std::uint64_t batch_bytes_scanned = 0;
+
 // The server-side name of a statement sluice prepares: "sluice_" + hex id, built without allocating.
 struct server_statement_name {
   explicit server_statement_name(std::uint64_t id) noexcept {
@@ -747,20 +750,37 @@ classify::route client_session::effective_route(const classify::classification& 
   return kind.target;
 }
 
+// Scans the extended batch at the front of client_in_ up to its Sync or Flush, merging the
+// classifications of the statements it parses or binds. A batch arrives over many reads: each call
+// goes on from where the last one stopped (batch_scan_, reset when client_in_ is consumed), so every
+// byte is classified once, not once per read (which made a 4 MiB batch without Sync cost seconds).
 std::optional<classify::classification> client_session::classify_extended_batch(bool& complete) const {
   const classify::options options{owner_.shared().cfg.routing.write_functions};
-  classify::classification batch;
-  batch.target = classify::route::replica;
-  classify::classification unnamed;  // an unnamed statement the client has not parsed: the server reports it
-  if (unnamed_.exists) {
-    unnamed = unnamed_.kind;
-    route_writing_functions(unnamed, unnamed_.query);
+  auto& scan = batch_scan_;
+  if (!scan.started) {
+    scan = {};
+    scan.started = true;
+    scan.batch.target = classify::route::replica;
+    // An unnamed statement the client has not parsed in this batch: the server reports it.
+    if (unnamed_.exists) {
+      scan.unnamed = unnamed_.kind;
+      route_writing_functions(scan.unnamed, unnamed_.query);
+    }
   }
-  auto rest = client_in_.available();
+  auto& batch = scan.batch;
+  auto& unnamed = scan.unnamed;
+  auto rest = client_in_.available().subspan(std::min(scan.scanned, client_in_.size()));
   complete = false;
   while (!rest.empty()) {
     const auto frame = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size);
-    if (frame.status != wire::frame_status::ok) break;
+    if (frame.status == wire::frame_status::need_more) break;
+    if (frame.status != wire::frame_status::ok) {
+      // Malformed: the batch ends before it; on_client_input forwards what precedes it, then
+      // refuses it (waiting for the rest of such a batch would wait forever).
+      batch.target = classify::route::primary;
+      complete = true;
+      return batch;
+    }
     const auto& message = frame.message;
     switch (message.type) {
       case wire::fe::parse:
@@ -802,7 +822,8 @@ std::optional<classify::classification> client_session::classify_extended_batch(
       case wire::fe::sync:
       case wire::fe::flush:
         // Everything up to here runs on one server connection (one implicit transaction until Sync),
-        // so the batch is routed as a whole: one write anywhere in it sends it to the primary.
+        // so the batch is routed as a whole: one write anywhere in it sends it to the primary. The scan
+        // stays before this message: calling again until the batch is consumed gives the same answer.
         complete = true;
         return batch;
       default:  // a Query or anything else in the middle of a batch: route conservatively
@@ -810,10 +831,19 @@ std::optional<classify::classification> client_session::classify_extended_batch(
         complete = true;
         return batch;
     }
+    batch_bytes_scanned += message.wire_size;
+    scan.scanned += message.wire_size;
     rest = rest.subspan(message.wire_size);
   }
   return batch;
 }
+
+void client_session::consume_client(std::size_t size) {
+  client_in_.consume(size);
+  batch_scan_.started = false;  // the batch it scanned starts elsewhere now (or is gone)
+}
+
+std::uint64_t extended_batch_bytes_scanned() noexcept { return batch_bytes_scanned; }
 
 asio::awaitable<client_session::outcome> client_session::on_client_input() {
   routed_unnamed_ = {};  // from an earlier pass: the buffer may hold other text at those bytes now
@@ -848,13 +878,20 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         discard_until_sync_ = false;
         wire::encode_ready_for_query(client_out_, tx_);
       }
-      client_in_.consume(message.wire_size);
+      consume_client(message.wire_size);
+      continue;
+    }
+    if (server_ && tracker_.skipping() && message.type != wire::fe::sync && message.type != wire::fe::terminate) {
+      // An extended request failed and the server ignores everything up to Sync (a Query,
+      // FunctionCall or Flush too): so does sluice. Forwarded, such a request would wait for an answer
+      // that never comes, the session blocked on a silent server and deaf to its client.
+      consume_client(message.wire_size);
       continue;
     }
     if ((message.type == wire::fe::query || message.type == wire::fe::parse) && !statements_.empty() &&
         tracker_.empty() && !awaiting_server_ && !copy_in_ && tx_ != wire::tx_status::failed) {
       if (message.type == wire::fe::query && answer_deallocate_locally(message.payload)) {
-        client_in_.consume(message.wire_size);
+        consume_client(message.wire_size);
         continue;
       }
       if (message.type == wire::fe::parse && answer_deallocate_batch_locally()) continue;
@@ -872,11 +909,11 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         case wire::fe::copy_done:
         case wire::fe::copy_fail:
         case wire::fe::flush:
-          client_in_.consume(message.wire_size);  // nothing to copy into or flush
+          consume_client(message.wire_size);  // nothing to copy into or flush
           continue;
         case wire::fe::sync:
           wire::encode_ready_for_query(client_out_, tx_);
-          client_in_.consume(message.wire_size);
+          consume_client(message.wire_size);
           continue;
         case wire::fe::query: {
           auto sql = wire::decode_query(message.payload);
@@ -891,7 +928,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           if (kind.empty) {
             wire::message_builder(client_out_, wire::be::empty_query_response).finish();
             wire::encode_ready_for_query(client_out_, tx_);
-            client_in_.consume(message.wire_size);
+            consume_client(message.wire_size);
             continue;
           }
           break;
@@ -940,7 +977,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
           discard_until_sync_ = true;
         } else {
           wire::encode_ready_for_query(client_out_, tx_);
-          client_in_.consume(message.wire_size);
+          consume_client(message.wire_size);
         }
         continue;
       }
@@ -968,7 +1005,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
         end_unit();
         if (message.type == wire::fe::query || message.type == wire::fe::function_call) {
           wire::encode_ready_for_query(client_out_, tx_);
-          client_in_.consume(message.wire_size);
+          consume_client(message.wire_size);
         } else {
           discard_until_sync_ = true;
         }
@@ -979,7 +1016,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       co_await flush_client();
       co_return outcome::close;
     }
-    client_in_.consume(message.wire_size);
+    consume_client(message.wire_size);
   }
   if (server_ && !server_out_.empty()) {
     if (!dispatched_) {
@@ -1003,8 +1040,9 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
     if (kind == request_kind::close) wire::encode_close_complete(client_out_);
   });
   // A Flush with nothing outstanding (or only answers sluice gave itself) gets nothing from the
-  // server: waiting for it would hang the client.
-  if (tracker_.empty() && !copy_in_) awaiting_server_ = false;
+  // server, nor do requests after the last Sync, Query or Flush: waiting for them would hang the
+  // client (and leave the session deaf to it).
+  if (!tracker_.answer_due() && !copy_in_) awaiting_server_ = false;
   client_in_.shrink_if_idle(client_read_buffer_size);  // after a huge message, give the memory back
   if (!co_await flush_client()) co_return outcome::close;
   co_return outcome::proceed;
@@ -1046,7 +1084,7 @@ bool client_session::answer_parses_locally() {
       wire::encode_ready_for_query(client_out_, tx_);
     }
   }
-  client_in_.consume(batch_size);
+  consume_client(batch_size);
   return true;
 }
 
@@ -1109,7 +1147,7 @@ bool client_session::answer_deallocate_batch_locally() {
   if (described) wire::message_builder(client_out_, wire::be::no_data).finish();
   wire::encode_command_complete(client_out_, "DEALLOCATE");
   wire::encode_ready_for_query(client_out_, tx_);
-  client_in_.consume(batch_size);
+  consume_client(batch_size);
   return true;
 }
 
@@ -1768,6 +1806,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
       return outcome::proceed;
     case wire::fe::flush:
       raw();
+      tracker_.flush_point();
       awaiting_server_ = true;
       return outcome::proceed;
     case wire::fe::function_call:
@@ -1781,8 +1820,13 @@ client_session::outcome client_session::forward_message(const wire::message_view
     case wire::fe::copy_done:
     case wire::fe::copy_fail:
       raw();
-      copy_in_ = false;
-      awaiting_server_ = true;
+      // Outside COPY the server ignores them (postgres.c: "Accept but ignore these messages, per
+      // protocol spec"): nothing to wait for. A COPY run by a simple Query answers now; one run by
+      // Execute answers at the client's next Sync (libpq sends it right after).
+      if (copy_in_) {
+        copy_in_ = false;
+        if (!tracker_.empty() && tracker_.front_kind() == request_kind::query) awaiting_server_ = true;
+      }
       return outcome::proceed;
     case wire::fe::terminate:
       return outcome::close;
@@ -1853,6 +1897,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     switch (message.type) {
       case wire::be::ready_for_query:
         if (auto status = wire::decode_ready_for_query(message.payload)) tx_ = *status;
+        copy_in_ = false;  // whatever COPY ran is over (a client may pipeline its CopyDone ahead of it)
         if (tracker_.empty()) batch_done = true;
         break;
       case wire::be::error_response:
@@ -1909,99 +1954,113 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   // Always: a partial header at the very end of a full buffer has needed == 0 but still needs room.
   input.prepare(needed);
   if (!written) co_return outcome::close;
-  if (batch_done) {
-    ready_ = true;
-    awaiting_server_ = false;
-    finish_dispatch(false);
-    // The unit is over (committed, rolled back, or a statement outside a transaction): nothing is
-    // outstanding (batch_done) and no transaction is open.
-    const bool unit_over = tx_ == wire::tx_status::idle;
-    if (wrote_ && unit_over && !pinned_) {
-      // read_your_writes: the WAL insert position after the commit is at or past the commit record,
-      // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
-      // connection (one round trip per write transaction, only for read_your_writes users).
-      //
-      // With synchronous_commit = off the commit's WAL is written out only by the WAL writer's next
-      // round (wal_writer_delay, 200 ms by default): while the flush position is behind, no replica can
-      // have the commit and waiting on one is waiting in vain. (With it on, the commit itself is
-      // flushed; WAL beyond the flush position is others', which a replica waits for as usual.)
-      wrote_ = false;
-      std::vector<setting> positions;
-      const auto result = co_await run_internal_query(
-          "SELECT (pg_catalog.pg_current_wal_insert_lsn() - '0/0')::int8::text, "
-          "CASE WHEN pg_catalog.current_setting('synchronous_commit') = 'off' "
-          "THEN (pg_catalog.pg_current_wal_flush_lsn() - '0/0')::int8::text END",
-          nullptr, &positions);
-      if (result == internal_result::io_failed) {
-        // The client has its answer (or is about to get it); only the position is unknown (its next
-        // read may miss this commit if it lands on a lagging replica: logged).
-        const bool settings_pending = unit_changed_settings_ || !unit_unknown_functions_.empty();
-        if (lost_after_unit("lost while reading the WAL position", settings_pending) == outcome::close) {
-          co_await flush_client();
-          co_return outcome::close;
-        }
-        if (hold_answer && !co_await flush_client()) co_return outcome::close;
-        co_return outcome::proceed;
-      }
-      std::uint64_t lsn = 0;
-      std::uint64_t flushed = 0;
-      if (!positions.empty()) {
-        const auto& [insert_text, flush_text] = positions.front();
-        std::from_chars(insert_text.data(), insert_text.data() + insert_text.size(), lsn);
-        // NULL (empty): synchronous_commit is on, the commit is flushed.
-        flushed = lsn;
-        if (!flush_text.empty()) std::from_chars(flush_text.data(), flush_text.data() + flush_text.size(), flushed);
-      }
-      if (lsn > required_lsn_) required_lsn_ = lsn;
-      if (flushed < lsn) unflushed_commit_until_ = std::chrono::steady_clock::now() + unflushed_commit_window;
-      const auto unflushed = flushed < lsn ? unflushed_commit_until_.time_since_epoch().count() : 0;
-      user_commits_->publish(lsn, unflushed);
-      owner_.shared().global_commits.publish(lsn, unflushed);
-      if (hold_answer && !co_await flush_client()) co_return outcome::close;
-    }
-    if (unit_defined_function_ && unit_over) {
-      unit_defined_function_ = false;
-      owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (!unit_unknown_functions_.empty() && unit_over) {
-      if (!co_await learn_functions()) {
-        lost_after_unit("lost while looking up the functions the unit called", true);
-        co_await flush_client();
-        co_return outcome::close;
-      }
-    }
-    if (unit_changed_settings_ && unit_over) {
-      // What the unit left in force is what the server now reports, SET LOCAL and rolled-back SETs
-      // gone, two-part values such as DateStyle merged. A pinned session never moves, so there is
-      // nothing to carry.
-      if (pinned_) {
-        unit_changed_settings_ = false;
-        unit_custom_settings_.clear();
-      } else if (!co_await capture_settings()) {
-        lost_after_unit("lost while reading the session's settings", true);
-        co_await flush_client();
-        co_return outcome::close;
-      }
-      // Settings whose names nothing spelled out (a DO block, set_config(expr)) may be custom ones
-      // pg_settings does not list: the next borrower starts from RESET ALL, which clears those too.
-      if (unit_dynamic_settings_ && server_) server_->settings_unknown = true;
-      unit_dynamic_settings_ = false;
-    }
-    if (server_state_reset_) {
-      // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection, unless
-      // the batch failed (BEGIN; DISCARD ALL is refused): then which are left is unknown, and the
-      // connection is not pooled again.
-      server_state_reset_ = false;
-      server_->prepared().clear();
-      server_->unnamed_stamp = unknown_unnamed;
-      if (batch_failed_) discard_server_ = true;
-    }
-    batch_failed_ = false;
-    if (unit_over) end_unit();
-    detach_if_done();
-  } else if (tracker_.empty() && !copy_in_) {
-    awaiting_server_ = false;  // a Flush was answered; the client speaks next
+  if (batch_done && !server_out_.empty()) {
+    // Called by send_relaying with bytes still to send that no answer waits for (a Flush, copy data
+    // outside COPY): the batch's end (sluice's own queries, the release of the connection) waits
+    // until they are out, or a message would be cut in two on the connection.
+    batch_end_pending_ = true;
+    batch_end_hold_ = hold_answer;
+    co_return outcome::proceed;
   }
+  if (batch_done) co_return co_await end_batch(hold_answer);
+  // What the server was to send has come (a Flush was answered, or a Sync/Query with requests after
+  // it): the client speaks next.
+  if (!tracker_.answer_due() && !copy_in_) awaiting_server_ = false;
+  co_return outcome::proceed;
+}
+
+// The batch's last ReadyForQuery was relayed (`hold_answer`: its answer waits in client_out_ for the
+// commit position): end-of-unit work, then the connection goes back to the pool if it can.
+asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_answer) {
+  ready_ = true;
+  awaiting_server_ = false;
+  finish_dispatch(false);
+  // The unit is over (committed, rolled back, or a statement outside a transaction): nothing is
+  // outstanding (batch_done) and no transaction is open.
+  const bool unit_over = tx_ == wire::tx_status::idle;
+  if (wrote_ && unit_over && !pinned_) {
+    // read_your_writes: the WAL insert position after the commit is at or past the commit record,
+    // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
+    // connection (one round trip per write transaction, only for read_your_writes users).
+    //
+    // With synchronous_commit = off the commit's WAL is written out only by the WAL writer's next
+    // round (wal_writer_delay, 200 ms by default): while the flush position is behind, no replica can
+    // have the commit and waiting on one is waiting in vain. (With it on, the commit itself is
+    // flushed; WAL beyond the flush position is others', which a replica waits for as usual.)
+    wrote_ = false;
+    std::vector<setting> positions;
+    const auto result = co_await run_internal_query(
+        "SELECT (pg_catalog.pg_current_wal_insert_lsn() - '0/0')::int8::text, "
+        "CASE WHEN pg_catalog.current_setting('synchronous_commit') = 'off' "
+        "THEN (pg_catalog.pg_current_wal_flush_lsn() - '0/0')::int8::text END",
+        nullptr, &positions);
+    if (result == internal_result::io_failed) {
+      // The client has its answer (or is about to get it); only the position is unknown (its next
+      // read may miss this commit if it lands on a lagging replica: logged).
+      const bool settings_pending = unit_changed_settings_ || !unit_unknown_functions_.empty();
+      if (lost_after_unit("lost while reading the WAL position", settings_pending) == outcome::close) {
+        co_await flush_client();
+        co_return outcome::close;
+      }
+      if (hold_answer && !co_await flush_client()) co_return outcome::close;
+      co_return outcome::proceed;
+    }
+    std::uint64_t lsn = 0;
+    std::uint64_t flushed = 0;
+    if (!positions.empty()) {
+      const auto& [insert_text, flush_text] = positions.front();
+      std::from_chars(insert_text.data(), insert_text.data() + insert_text.size(), lsn);
+      // NULL (empty): synchronous_commit is on, the commit is flushed.
+      flushed = lsn;
+      if (!flush_text.empty()) std::from_chars(flush_text.data(), flush_text.data() + flush_text.size(), flushed);
+    }
+    if (lsn > required_lsn_) required_lsn_ = lsn;
+    if (flushed < lsn) unflushed_commit_until_ = std::chrono::steady_clock::now() + unflushed_commit_window;
+    const auto unflushed = flushed < lsn ? unflushed_commit_until_.time_since_epoch().count() : 0;
+    user_commits_->publish(lsn, unflushed);
+    owner_.shared().global_commits.publish(lsn, unflushed);
+    if (hold_answer && !co_await flush_client()) co_return outcome::close;
+  }
+  if (unit_defined_function_ && unit_over) {
+    unit_defined_function_ = false;
+    owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!unit_unknown_functions_.empty() && unit_over) {
+    if (!co_await learn_functions()) {
+      lost_after_unit("lost while looking up the functions the unit called", true);
+      co_await flush_client();
+      co_return outcome::close;
+    }
+  }
+  if (unit_changed_settings_ && unit_over) {
+    // What the unit left in force is what the server now reports, SET LOCAL and rolled-back SETs
+    // gone, two-part values such as DateStyle merged. A pinned session never moves, so there is
+    // nothing to carry.
+    if (pinned_) {
+      unit_changed_settings_ = false;
+      unit_custom_settings_.clear();
+    } else if (!co_await capture_settings()) {
+      lost_after_unit("lost while reading the session's settings", true);
+      co_await flush_client();
+      co_return outcome::close;
+    }
+    // Settings whose names nothing spelled out (a DO block, set_config(expr)) may be custom ones
+    // pg_settings does not list: the next borrower starts from RESET ALL, which clears those too.
+    if (unit_dynamic_settings_ && server_) server_->settings_unknown = true;
+    unit_dynamic_settings_ = false;
+  }
+  if (server_state_reset_) {
+    // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection, unless
+    // the batch failed (BEGIN; DISCARD ALL is refused): then which are left is unknown, and the
+    // connection is not pooled again.
+    server_state_reset_ = false;
+    server_->prepared().clear();
+    server_->unnamed_stamp = unknown_unnamed;
+    if (batch_failed_) discard_server_ = true;
+  }
+  batch_failed_ = false;
+  if (unit_over) end_unit();
+  detach_if_done();
   co_return outcome::proceed;
 }
 
@@ -2035,6 +2094,8 @@ void client_session::detach_if_done() {
 
 void client_session::release_server(bool reusable) {
   if (!server_) return;
+  // Bytes still unsent would leave a message cut in two on the connection: never lend it again.
+  if (!server_out_.empty()) reusable = false;
   server_out_.clear();
   if (reusable && server_->cancels_in_flight > 0) {
     // Not lent to anyone until the cancel is answered (on_cancel_answered), or the signal could
@@ -2058,16 +2119,19 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   // connection) there is nothing sound to carry on with.
   const bool in_transaction = tx_ != wire::tx_status::idle;
   const bool fatal = in_transaction || pinned_ || session_mode_;
-  const std::size_t pending_ready = tracker_.ready_for_query_owed();
+  // The ERROR sent below stands for the request at the head: after an extended one the client expects
+  // everything up to Sync skipped (a Query there included), as the server would have skipped it.
+  const std::size_t pending_ready = tracker_.ready_for_query_owed_after_error();
+  // The client is in the middle of a batch (extended requests after its last Sync, or a batch whose
+  // first part was answered after a Flush): the rest of it, up to its Sync, is skipped as the server
+  // skips a failed batch, and that Sync answered by sluice.
+  const bool mid_batch = tracker_.unsynced_tail() || (tracker_.empty() && extended_unsynced_);
   tracker_.clear();
   release_server(false);
   awaiting_server_ = false;
   copy_in_ = false;
   ready_ = false;
   forget_unit_server_state();
-  // The rest of an extended batch the server never finished is skipped up to its Sync, as the server
-  // itself would have skipped it after an error (libpq then knows the pipeline is aborted).
-  const bool mid_batch = !batch_ended_;
   // The server's own words reach the client (its SQLSTATE and message, as a direct connection would
   // show them); what sluice knows goes into DETAIL.
   std::string context = "sluice: the connection to backend '" + name + "' was lost ";
@@ -2090,7 +2154,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   }
   // Exactly the ReadyForQuery messages the client is owed (none after a Flush: it sends a Sync).
   for (std::size_t i = 0; i < pending_ready; ++i) wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
-  if (pending_ready == 0 && mid_batch) discard_until_sync_ = true;
+  if (mid_batch) discard_until_sync_ = true;
   tx_ = wire::tx_status::idle;
   end_unit();
   co_return co_await flush_client() ? outcome::proceed : outcome::close;
@@ -2106,6 +2170,7 @@ void client_session::forget_unit_server_state() {
   batch_failed_ = false;
   discard_server_ = false;
   extended_unsynced_ = false;
+  batch_end_pending_ = false;
 }
 
 // The server connection failed during sluice's own query after a unit, whose answers the client has
@@ -2420,6 +2485,9 @@ asio::awaitable<client_session::send_result> client_session::send_relaying() {
     }
   }
   server_out_.clear();
+  if (std::exchange(batch_end_pending_, false) && co_await end_batch(batch_end_hold_) == outcome::close) {
+    co_return send_result::session_over;
+  }
   co_return send_result::sent;
 }
 

@@ -92,6 +92,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<void> serve();
   asio::awaitable<outcome> on_client_input();
   asio::awaitable<outcome> relay_from_server();
+  asio::awaitable<outcome> end_batch(bool hold_answer);
   asio::awaitable<outcome> attach(classify::route target, const classify::classification& kind);
   // After a unit that may have changed session settings: reads what the server now has in force for
   // this session and makes it the client's settings (false: the connection failed).
@@ -230,6 +231,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool batch_ended_ = false;       // the last message forwarded ended a batch (Query, FunctionCall, Sync)
   bool extended_unsynced_ = false;  // extended messages forwarded since the last Sync (implicit transaction open)
   bool batch_failed_ = false;      // an ErrorResponse came back in the current batch
+  bool batch_end_pending_ = false;  // the batch ended while send_relaying still had bytes to send
+  bool batch_end_hold_ = false;     // ... and its answer is held for the commit position (end_batch)
   bool discard_server_ = false;    // the attached connection's state is unknown: close it when done
   bool discard_until_sync_ = false;  // an extended batch failed before reaching a server
   bool batch_backend_fault_ = false;  // ... one that is the backend's fault (counts against its score)
@@ -272,7 +275,21 @@ class client_session final : public cancel_target, public std::enable_shared_fro
     classify::classification kind;
   };
   mutable routed_unnamed routed_unnamed_;
+  // How far classify_extended_batch got in the batch at the front of client_in_ and what it merged so
+  // far: a batch that arrives over many reads is scanned once, not again from its start per read.
+  // Reset whenever client_in_ is consumed (consume_client).
+  struct batch_scan {
+    bool started = false;
+    std::size_t scanned = 0;  // bytes of client_in_.available() already classified
+    classify::classification batch;    // merged over those bytes
+    classify::classification unnamed;  // the unnamed statement as of those bytes
+  };
+  mutable batch_scan batch_scan_;
+  void consume_client(std::size_t size);
 };
+
+// Bytes of extended batches classified for routing on this thread, for tests that the scan is linear.
+std::uint64_t extended_batch_bytes_scanned() noexcept;
 
 // Spawns a session for an accepted socket on `owner`'s io_context.
 void start_client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer);

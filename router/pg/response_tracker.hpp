@@ -5,6 +5,7 @@
 // an ErrorResponse the server discards messages until Sync.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -41,10 +42,34 @@ enum class response_verdict : std::uint8_t {
 
 class response_tracker {
  public:
-  void push(request entry) { queue_.push_back(entry); }
+  void push(request entry) {
+    if (entry.kind == request_kind::sync) skipping_ = false;
+    queue_.push_back(entry);
+    // The server sends its output at a Sync, a Query or a FunctionCall (ReadyForQuery flushes).
+    if (entry.kind == request_kind::sync || entry.kind == request_kind::query) flushed_to_ = queue_.size();
+  }
+  // A Flush went out after everything pushed so far: the server sends their answers now.
+  void flush_point() noexcept { flushed_to_ = queue_.size(); }
+  // The server owes answers it will send without further input: some request before a Sync, Query
+  // or Flush is unanswered. Answers to requests after the last such point stay in the server's
+  // buffer (PostgreSQL flushes only then, and at an error), so waiting on the server alone for them
+  // would wait for ever.
+  bool answer_due() const noexcept { return head_ < flushed_to_; }
   bool empty() const noexcept { return head_ == queue_.size(); }
   std::size_t pending() const noexcept { return queue_.size() - head_; }
-  void clear() noexcept { queue_.clear(); head_ = 0; }
+  void clear() noexcept {
+    queue_.clear();
+    head_ = 0;
+    flushed_to_ = 0;
+    skipping_ = false;
+  }
+  // The server is skipping until Sync: an extended-protocol request failed and no Sync was pushed
+  // since. PostgreSQL then ignores every message but Sync (postgres.c: "ignore it if we're skipping
+  // till Sync"), a Query, FunctionCall or Flush included, also those sent after sluice saw the error:
+  // they get no answer, so they must not be pushed (nothing would ever complete them).
+  bool skipping() const noexcept { return skipping_; }
+  // The request the next server message answers (the queue must not be empty).
+  request_kind front_kind() const noexcept { return queue_[head_].kind; }
 
   // How many ReadyForQuery messages the client is still owed (one per pending Sync or Query).
   std::size_t ready_for_query_owed() const noexcept {
@@ -53,6 +78,33 @@ class response_tracker {
       if (queue_[i].kind == request_kind::sync || queue_[i].kind == request_kind::query) ++owed;
     }
     return owed;
+  }
+
+  // The same when the server fails the request at the head instead of answering it (the connection
+  // is lost and sluice reports an ErrorResponse in its place): an extended-protocol request failing
+  // makes the server skip everything up to the next Sync, so a Query or FunctionCall before that Sync
+  // is owed nothing; every Sync and every Query after it is owed its ReadyForQuery.
+  std::size_t ready_for_query_owed_after_error() const noexcept {
+    std::size_t i = head_;
+    if (i < queue_.size() && queue_[i].kind != request_kind::query && queue_[i].kind != request_kind::sync) {
+      while (i < queue_.size() && queue_[i].kind != request_kind::sync) ++i;
+    }
+    std::size_t owed = 0;
+    for (; i < queue_.size(); ++i) {
+      if (queue_[i].kind == request_kind::sync || queue_[i].kind == request_kind::query) ++owed;
+    }
+    return owed;
+  }
+
+  // Extended-protocol requests are pending after the last Sync: the client is in the middle of a batch
+  // whose Sync it has not sent yet.
+  bool unsynced_tail() const noexcept {
+    for (std::size_t i = queue_.size(); i > head_; --i) {
+      const auto kind = queue_[i - 1].kind;
+      if (kind == request_kind::sync) return false;
+      if (kind != request_kind::query) return true;
+    }
+    return false;
   }
 
   // Pops synthesized requests at the head (their answers are due now, before anything later) and
@@ -106,6 +158,8 @@ class response_tracker {
           }
           pop();
         }
+        // No Sync queued: the server skips what comes next too, until one is sent.
+        if (empty()) skipping_ = true;
         return response_verdict::forward;
       }
       default:  // DataRow, ParameterDescription, copy messages, notices...: part of the head's answer
@@ -128,6 +182,7 @@ class response_tracker {
       if (queue_[i].kind != request_kind::sync) queue_[kept++] = queue_[i];
     }
     queue_.resize(kept);
+    flushed_to_ = std::min(flushed_to_, kept);
   }
 
   void pop() noexcept {
@@ -135,11 +190,14 @@ class response_tracker {
     if (head_ == queue_.size()) {
       queue_.clear();  // keeps capacity: no allocation once warmed up
       head_ = 0;
+      flushed_to_ = 0;
     }
   }
 
   std::vector<request> queue_;
   std::size_t head_ = 0;
+  std::size_t flushed_to_ = 0;  // requests before this index are answered without further input
+  bool skipping_ = false;
 };
 
 }  // namespace sluice::router::pg

@@ -232,3 +232,63 @@ TEST_CASE("response_tracker: messages inside a swallowed Parse's answer are swal
   const auto result = drive(tracker, "N12Z");
   CHECK(result.client == "2Z");
 }
+
+// Issue 15, items 2 and 7: what the server skips after an extended request fails, and which answers it
+// sends without more input.
+TEST_CASE("response_tracker: an extended error with no Sync queued leaves the server skipping until one",
+          "[response_tracker]") {
+  response_tracker tracker;
+  tracker.push(fwd(request_kind::bind));
+  tracker.flush_point();
+  CHECK(tracker.answer_due());
+  CHECK_FALSE(tracker.skipping());
+  tracker.on_server_message('E', [](const request&) {});
+  CHECK(tracker.empty());
+  CHECK(tracker.skipping());  // a Query sent now is ignored by the server: the session must not push it
+  CHECK_FALSE(tracker.answer_due());
+  tracker.push(fwd(request_kind::sync));
+  CHECK_FALSE(tracker.skipping());
+  CHECK(tracker.answer_due());
+  tracker.on_server_message('Z', [](const request&) {});
+  CHECK(tracker.empty());
+}
+
+TEST_CASE("response_tracker: an error with a Sync queued ends skipping at that Sync", "[response_tracker]") {
+  response_tracker tracker;
+  tracker.push(fwd(request_kind::execute));
+  tracker.push(fwd(request_kind::query));
+  tracker.push(fwd(request_kind::sync));
+  tracker.on_server_message('E', [](const request&) {});
+  CHECK_FALSE(tracker.skipping());
+  CHECK(tracker.pending() == 1);
+}
+
+TEST_CASE("response_tracker: answers after the last Sync, Query or Flush are not due", "[response_tracker]") {
+  response_tracker tracker;
+  tracker.push(fwd(request_kind::query));  // a FunctionCall or Query: flushed with its ReadyForQuery
+  tracker.push(fwd(request_kind::parse));
+  tracker.push(fwd(request_kind::describe));  // Describe without Sync or Flush: stays in the server's buffer
+  CHECK(tracker.answer_due());
+  tracker.on_server_message('Z', [](const request&) {});
+  CHECK(tracker.pending() == 2);
+  CHECK_FALSE(tracker.answer_due());
+  tracker.flush_point();
+  CHECK(tracker.answer_due());
+}
+
+TEST_CASE("response_tracker: a lost connection owes no ReadyForQuery for a Query its failed batch skips",
+          "[response_tracker]") {
+  response_tracker tracker;
+  tracker.push(fwd(request_kind::bind));
+  tracker.push(fwd(request_kind::query));
+  tracker.push(fwd(request_kind::sync));
+  tracker.push(fwd(request_kind::query));
+  tracker.push(fwd(request_kind::parse));
+  tracker.push(fwd(request_kind::sync));
+  CHECK(tracker.ready_for_query_owed() == 4);
+  CHECK(tracker.ready_for_query_owed_after_error() == 3);  // the first Query is skipped, not answered
+  response_tracker simple;
+  simple.push(fwd(request_kind::query));
+  simple.push(fwd(request_kind::sync));
+  CHECK(simple.ready_for_query_owed_after_error() == 2);
+}
