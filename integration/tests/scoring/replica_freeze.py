@@ -18,7 +18,7 @@ PROBE_TIMEOUT = 0.5
 # stops choosing the replica at its second failed probe or when its last good probe goes stale
 # (probe_staleness, 1 s): about two probe timeouts and an interval. 0.75 s of slack for a loaded machine.
 DETECTION = 2 * PROBE_TIMEOUT + PROBE_INTERVAL + 0.75
-READS = 60          # sequential reads through one connection, with the replica frozen
+READS = 80          # reads from 4 connections at once, with the replica frozen
 READS_TIMEOUT = 15  # a read sent to the frozen replica never returns: a thread that is not done by then
 UNREACHABLE = re.compile(r"backend 'pg-replica1' is unreachable")
 
@@ -34,19 +34,20 @@ def backend(sluice, token, name):
     return next(b for b in admin_get(sluice, token, "/backends")["backends"] if b["name"] == name)
 
 
-def reads(sluice, count, timeout):
-    """`count` reads, one at a time on one new connection, on a thread of their own. Returns (ports,
+def reads(sluice, count, timeout, threads=4):
+    """`count` reads from `threads` new connections at once (statements in flight make both replicas
+    candidates worth choosing, whatever their latencies), each on a thread of its own. Returns (ports,
     finished): the answering ports, and False when the reads did not finish within `timeout` (one of
     them hangs on a frozen server)."""
     ports = []
     errors = []
 
-    def run():
+    def run(n):
         try:
             conn = sluice.connect()
             try:
                 with conn.cursor() as cur:
-                    for _ in range(count):
+                    for _ in range(n):
                         cur.execute("SELECT inet_server_port()")
                         ports.append(cur.fetchone()[0])
             finally:
@@ -54,12 +55,15 @@ def reads(sluice, count, timeout):
         except Exception as e:  # reported by the caller
             errors.append(e)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
+    workers = [threading.Thread(target=run, args=(count // threads,), daemon=True) for _ in range(threads)]
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(max(0.0, deadline - time.monotonic()))
     if errors:
         raise errors[0]
-    return ports, not thread.is_alive()
+    return ports, not any(w.is_alive() for w in workers)
 
 
 def test(checks, cluster):
@@ -68,9 +72,8 @@ def test(checks, cluster):
     token = re.search(r'(?m)^token = "([^"]*)"', open(sluice.config_path).read()).group(1)
     r1, r2 = cluster.ports["replica1"], cluster.ports["replica2"]
 
-    ports, _ = reads(sluice, 40, 10)
-    checks.ok({r1, r2} <= set(ports), "before the freeze, both replicas serve reads",
-              f"{[cluster.port_name(p) for p in ports]}")
+    both = poll(lambda: {r1, r2} <= set(reads(sluice, 80, 10)[0]), 10, 0.2)
+    checks.ok(both, "before the freeze, both replicas serve reads")
     checks.ok(backend(sluice, token, "pg-replica1")["state"] == "up", "before the freeze, pg-replica1 is up")
     log_before = len(UNREACHABLE.findall(sluice.log_text()))
 
@@ -111,7 +114,7 @@ def test(checks, cluster):
         checks.ok(back, f"after SIGCONT pg-replica1 is up again ({time.monotonic() - thawed_at:.2f} s)")
 
         def served_again():
-            ports, _ = reads(sluice, 20, 10)
+            ports, _ = reads(sluice, 40, 10)
             return r1 in ports
 
         checks.ok(poll(served_again, 20, 0.2), "and serves reads again")
