@@ -359,15 +359,16 @@ asio::awaitable<void> client_session::run() {
   const auto& peer = peer_endpoint_;
   connected_at_ = std::chrono::system_clock::now();
   if (co_await startup()) {
-    // The address is formatted only when the line is logged (connection storms at level warn).
-    if (spdlog::should_log(spdlog::level::info))
-      spdlog::info("client {}:{} connected as user '{}' database '{}'", peer.address().to_string(), peer.port(),
-                 user_name_, database_);
+    // The address is formatted only when the line is logged (at info with logging.connections, else debug).
+    const auto level = owner_.connection_log_level();
+    if (spdlog::should_log(level))
+      spdlog::log(level, "client {}:{} connected as user '{}' database '{}'", peer.address().to_string(), peer.port(),
+                  user_name_, database_);
     owner_.register_client(this);  // listed by GET /clients until it leaves
     co_await serve();
     owner_.unregister_client(this);
-    if (spdlog::should_log(spdlog::level::info))
-      spdlog::info("client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
+    if (spdlog::should_log(level))
+      spdlog::log(level, "client {}:{} (user '{}') disconnected", peer.address().to_string(), peer.port(), user_name_);
   }
   // Give server connections back: clean ones to the pool, ones carrying session state after a reset.
   if (server_) finish_dispatch(false);
@@ -489,6 +490,7 @@ asio::awaitable<bool> client_session::startup() {
   deadline.expires_after(owner_.shared().cfg.limits.startup_timeout);
   auto result = co_await (startup_sequence() || deadline.async_wait(use_tuple));
   if (result.index() == 1) {
+    owner_.on_startup_timeout(peer_endpoint_.address());
     client_out_.clear();
     send_error("FATAL", "08P01", "sluice: startup and authentication not completed in time");
     co_await flush_client();
@@ -620,7 +622,7 @@ asio::awaitable<bool> client_session::authenticate() {
     client_in_.consume(frame.message.wire_size);
   }
   if (step == client_login::step::failed) {
-    spdlog::info("authentication failed for user '{}'", user_name_);
+    owner_.on_login_failure(peer_endpoint_.address(), user_name_);
     co_await flush_client();
     co_return false;
   }

@@ -6,3 +6,9 @@ sluice_integration_test(hostile_pipeline_backpressure TIMEOUT 300
 #   protocol_limits        4. Parse with 32,768-65,535 parameter types (an unsigned count)
 sluice_integration_test(hostile_protocol_limits TIMEOUT 60
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/protocol_limits.py)
+#   fd_limit              10. the client limit fits the open-file limit; EMFILE refuses (53300) with a bounded log
+sluice_integration_test(hostile_fd_limit SANDBOX_ONLY TIMEOUT 180
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/fd_limit.py)
+#   dba_logs              16. failed logins with the client address, rate limited; startup timeouts; --check
+sluice_integration_test(hostile_dba_logs SANDBOX_ONLY TIMEOUT 120
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/dba_logs.py)
