@@ -11,6 +11,10 @@ SLUICECTL=build/release/router/sluicectl
 # and token (both from "sandbox.sh env").
 instructions() {
   eval "$(bash integration/sandbox.sh env)"
+  if [[ $SLUICE_ADMIN_PORT == auto || -z $SLUICE_ADMIN_TOKEN ]]; then
+    echo "demo: no sandbox has been started in $SANDBOX_DIR (run integration/demo.sh)" >&2
+    return 1
+  fi
   cat <<MESSAGE
 
 sluice listens on 127.0.0.1:$SLUICE_PORT: writes go to the primary (:$PRIMARY_PORT), reads to the
