@@ -109,8 +109,7 @@ std::string render_metrics(const metrics_input& input) {
            "limits.max_client_connections in force (lowered at start to fit the open-file limit).");
   m.sample({}, static_cast<std::uint64_t>(shared.cfg.limits.max_client_connections));
   if (const auto resident = resident_memory_bytes()) {
-    // Prometheus' standard process metric (client_golang's process collector has the same name).
-    m.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    m.family("sluice_resident_memory_bytes", "gauge", "Resident memory size in bytes (/proc/self/statm).");
     m.sample({}, *resident);
   }
 
