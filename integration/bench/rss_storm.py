@@ -50,6 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000, help="connections to open at most")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait after the last client left")
+    parser.add_argument("--storms", type=int, default=1, help="storms one after the other (memory kept is reused?)")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -73,43 +74,42 @@ def main():
         figures = {"start": (rss_of(pid), first.get("resident_memory_bytes"))}
         info(f"max_client_connections in force: {limit}; opening {count} half-open connections")
 
-        socks = []
         payload = half_startup()
-        t0 = time.monotonic()
-        for i in range(count):
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
-            s.connect((HOST, sluice.port))
-            s.sendall(payload)
-            socks.append(s)
-        opened = time.monotonic() - t0
-        counted = poll(lambda: status()["clients"] >= count, 60, 0.5)
-        peak = status()
-        figures["peak"] = (rss_of(pid), peak.get("resident_memory_bytes"))
-        info(f"{count} connections opened in {opened:.1f} s; sluice counts {peak['clients']} clients"
-             + ("" if counted else " (not all of them)"))
-
-        t1 = time.monotonic()
-        for s in socks:
-            s.close()
-        socks.clear()
-        gone = poll(lambda: status()["clients"] == 0, 120, 0.5)
-        info(f"all closed; sluice counts no client after {time.monotonic() - t1:.1f} s" if gone
-             else f"sluice still counts {status()['clients']} clients")
-        time.sleep(args.settle)
-        figures["after"] = (rss_of(pid), status().get("resident_memory_bytes"))
+        for storm in range(1, args.storms + 1):
+            socks = []
+            t0 = time.monotonic()
+            for i in range(count):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
+                s.connect((HOST, sluice.port))
+                s.sendall(payload)
+                socks.append(s)
+            opened = time.monotonic() - t0
+            counted = poll(lambda: status()["clients"] >= count, 60, 0.5)
+            peak = status()
+            figures[f"peak {storm}"] = (rss_of(pid), peak.get("resident_memory_bytes"))
+            info(f"storm {storm}: {count} connections opened in {opened:.1f} s; sluice counts {peak['clients']} clients"
+                 + ("" if counted else " (not all of them)"))
+            t1 = time.monotonic()
+            for s in socks:
+                s.close()
+            socks.clear()
+            gone = poll(lambda: status()["clients"] == 0, 120, 0.5)
+            info(f"all closed; sluice counts no client after {time.monotonic() - t1:.1f} s" if gone
+                 else f"sluice still counts {status()['clients']} clients")
+            time.sleep(args.settle)
+            figures[f"after {storm}"] = (rss_of(pid), status().get("resident_memory_bytes"))
         lines = [l for l in sluice.log_text().splitlines() if "freed memory returned" in l]
 
         print()
         print(f"RSS of sluice ({os.path.basename(SLUICE_BIN)}), {count} half-open connections:")
-        for name in ("start", "peak", "after"):
-            proc_rss, api_rss = figures[name]
+        for name, (proc_rss, api_rss) in figures.items():
             api = mib(api_rss) if api_rss is not None else "n/a (no resident_memory_bytes)"
-            print(f"  {name:6} {mib(proc_rss):>12}   (GET /status: {api})")
-        retained = figures["after"][0] - figures["start"][0]
-        grown = figures["peak"][0] - figures["start"][0]
+            print(f"  {name:8} {mib(proc_rss):>12}   (GET /status: {api})")
+        retained = figures["after 1"][0] - figures["start"][0]
+        grown = figures["peak 1"][0] - figures["start"][0]
         if grown > 0:
-            print(f"  after the storm sluice keeps {mib(retained)} of the {mib(grown)} it grew "
+            print(f"  after the first storm sluice keeps {mib(retained)} of the {mib(grown)} it grew "
                   f"({100 * retained / grown:.0f}%)")
         for line in lines:
             print(f"  log: {line}")
