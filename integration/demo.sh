@@ -1,8 +1,44 @@
 #!/usr/bin/env bash
 # The demo: installs dependencies, builds a Release sluice, starts the sandbox cluster (a primary and two
 # replicas) and runs sluice in front of it until Ctrl-C, then stops both. Run as root on Debian 12.
+# `demo.sh --instructions` only prints how to use a running sandbox (psql, sluicectl); tests use it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SLUICECTL=build/release/router/sluicectl
+
+# How to use the sandbox in SLUICE_SANDBOX_DIR: the DSN, and sluicectl with the admin API's address
+# and token (both from "sandbox.sh env").
+instructions() {
+  eval "$(bash integration/sandbox.sh env)"
+  if [[ $SLUICE_ADMIN_PORT == auto || -z $SLUICE_ADMIN_TOKEN ]]; then
+    echo "demo: no sandbox has been started in $SANDBOX_DIR (run integration/demo.sh)" >&2
+    return 1
+  fi
+  cat <<MESSAGE
+
+sluice listens on 127.0.0.1:$SLUICE_PORT: writes go to the primary (:$PRIMARY_PORT), reads to the
+replicas (:$REPLICA1_PORT, :$REPLICA2_PORT). Connect from another terminal with:
+
+  psql "postgres://app:app_pw@127.0.0.1:$SLUICE_PORT/app"
+
+The admin CLI (docs/operations.md, docs/admin-api.md) finds the admin API and its token through these
+variables; the drill runs a canary workload through a switchover to a replica:
+
+  export SLUICE_ADMIN=$SLUICE_ADMIN SLUICE_ADMIN_TOKEN=$SLUICE_ADMIN_TOKEN SLUICE_DRILL_DSN="host=127.0.0.1 port=$SLUICE_PORT user=app password=app_pw dbname=app"
+  $SLUICECTL status
+  $SLUICECTL backends
+  $SLUICECTL drill --duration 30s
+
+Ctrl-C stops sluice and the sandbox (KEEP=1 keeps the sandbox's files in $SANDBOX_DIR).
+
+MESSAGE
+}
+
+if [[ ${1:-} == --instructions ]]; then
+  instructions
+  exit 0
+fi
 
 bash integration/install-deps.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF
@@ -29,16 +65,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$SLUICE_PORT") 2>/dev/null; then
   exit 1
 fi
 
-cat <<MESSAGE
-
-sluice listens on 127.0.0.1:$SLUICE_PORT: writes go to the primary (:$PRIMARY_PORT), reads to the
-replicas (:$REPLICA1_PORT, :$REPLICA2_PORT). Connect from another terminal with:
-
-  psql "postgres://app:app_pw@127.0.0.1:$SLUICE_PORT/app"
-
-Ctrl-C stops sluice and the sandbox (KEEP=1 keeps the sandbox's files in $SANDBOX_DIR).
-
-MESSAGE
+instructions
 # In the background with `wait`, so that INT and TERM reach the traps at once.
 build/release/router/sluice --config "$SLUICE_CONFIG" &
 sluice_pid=$!

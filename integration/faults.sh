@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fault injection for a sandbox.sh cluster: CPU throttling, paused WAL replay, crashes, promotion. Used by
-# the scoring integration tests and the benchmarks in integration/bench/.
-# Usage: faults.sh throttle NODE PERCENT | unthrottle NODE | throttled NODE
+# Fault injection for a sandbox.sh cluster: CPU throttling, hung servers, paused WAL replay, crashes,
+# promotion. Used by the scoring integration tests and the benchmarks in integration/bench/.
+# Usage: faults.sh throttle NODE PERCENT | unthrottle NODE | throttled NODE | freeze NODE | thaw NODE
 #                  | pause-replay NODE | resume-replay NODE | kill NODE | promote NODE
 #        NODE: primary, replica1, replica2 (of the sandbox in SLUICE_SANDBOX_DIR, as sandbox.sh)
 # throttle: caps the node's postmaster and all its processes, present and future, at PERCENT (1..100) of
@@ -10,6 +10,8 @@
 # to a SIGSTOP/SIGCONT duty cycle (100 ms period) on the postmaster and its children. FAULTS_THROTTLE
 # (auto, cgroup1, cgroup2, signal) forces one of the three. unthrottle moves the processes back to the
 # cgroup they came from and removes the cgroup, or stops the duty cycle (and SIGCONTs everything).
+# freeze: SIGSTOPs the node's postmaster and all its children (a hung server: the kernel still accepts
+# TCP connections, nothing answers); thaw SIGCONTs them.
 # pause-replay waits (up to 5 s) until the replica reports the pause is in effect.
 set -euo pipefail
 
@@ -224,6 +226,28 @@ cmd_throttled() {
   fi
 }
 
+cmd_freeze() {
+  local node=$1 pm
+  pm=$(postmaster_pid "$node") || die "$node is not running"
+  mkdir -p "$STATE_DIR"
+  printf '%s\n' "$pm" >"$STATE_DIR/$node.frozen"
+  # The postmaster first: stopped, it forks no new child while the children are being stopped.
+  kill -STOP "$pm"
+  # shellcheck disable=SC2046 # one pid per word
+  kill -STOP $(children_of "$pm") 2>/dev/null || true
+  log "$node (postmaster $pm) and its children stopped (SIGSTOP)"
+}
+
+cmd_thaw() {
+  local node=$1 pm
+  pm=$(cat "$STATE_DIR/$node.frozen" 2>/dev/null || postmaster_pid "$node") || die "$node is not running"
+  # shellcheck disable=SC2046 # one pid per word
+  kill -CONT $(children_of "$pm") 2>/dev/null || true
+  kill -CONT "$pm" 2>/dev/null || true
+  rm -f "$STATE_DIR/$node.frozen"
+  log "$node (postmaster $pm) and its children resumed (SIGCONT)"
+}
+
 cmd_pause_replay() {
   local node=$1 deadline=$((SECONDS + WAIT_TIMEOUT)) state
   sql_value "$node" 'select pg_wal_replay_pause()' >/dev/null
@@ -252,6 +276,8 @@ case $cmd in
   throttle) check_node "${1:-}"; cmd_throttle "$1" "${2:?throttle NODE PERCENT}" ;;
   unthrottle) check_node "${1:-}"; cmd_unthrottle "$1" ;;
   throttled) check_node "${1:-}"; cmd_throttled "$1" ;;
+  freeze) check_node "${1:-}"; cmd_freeze "$1" ;;
+  thaw) check_node "${1:-}"; cmd_thaw "$1" ;;
   pause-replay) check_node "${1:-}"; cmd_pause_replay "$1" ;;
   resume-replay) check_node "${1:-}"; cmd_resume_replay "$1" ;;
   kill) check_node "${1:-}"; bash "$SANDBOX_SH" kill-node "$1" ;;

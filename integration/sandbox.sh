@@ -315,6 +315,13 @@ connect_timeout = "5s"
 [logging]
 level = "info"
 
+# Probes, switchover and failover log in as sluice_ops, the least-privilege control-plane role that
+# docs/operations.md describes (created by setup_roles), so that "sluicectl switchover" and
+# "sluicectl drill" work against the sandbox (and the demo) as they would in production.
+[health]
+user = "sluice_ops"
+password = "ops_pw"
+
 # The admin API and /metrics (docs/admin-api.md); sluicectl finds it through "sandbox.sh env".
 [admin]
 listen = "127.0.0.1:$SLUICE_ADMIN_PORT"

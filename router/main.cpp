@@ -1,9 +1,12 @@
-// sluice: entry point. Loads the config, starts one worker thread per core, stops on SIGINT/SIGTERM.
+// sluice: entry point. Loads the config, fits the client limit to the open-file limit, starts one worker
+// thread per core, stops on SIGINT/SIGTERM.
 #include <signal.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -18,6 +21,7 @@
 #include "router/config/config.hpp"
 #include "router/failover/orchestrator.hpp"
 #include "router/failover/pg_admin.hpp"
+#include "router/open_file_limit.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
 
@@ -27,8 +31,27 @@ void print_usage() {
   std::fputs(
       "usage: sluice --config FILE [--check]\n"
       "  --config FILE  the TOML configuration (see docs/configuration.md)\n"
-      "  --check        validate the configuration and exit\n",
+      "  --check        validate the configuration, print warnings, and exit\n"
+      "  --version      print sluice's version and exit\n",
       stderr);
+}
+
+// Raises the open-file limit and lowers limits.max_client_connections to what fits beside the server
+// connections (router/open_file_limit.hpp), with one line saying so.
+void fit_clients_to_open_files(sluice::router::config::config& cfg) {
+  std::string problem;
+  const auto open_files = sluice::router::raise_open_file_limit(problem);
+  if (!problem.empty()) spdlog::warn("cannot raise the open-file limit: {}", problem);
+  const auto budget = sluice::router::client_budget(open_files, cfg, cfg.workers);
+  auto& limit = cfg.limits.max_client_connections;
+  if (budget.clients >= limit) return;
+  const auto lowered = static_cast<std::uint32_t>(std::max<std::uint64_t>(budget.clients, 1));
+  spdlog::warn(
+      "limits.max_client_connections lowered from {} to {}: the open-file limit is {} and {} are kept for "
+      "server connections ({}: backends x pool sizes), probes, workers and the admin API; raise the hard limit "
+      "(LimitNOFILE= in the systemd unit, ulimit -Hn) for more",
+      limit, lowered, open_files, budget.reserved, budget.servers);
+  limit = lowered;
 }
 
 // Re-reads the QoS part of the config file (or the policy file it names) and applies it. Returns the
@@ -56,6 +79,9 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (argument == "--check") {
       check_only = true;
+    } else if (argument == "--version") {
+      std::printf("sluice %s\n", SLUICE_VERSION);
+      return 0;
     } else if (argument == "--help" || argument == "-h") {
       print_usage();
       return 0;
@@ -77,12 +103,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
+    for (const auto& warning : shared->cfg.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::printf("configuration OK: %zu backends, %zu users\n", shared->cfg.backends.size(), shared->cfg.users.size());
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(shared->cfg.logging.level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
   ::signal(SIGPIPE, SIG_IGN);
+  for (const auto& warning : shared->cfg.warnings) spdlog::warn("{}", warning);
+  fit_clients_to_open_files(shared->cfg);
 
   std::vector<std::unique_ptr<sluice::router::worker>> workers;
   try {

@@ -12,7 +12,11 @@
 #include "router/pg/client_session.hpp"
 #include "scoring/outlier_event.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -62,6 +66,7 @@ worker::worker(shared_state& shared, unsigned index)
 }
 
 worker::~worker() {
+  if (spare_fd_ >= 0) ::close(spare_fd_);
   // Idle server sockets belong to io_: close them while it exists. Then io_ goes (and with it the
   // suspended sessions, which still reach their pools), then the pools.
   for (auto& by_key : pools_) {
@@ -77,6 +82,7 @@ void worker::listen() {
   acceptor_.set_option(reuse_port(true));
   acceptor_.bind(endpoint);
   acceptor_.listen(asio::socket_base::max_listen_connections);
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   asio::co_spawn(io_, accept_loop(), asio::detached);
   asio::co_spawn(io_, maintenance_loop(), asio::detached);
 }
@@ -92,10 +98,15 @@ asio::awaitable<void> worker::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(peer, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      // EMFILE and friends: back off briefly instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(use_tuple);
+      co_await on_accept_error(ec);
+      continue;
+    }
+    if (spare_lost_ && !reopen_spare()) {
+      // Another thread took the spare's slot after an accept error: this client's descriptor becomes
+      // the spare again, so that the next EMFILE can still be answered.
+      ++stats_.clients_refused;
+      refuse_client(socket, "sluice: out of file descriptors; try again later");
+      reopen_spare();
       continue;
     }
     const auto count = shared_.clients.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -103,17 +114,101 @@ asio::awaitable<void> worker::accept_loop() {
       shared_.clients.fetch_sub(1, std::memory_order_relaxed);
       ++stats_.clients_refused;
       // Answer as PostgreSQL does when max_connections is reached (53300), without reading the startup.
-      backends::pg::wire::byte_buffer out;
-      backends::pg::wire::encode_error_response(out, "FATAL", "53300",
-                                                "sluice: too many client connections (max_client_connections)");
-      boost::system::error_code ignored;
-      asio::write(socket, asio::buffer(out), ignored);
-      socket.close(ignored);
+      refuse_client(socket, "sluice: too many client connections (max_client_connections)");
       continue;
     }
     ++stats_.clients_accepted;
     pg::start_client_session(*this, std::move(socket), peer);
   }
+}
+
+bool worker::reopen_spare() {
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (spare_fd_ >= 0) spare_lost_ = false;
+  return spare_fd_ >= 0;
+}
+
+void worker::refuse_client(asio::ip::tcp::socket& socket, const char* message) {
+  backends::pg::wire::byte_buffer out;
+  backends::pg::wire::encode_error_response(out, "FATAL", "53300", message);
+  boost::system::error_code ignored;
+  // A fresh socket's send buffer takes the few bytes at once: this does not block the worker.
+  asio::write(socket, asio::buffer(out), ignored);
+  socket.close(ignored);
+}
+
+asio::awaitable<void> worker::on_accept_error(const boost::system::error_code& ec) {
+  ++stats_.accept_errors;
+  const bool out_of_descriptors = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+  std::uint64_t refused = 0;
+  if (out_of_descriptors && (spare_fd_ >= 0 || (spare_lost_ && reopen_spare()))) {
+    // The waiting client would hang in the backlog: give up the spare descriptor, take the client,
+    // refuse it, and take the spare back (libev's and nginx's trick).
+    ::close(spare_fd_);
+    spare_fd_ = -1;
+    boost::system::error_code accept_error;
+    acceptor_.non_blocking(true, accept_error);
+    asio::ip::tcp::socket waiting(io_);
+    acceptor_.accept(waiting, accept_error);
+    if (!accept_error) {
+      refuse_client(waiting, "sluice: out of file descriptors; try again later");
+      ++stats_.clients_refused;
+      refused = 1;
+    }
+    acceptor_.non_blocking(false, accept_error);
+    spare_lost_ = true;
+    reopen_spare();
+  }
+  std::uint64_t held_back = 0;
+  if (accept_error_log_.allow(log_throttle::clock::now(), held_back)) {
+    spdlog::warn(
+        "worker {}: accept failed: {}{}; {} more accept errors in the last 10 s (at most one line per 10 s); "
+        "raise the open-file limit or lower limits.max_client_connections",
+        index_, ec.message(), refused != 0 ? " (the waiting client was refused with 53300)" : "", held_back);
+  }
+  // Back off briefly instead of spinning on a backlog the process cannot take.
+  asio::steady_timer pause(io_, out_of_descriptors ? std::chrono::milliseconds(10) : std::chrono::milliseconds(50));
+  co_await pause.async_wait(use_tuple);
+}
+
+void worker::release_memory_after_storm() {
+  const std::uint64_t clients = shared_.clients.load(std::memory_order_relaxed);
+  const std::uint64_t high_water = std::max(trim_.high_water(), clients);
+  if (!trim_.observe(clients)) return;
+  const auto before = resident_memory_bytes();
+  release_free_memory();
+  const auto after = resident_memory_bytes();
+  if (before && after) {
+    spdlog::info("clients fell from {} to {}: freed memory returned to the system, resident {} MiB -> {} MiB",
+                 high_water, clients, *before >> 20, *after >> 20);
+  }
+}
+
+void worker::on_login_failure(const asio::ip::address& client, const std::string& user) {
+  ++stats_.login_failures;
+  const std::string address = client.to_string();
+  std::uint64_t held_back = 0;
+  if (!login_failure_log_.allow(address, log_throttle::clock::now(), held_back)) return;
+  if (held_back == 0) {
+    spdlog::warn("authentication failed: client {} as user '{}'", address, user);
+  } else {
+    spdlog::warn("authentication failed: client {} as user '{}' ({} more failures from {} not logged in the last 10 s)",
+                 address, user, held_back, address);
+  }
+}
+
+void worker::on_startup_timeout(const asio::ip::address& client) {
+  ++stats_.startup_timeouts;
+  std::uint64_t held_back = 0;
+  if (!startup_timeout_log_.allow(log_throttle::clock::now(), held_back)) return;
+  spdlog::warn(
+      "worker {}: client {} did not finish startup and authentication within limits.startup_timeout ({} ms); "
+      "{} more such clients in the last 10 s (at most one line per 10 s; {} in all on this worker)",
+      index_, client.to_string(), shared_.cfg.limits.startup_timeout.count(), held_back, stats_.startup_timeouts);
+}
+
+spdlog::level::level_enum worker::connection_log_level() const noexcept {
+  return shared_.cfg.logging.connections ? spdlog::level::info : spdlog::level::debug;
 }
 
 asio::awaitable<void> worker::maintenance_loop() {
@@ -131,6 +226,7 @@ asio::awaitable<void> worker::maintenance_loop() {
       std::erase_if(by_key, [](const auto& entry) { return entry.second->droppable(); });
     }
     functions_.expire(now);
+    if (index_ == 0) release_memory_after_storm();
     if (tick % latency_window_ticks == 0) {
       for (auto& window : latencies_) window.rotate();
     }

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <spdlog/common.h>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@
 #include "router/admin/worker_snapshot.hpp"
 #include "router/client_summary.hpp"
 #include "router/function_effects.hpp"
+#include "router/log_throttle.hpp"
+#include "router/process_memory.hpp"
 #include "router/shared_state.hpp"
 #include "scoring/choice_explanation.hpp"
 #include "scoring/replica_scorer.hpp"
@@ -48,6 +51,9 @@ struct worker_stats {
   std::uint64_t writes_refused = 0;        // writes refused: no primary, or split brain
   std::uint64_t causal_checks = 0;         // read_your_writes: replica replay positions checked directly
   std::uint64_t causal_primary_reads = 0;  // read_your_writes: reads sent to the primary to see a commit
+  std::uint64_t login_failures = 0;        // clients whose authentication failed
+  std::uint64_t startup_timeouts = 0;      // clients that did not finish startup within limits.startup_timeout
+  std::uint64_t accept_errors = 0;         // accept() failures (EMFILE, ENFILE, ...)
 };
 
 // Where writes may go right now.
@@ -124,6 +130,16 @@ class worker {
   std::vector<admin::backend_figures> backend_figures() const;
   // Per pool (backend, database, user) of this worker; max_size is the proxy-wide size.
   std::vector<admin::pool_figures> pool_figures() const;
+  // --- Logs a client can cause at will: rate limited (router/log_throttle.hpp) -----------------
+  // A failed login: one line per client address per 10 s (with how many were held back). The line
+  // names the address and the user and says nothing of whether the user exists.
+  void on_login_failure(const asio::ip::address& client, const std::string& user);
+  // A client that did not finish startup and authentication within limits.startup_timeout (a slow
+  // client, or a slowloris holding connections open): counted, one line per 10 s per worker.
+  void on_startup_timeout(const asio::ip::address& client);
+  // Whether a client's connect and disconnect are logged at info (logging.connections) or debug.
+  [[nodiscard]] spdlog::level::level_enum connection_log_level() const noexcept;
+
   // Every registered client session's summary.
   std::vector<client_summary> client_summaries() const;
   // The replica the next read would get now, with the scorer's full explanation; nothing is
@@ -135,7 +151,16 @@ class worker {
 
  private:
   asio::awaitable<void> accept_loop();
+  // accept() failed with `ec`: counts it, refuses one waiting client with 53300 when descriptors ran
+  // out (through the spare descriptor), logs at most one line per 10 s, and pauses briefly.
+  asio::awaitable<void> on_accept_error(const boost::system::error_code& ec);
+  // Opens the spare descriptor again; false when there is no slot for it (EMFILE).
+  bool reopen_spare();
+  // Sends a client sluice will not serve a FATAL 53300 with `message` and closes it.
+  void refuse_client(asio::ip::tcp::socket& socket, const char* message);
   asio::awaitable<void> maintenance_loop();
+  // Worker 0, once a second: after the client count fell a lot (trim_policy), malloc_trim.
+  void release_memory_after_storm();
 
   shared_state& shared_;
   unsigned index_;
@@ -164,6 +189,14 @@ class worker {
   std::vector<admin::latency_window> latencies_;
   std::vector<std::optional<backends::pg::probe_sample>> last_probe_;
   std::unordered_set<pg::client_session*> clients_;  // registered sessions
+  // A descriptor kept open (on /dev/null) and given up when accept() fails for lack of descriptors,
+  // so that the waiting client can be accepted and told 53300 instead of hanging in the backlog.
+  int spare_fd_ = -1;
+  bool spare_lost_ = false;  // given up for an accept error and not yet reopened (another thread took its slot)
+  trim_policy trim_;  // worker 0: when to give freed memory back after a storm of clients
+  log_throttle accept_error_log_{std::chrono::seconds(10)};
+  keyed_log_throttle login_failure_log_{std::chrono::seconds(10), 4096};
+  log_throttle startup_timeout_log_{std::chrono::seconds(10)};
 };
 
 }  // namespace sluice::router

@@ -20,8 +20,9 @@ namespace sluice::scoring {
 struct backend_explanation {
   exclusion_reason reason = exclusion_reason::no_probe;
   bool is_primary = false;  // the topology's single primary
-  // Latency, microseconds. `latency_us` is what the cost uses: the larger of the probe RTT and the
-  // statement latency (which relaxes toward the probe RTT while no statement runs there).
+  // Latency, microseconds. `latency_us` is what the cost uses (at least latency_noise_floor): the
+  // larger of the probe RTT and the statement latency (which relaxes toward the probe RTT while no
+  // statement runs there).
   double latency_us = 0;
   double statement_latency_us = 0;  // statement peak EWMA as of now; 0 before the first statement
   double probe_rtt_us = 0;          // probe round-trip peak EWMA; 0 before the first probe
@@ -30,7 +31,7 @@ struct backend_explanation {
   replica_lag lag{};
   double lag_penalty = 1.0;        // cost multiplier from lag (1 = none)
   double slow_start_factor = 1.0;  // 1 = full share; below 1 while ramping up
-  // latency_us x (in_flight + 1) x lag_penalty. Computed for every backend with a probe, candidate
+  // max(latency_us, latency_noise_floor) x (in_flight + 1) x lag_penalty. Computed for every backend with a probe, candidate
   // or not, so an operator sees what it would cost.
   double cost = 0;
   // Outlier ejection.

@@ -249,7 +249,9 @@ replica_scorer::assessment replica_scorer::assess(std::size_t index, time_point 
   a.latency_us = latency_us(b, now);
   a.lag_penalty = lag_penalty(b);
   a.slow_start = slow_start_factor(b, now);
-  a.cost = a.latency_us * (static_cast<double>(b.in_flight) + 1.0) * a.lag_penalty;
+  const double cost_latency_us =
+      std::max(a.latency_us, static_cast<double>(config_.latency_noise_floor.count()));
+  a.cost = cost_latency_us * (static_cast<double>(b.in_flight) + 1.0) * a.lag_penalty;
   return a;
 }
 

@@ -1,6 +1,6 @@
-// Chooses the replica for a read: hard filters, then power of two choices on cost = latency x
-// (in flight + 1) x lag penalty, with outlier ejection and slow start. Single-threaded, one per
-// worker. The formula, its defaults and its sources: docs/scoring.md.
+// Chooses the replica for a read: hard filters, then power of two choices on cost = latency (at
+// least a noise floor) x (in flight + 1) x lag penalty, with outlier ejection and slow start.
+// Single-threaded, one per worker. The formula, its defaults and its sources: docs/scoring.md.
 #pragma once
 
 #include <array>

@@ -40,6 +40,7 @@ void validate(const scoring_config& c) {
   require(c.ejection_memory.count() >= 0, "ejection_memory", "must be at least 0");
   require(c.max_ejected_percent <= 100, "max_ejected_percent", "must be at most 100");
   require(c.cost_tie_tolerance >= 0.0 && c.cost_tie_tolerance < 1.0, "cost_tie_tolerance", "must be in [0, 1)");
+  require(c.latency_noise_floor.count() >= 0, "latency_noise_floor", "must be at least 0");
   require(c.evaluation_interval.count() >= 0, "evaluation_interval", "must be at least 0");
   require(c.slow_start.count() >= 0, "slow_start", "must be at least 0");
   require(c.slow_start_min_weight > 0 && c.slow_start_min_weight <= 1, "slow_start_min_weight",

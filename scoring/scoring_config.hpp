@@ -86,6 +86,12 @@ struct scoring_config {
   // passive latency signal goes stale. Default 0.10: measurement noise, not a real difference (a
   // loaded or slow replica differs by 2x and more).
   double cost_tie_tolerance = 0.10;
+  // Latencies below this count as this in the cost: they differ by noise, not by anything a client
+  // notices. Without it, light traffic (one statement at a time, nothing in flight) is a plain
+  // comparison of sub-millisecond latencies, and a replica 0.1 ms faster takes every read. In-flight
+  // counts and lag still tell such replicas apart. Default 1 ms (a round trip within a data centre);
+  // 0 turns it off.
+  std::chrono::microseconds latency_noise_floor{1'000};
   // Outlier analysis runs at most this often (choose() and on_probe() run it when due). Default
   // 250 ms, one probe interval.
   milliseconds evaluation_interval{250};

@@ -4,6 +4,10 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <atomic>
+#include <system_error>
+#include <thread>
+
 namespace sluice::backends::pg::libpq {
 
 bool wait_socket(pg_conn* conn, bool for_write, steady_clock::time_point deadline) {
@@ -50,13 +54,34 @@ pg_conn* connect(const probe_target& target, const char* application_name, stead
   return nullptr;
 }
 
+namespace {
+
+std::atomic<int> cancels_running{0};
+
+}  // namespace
+
 void cancel_query(pg_conn* conn) {
-  if (PGcancel* cancel = PQgetCancel(conn)) {
-    char message[256];
-    PQcancel(cancel, message, sizeof message);
+  PGcancel* cancel = PQgetCancel(conn);  // a copy of the address and key: independent of `conn`
+  if (cancel == nullptr) return;
+  if (cancels_running.fetch_add(1) >= max_cancels_in_flight) {
+    cancels_running.fetch_sub(1);
+    PQfreeCancel(cancel);
+    return;
+  }
+  try {
+    std::thread([cancel] {
+      char message[256];
+      PQcancel(cancel, message, sizeof message);
+      PQfreeCancel(cancel);
+      cancels_running.fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error&) {  // no thread to be had: skip the cancel
+    cancels_running.fetch_sub(1);
     PQfreeCancel(cancel);
   }
 }
+
+int cancels_in_flight() { return cancels_running.load(); }
 
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();

@@ -46,3 +46,7 @@ sluice_python_test(admin_drain admin/admin_drain.py 90)
 sluice_python_test(admin_metrics admin/admin_metrics.py 60)
 sluice_integration_test(admin_sluicectl TIMEOUT 90
     COMMAND ${SLUICE_IT_PYTHON} -B ${tests_dir}/admin/sluicectl_cli.py $<TARGET_FILE:sluicectl>)
+
+# cmake --install into a fresh prefix gives a runnable service (issue 15, item 15).
+sluice_integration_test(install SANDBOX_ONLY TIMEOUT 120
+    COMMAND ${BASH_EXECUTABLE} ${tests_dir}/install.sh ${CMAKE_BINARY_DIR})

@@ -2,6 +2,8 @@
 // routing to the endpoints, the action thread for blocking operations, and the JSON views.
 #include "router/admin/admin_server.hpp"
 
+#include "router/process_memory.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -295,6 +297,9 @@ json::object counters_json(const worker_stats& stats) {
       {"cancels_forwarded", stats.cancels_forwarded},
       {"causal_checks", stats.causal_checks},
       {"causal_primary_reads", stats.causal_primary_reads},
+      {"login_failures", stats.login_failures},
+      {"startup_timeouts", stats.startup_timeouts},
+      {"accept_errors", stats.accept_errors},
   };
 }
 
@@ -672,6 +677,9 @@ http_response admin_server::get_status() {
   out["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - started_at_).count();
   out["workers"] = workers_.size();
   out["clients"] = shared_.clients.load(std::memory_order_relaxed);
+  out["max_client_connections"] = shared_.cfg.limits.max_client_connections;  // as fitted to the open-file limit
+  const auto resident = resident_memory_bytes();
+  out["resident_memory_bytes"] = resident ? json::value(*resident) : json::value(nullptr);
   out["listen"] = shared_.cfg.listen_host + ":" + std::to_string(shared_.cfg.listen_port);
   out["topology"] = scoring::to_string(cluster.topology.state);
   out["writes"] = writes_json(shared_, cluster.writes);

@@ -63,6 +63,9 @@ void add(worker_stats& sum, const worker_stats& one) {
   sum.writes_refused += one.writes_refused;
   sum.causal_checks += one.causal_checks;
   sum.causal_primary_reads += one.causal_primary_reads;
+  sum.login_failures += one.login_failures;
+  sum.startup_timeouts += one.startup_timeouts;
+  sum.accept_errors += one.accept_errors;
 }
 
 std::vector<backend_view> merge_backends(const shared_state& shared, const std::vector<worker_report>& reports,

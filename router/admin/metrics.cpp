@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "router/admin/admin_server.hpp"
+#include "router/process_memory.hpp"
 
 namespace sluice::router::admin {
 
@@ -104,6 +105,13 @@ std::string render_metrics(const metrics_input& input) {
   m.sample({}, static_cast<std::uint64_t>(cluster.workers.size()));
   m.family("sluice_clients_connected", "gauge", "Client connections open now.");
   m.sample({}, static_cast<std::uint64_t>(shared.clients.load(std::memory_order_relaxed)));
+  m.family("sluice_max_client_connections", "gauge",
+           "limits.max_client_connections in force (lowered at start to fit the open-file limit).");
+  m.sample({}, static_cast<std::uint64_t>(shared.cfg.limits.max_client_connections));
+  if (const auto resident = resident_memory_bytes()) {
+    m.family("sluice_resident_memory_bytes", "gauge", "Resident memory size in bytes (/proc/self/statm).");
+    m.sample({}, *resident);
+  }
 
   // --- Per-worker counters (worker_stats) ---------------------------------------------------------
   struct counter_def {
@@ -132,6 +140,12 @@ std::string render_metrics(const metrics_input& input) {
        &worker_stats::causal_checks},
       {"sluice_causal_primary_reads_total", "read_your_writes: reads sent to the primary to see a commit.",
        &worker_stats::causal_primary_reads},
+      {"sluice_client_login_failures_total", "Client logins that failed authentication.",
+       &worker_stats::login_failures},
+      {"sluice_client_startup_timeouts_total",
+       "Clients that did not finish startup and authentication within limits.startup_timeout.",
+       &worker_stats::startup_timeouts},
+      {"sluice_accept_errors_total", "accept() failures (EMFILE, ENFILE, ...).", &worker_stats::accept_errors},
   };
   m.family("sluice_routed_total", "counter", "Units of work (transactions or statements) routed, by target.");
   for (const auto& report : cluster.workers) {

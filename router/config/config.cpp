@@ -634,6 +634,8 @@ void read_logging(table_reader reader, logging_config& logging) {
       found.add(node->source(), path, "expected one of " + allowed + ", got " + describe(*node));
     }
   }
+  optional_field(reader, "connections", logging.connections,
+                 [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
   reader.report_unknown_keys();
 }
 
@@ -877,12 +879,17 @@ std::optional<double> read_positive_number(const toml::node& node, const std::st
   return value;
 }
 
-void read_admin(table_reader reader, admin_config& admin) {
+// Loopback addresses: 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+void read_admin(table_reader reader, admin_config& admin, const std::string& source,
+                std::vector<std::string>& warnings) {
   auto& found = reader.found();
   admin.enabled = true;
-  if (const toml::node* node = reader.find("listen")) {
-    read_listen(*node, reader.path_of("listen"), found, admin.listen_host, admin.listen_port);
-  }
+  const toml::node* listen = reader.find("listen");
+  if (listen != nullptr) read_listen(*listen, reader.path_of("listen"), found, admin.listen_host, admin.listen_port);
   optional_field(reader, "token", admin.token, [&](const toml::node& n, const std::string& p) {
     return read_string(n, p, found);
   });
@@ -899,6 +906,13 @@ void read_admin(table_reader reader, admin_config& admin) {
                 "missing; the admin API needs a bearer token: set token, or the environment variable " +
                     admin.token_env + " (token_env)");
     }
+  }
+  if (!admin.token.empty() && admin.token.size() < min_exposed_token_length && !is_loopback(admin.listen_host)) {
+    const toml::source_region& at = listen != nullptr ? listen->source() : reader.table().source();
+    warnings.push_back(problems::position(source, at.begin) + "key '" + reader.path_of("listen") +
+                       "': the admin API listens beyond loopback (" + admin.listen_host + ") with a token of " +
+                       std::to_string(admin.token.size()) + " characters; use at least " +
+                       std::to_string(min_exposed_token_length) + " random ones (openssl rand -hex 16)");
   }
   reader.report_unknown_keys();
 }
@@ -1121,7 +1135,9 @@ config read_config(const toml::table& root_table, const std::string& source, pro
   if (const auto* t = find_table(root, "logging")) {
     read_logging(table_reader(*t, "logging", found), out.logging);
   }
-  if (const auto* t = find_table(root, "admin")) read_admin(table_reader(*t, "admin", found), out.admin);
+  if (const auto* t = find_table(root, "admin")) {
+    read_admin(table_reader(*t, "admin", found), out.admin, source, out.warnings);
+  }
   if (const auto* t = find_table(root, "failover")) {
     read_failover(table_reader(*t, "failover", found), out.failover);
   }

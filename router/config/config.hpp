@@ -117,6 +117,7 @@ struct health_config {
 
 struct logging_config {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  bool connections = false;    // each client's connect and disconnect at info (false: at debug)
 };
 
 // [admin]: the HTTP admin API (docs/operations.md). Enabled when the section is present.
@@ -162,7 +163,13 @@ struct config {
   qos_config qos;
   std::vector<backend_config> backends;
   std::vector<user_config> users;
+  // Valid but risky settings, each "file:line:column: key '...': why" (--check prints them, start-up
+  // logs them).
+  std::vector<std::string> warnings;
 };
+
+// A token shorter than this on an admin API reachable beyond loopback is warned about.
+inline constexpr std::size_t min_exposed_token_length = 16;
 
 class config_error : public std::runtime_error {
  public:

@@ -65,6 +65,7 @@ constexpr const char* global_usage =
     "  --json                 print the API's JSON instead of tables\n"
     "  --timeout SECONDS      request timeout (default 10; switchover and failover 300)\n"
     "  -h, --help             this help; COMMAND --help for a command's\n"
+    "  --version              print sluicectl's version and exit\n"
     "\n"
     "Exit status: 0 ok, 1 failed (unreachable, refused, 401, or the operation failed), 2 usage.\n";
 
@@ -116,6 +117,7 @@ struct options {
   std::optional<std::string> config;  // --config
   bool json = false;
   bool help = false;
+  bool version = false;  // --version
   std::optional<int> timeout_ms;
   std::string command;
   std::vector<std::string> args;  // the command's own words and flags
@@ -155,6 +157,8 @@ options parse_arguments(int argc, char** argv) {
       out.timeout_ms = static_cast<int>(seconds * 1000);
     } else if ((word == "--help" || word == "-h") && out.command != "drill") {
       out.help = true;
+    } else if (word == "--version" && out.command.empty()) {
+      out.version = true;
     } else if (out.command.empty() && !starts_with(word, "-")) {
       out.command = word;
     } else if (out.command.empty()) {
@@ -773,6 +777,10 @@ int cmd_switchover(const context& ctx, const std::vector<std::string>& args) {
 }
 
 int run(const options& opts) {
+  if (opts.version) {
+    std::printf("sluicectl %s\n", SLUICE_VERSION);
+    return exit_ok;
+  }
   if (opts.command.empty()) {
     if (opts.help) {
       std::fputs(global_usage, stdout);

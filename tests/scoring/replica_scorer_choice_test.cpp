@@ -191,3 +191,39 @@ TEST_CASE("a replica that lost its traffic is retried once its probes look norma
   CHECK(why.backends[1].statement_latency_us < 1'000);  // relaxed to near the probe floor
   CHECK(why.backends[1].latency_us == Approx(why.backends[2].latency_us).epsilon(0.5));
 }
+
+TEST_CASE("light traffic: replicas a fraction of a millisecond apart share reads about evenly") {
+  // Interactive use: one read at a time, seconds apart, so nothing is ever in flight and the choice
+  // is a plain comparison of latencies. Both replicas answer in well under a millisecond, one 50%
+  // slower than the other: noise at this scale, so neither may take every read.
+  cluster c(3, no_ejection());
+  c.probe_rtt[1] = 200us;
+  c.probe_rtt[2] = 300us;
+  c.probe_all();
+  xoshiro256_source rng(15);
+  std::array<int, max_backends> picks{};
+  for (int read = 0; read < 400; ++read) {
+    c.advance(1s, 50ms);
+    const auto chosen = c.scorer.choose(c.now, rng);
+    REQUIRE(chosen.has_value());
+    ++picks[*chosen];
+    c.statements(*chosen, 150us);
+  }
+  CAPTURE(picks[1], picks[2]);
+  CHECK(picks[0] == 0);
+  CHECK(picks[1] > 160);
+  CHECK(picks[2] > 160);
+
+  // A real difference still counts: 10 ms against 0.2 ms is not a tie.
+  c.probe_rtt[2] = 10ms;
+  c.advance(5s, 50ms);
+  int to_slow = 0;
+  for (int read = 0; read < 400; ++read) {
+    c.advance(1s, 50ms);
+    const auto chosen = c.scorer.choose(c.now, rng);
+    REQUIRE(chosen.has_value());
+    to_slow += *chosen == 2u ? 1 : 0;
+    c.statements(*chosen, 150us);
+  }
+  CHECK(to_slow == 0);
+}

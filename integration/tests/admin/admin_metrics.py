@@ -62,7 +62,8 @@ with t.section("every family has HELP and TYPE; names, suffixes"):
             t.ok(False, f"sample {name} belongs to a declared family")
     t.ok(all(n.startswith("sluice_") for n in types), "every name starts with sluice_")
     t.ok(all(n.endswith("_total") for n, k in types.items() if k == "counter"), "every counter ends in _total")
-    for family in ("sluice_routed_total", "sluice_backend_up", "sluice_backend_lag_bytes",
+    for family in ("sluice_resident_memory_bytes", "sluice_max_client_connections", "sluice_client_login_failures_total",
+                   "sluice_routed_total", "sluice_backend_up", "sluice_backend_lag_bytes",
                    "sluice_backend_latency_ewma_seconds", "sluice_backend_statement_latency_seconds",
                    "sluice_backend_in_flight", "sluice_backend_score", "sluice_backend_read_share",
                    "sluice_backend_ejections_total", "sluice_backend_drained", "sluice_pool_connections",

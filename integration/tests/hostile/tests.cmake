@@ -9,3 +9,9 @@ sluice_integration_test(hostile_protocol_limits TIMEOUT 60
 #   startup_settings       5. a startup parameter the server refuses ends the session once, with its own error
 sluice_integration_test(hostile_startup_settings TIMEOUT 60
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/startup_settings.py)
+#   fd_limit              10. the client limit fits the open-file limit; EMFILE refuses (53300) with a bounded log
+sluice_integration_test(hostile_fd_limit SANDBOX_ONLY TIMEOUT 180
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/fd_limit.py)
+#   dba_logs              16. failed logins with the client address, rate limited; startup timeouts; --check
+sluice_integration_test(hostile_dba_logs SANDBOX_ONLY TIMEOUT 120
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/dba_logs.py)

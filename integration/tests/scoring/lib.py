@@ -146,6 +146,8 @@ class Cluster:
             for node in NODES:
                 if os.path.exists(os.path.join(path, "faults", f"{node}.throttle")):
                     subprocess.run(["bash", FAULTS_SH, "unthrottle", node], env=env, capture_output=True, timeout=30)
+                if os.path.exists(os.path.join(path, "faults", f"{node}.frozen")):
+                    subprocess.run(["bash", FAULTS_SH, "thaw", node], env=env, capture_output=True, timeout=30)
             subprocess.run(["bash", SANDBOX_SH, "stop"], env=env, capture_output=True, timeout=120)
 
     def start(self):
@@ -181,6 +183,8 @@ class Cluster:
         for node in NODES:
             if os.path.exists(os.path.join(self.dir, "faults", f"{node}.throttle")):
                 subprocess.run(["bash", FAULTS_SH, "unthrottle", node], env=self.env, capture_output=True, timeout=30)
+            if os.path.exists(os.path.join(self.dir, "faults", f"{node}.frozen")):
+                subprocess.run(["bash", FAULTS_SH, "thaw", node], env=self.env, capture_output=True, timeout=30)
         r = subprocess.run(["bash", SANDBOX_SH, "stop"], env=self.env, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             info(f"sandbox.sh stop failed: {r.stderr.strip()}")
@@ -273,6 +277,9 @@ class Sluice:
         text += f"\n# added by {os.path.basename(sys.argv[0])}\n"
         for user in extra_users:
             text += "\n[[users]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in user.items())
+        if health:
+            # The test's [health] replaces the sandbox's (which names the sluice_ops role) entirely.
+            text = re.sub(r"(?ms)^\[health\]\n.*?(?=^\[|\Z)", "", text)
         for section, keys in (("routing", routing), ("health", health)):
             if keys:
                 text += f"\n[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())

@@ -752,3 +752,22 @@ rejoin_command = "rejoin.sh {name}"
       {"[failover]\nmax_held = 0\n" + minimal_tail, {":2:12: key 'failover.max_held': must be at least 1"}},
   });
 }
+
+TEST_CASE("an admin API beyond loopback with a short token is warned about, naming key and line", "[config]") {
+  const auto exposed = load("[admin]\nlisten = \"0.0.0.0:7000\"\ntoken = \"s3cret\"\n" + minimal_tail);
+  REQUIRE(exposed.warnings.size() == 1);
+  CHECK_THAT(exposed.warnings[0], Contains("t.toml:2:10: key 'admin.listen'"));
+  CHECK_THAT(exposed.warnings[0], Contains("beyond loopback"));
+  CHECK_THAT(exposed.warnings[0], Contains("6 characters"));
+  // On loopback, or with a long token, nothing to say.
+  CHECK(load("[admin]\nlisten = \"127.0.0.1:7000\"\ntoken = \"s3cret\"\n" + minimal_tail).warnings.empty());
+  CHECK(load("[admin]\nlisten = \"[::1]:7000\"\ntoken = \"s3cret\"\n" + minimal_tail).warnings.empty());
+  CHECK(load("[admin]\nlisten = \"10.0.0.5:7000\"\ntoken = \"0123456789abcdef\"\n" + minimal_tail).warnings.empty());
+  CHECK(load(minimal_tail).warnings.empty());
+}
+
+TEST_CASE("logging.connections", "[config]") {
+  CHECK_FALSE(load(minimal_tail).logging.connections);
+  CHECK(load("[logging]\nconnections = true\n" + minimal_tail).logging.connections);
+  check_errors({{"[logging]\nconnections = \"yes\"\n" + minimal_tail, {":2:15: key 'logging.connections'"}}});
+}
