@@ -308,17 +308,17 @@ write_target worker::primary() const {
   // confirm it; a fenced backend (an old primary) never does, whatever it reports.
   const int promoted = shared_.promoted_primary.load(std::memory_order_acquire);
   if (promoted >= 0 && !shared_.control[static_cast<std::size_t>(promoted)].fenced.load(std::memory_order_relaxed)) {
-    return {static_cast<std::size_t>(promoted), "", {}};
+    return {static_cast<std::size_t>(promoted), "", {}, std::nullopt};
   }
   const auto is_fenced = [this](std::size_t i) { return shared_.control[i].fenced.load(std::memory_order_relaxed); };
   const auto view = scorer_.topology(scoring::clock_type::now());
   switch (view.state) {
     case scoring::topology_state::unknown:
       if (is_fenced(shared_.primary_index)) break;
-      return {shared_.primary_index, "", {}};
+      return {shared_.primary_index, "", {}, std::nullopt};
     case scoring::topology_state::single_primary:
       if (view.primary && is_fenced(*view.primary)) break;
-      return {view.primary, "", {}};
+      return {view.primary, "", {}, std::nullopt};
     case scoring::topology_state::no_primary:
       break;
     case scoring::topology_state::split_brain: {
@@ -334,13 +334,21 @@ write_target worker::primary() const {
         if (!claimants.empty()) claimants += ", ";
         claimants += "'" + shared_.cfg.backends[i].name + "'";
       }
-      if (unfenced_count == 1) return {unfenced, "", {}};  // the others are old primaries, fenced
+      if (unfenced_count == 1) return {unfenced, "", {}, std::nullopt};  // the others are old primaries, fenced
       return {std::nullopt, "57P03",
               "more than one backend reports being a primary (split brain: " + claimants +
-                  "); writes are stopped until an operator resolves it"};
+                  "); writes are stopped until an operator resolves it",
+              std::nullopt};
     }
   }
-  return {std::nullopt, "57P03", "no backend reports being a primary (primary down or failover in progress)"};
+  write_target none{std::nullopt, "57P03", "no backend reports being a primary (primary down or failover in progress)",
+                    std::nullopt};
+  // The primary stopped answering probes without saying it is no primary any more (nor is another):
+  // most likely a stall. Writes wait for it, or for a failover, rather than fail at once.
+  if (last_seen_primary_ && last_primary_unreachable_since_ && !is_fenced(*last_seen_primary_)) {
+    none.stalled_since = last_primary_unreachable_since_;
+  }
+  return none;
 }
 
 void worker::mark_down(std::size_t backend) {
@@ -361,6 +369,14 @@ void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sam
     probed_replica_[backend] = probe.in_recovery;
     replay_lsn_[backend] = probe.in_recovery ? probe.current_lsn : 0;
     if (!probe.in_recovery) primary_lsn_ = probe.current_lsn;
+    if (!probe.in_recovery) {
+      last_seen_primary_ = backend;
+      last_primary_unreachable_since_.reset();
+    } else if (last_seen_primary_ == backend) {
+      last_seen_primary_.reset();  // it says it is a replica now: it lost its role
+    }
+  } else if (last_seen_primary_ == backend && !last_primary_unreachable_since_) {
+    last_primary_unreachable_since_ = std::chrono::steady_clock::now();
   }
   // Ejections and returns are rare and worth a line; only worker 0 logs them (every worker's scorer
   // sees the same probes, but its own traffic).

@@ -61,6 +61,10 @@ struct write_target {
   std::optional<std::size_t> backend;  // the primary, when there is exactly one
   const char* sqlstate = "";           // otherwise why not, for the client
   std::string reason;                  // (empty when there is a primary: nothing allocated)
+  // No primary because the one the probes last saw stopped answering them, without being seen to lose
+  // its role (a stall, a pause, a network blip): writes wait for it (failover.hold_timeout from then)
+  // instead of being refused at once.
+  std::optional<std::chrono::steady_clock::time_point> stalled_since;
 };
 
 class worker {
@@ -179,6 +183,9 @@ class worker {
   std::vector<std::uint64_t> replay_lsn_;
   std::uint64_t primary_lsn_ = 0;  // the latest probe of a backend not in recovery
   std::vector<bool> probed_replica_;    // last reachable probe said in recovery
+  // The backend whose last reachable probe said it is the primary, and since when its probes fail.
+  std::optional<std::size_t> last_seen_primary_;
+  std::optional<std::chrono::steady_clock::time_point> last_primary_unreachable_since_;
   std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
   function_effects functions_{shared_.function_generation, std::chrono::seconds(60)};
   std::unordered_map<std::string, std::uint64_t> statement_ids_;      // current generation

@@ -1248,7 +1248,12 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size() + 1; ++attempt) {
     if (!is_read) {
       if (!co_await pass_write_gate()) co_return outcome::proceed;
-      const auto writes = owner_.primary();
+      auto writes = owner_.primary();
+      if (!writes.backend && writes.stalled_since) {
+        const auto waited = co_await wait_for_stalled_primary(*writes.stalled_since);
+        if (waited == stall_wait::cancelled) co_return outcome::proceed;  // 57014 sent
+        writes = owner_.primary();
+      }
       if (!writes.backend) {
         ++stats.writes_refused;
         send_error("ERROR", writes.sqlstate, "sluice: cannot run this statement: " + writes.reason);
@@ -2361,6 +2366,39 @@ asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
   unit_admitted_at_ = std::chrono::steady_clock::now();
   unit_db_time_ = {};
   co_return true;
+}
+
+// The primary stopped answering probes without losing its role (a stall): the write waits, as it would
+// at the write gate during a switchover, until a primary answers again (the same one, or one a failover
+// promoted) or failover.hold_timeout has passed since the stall began. The worker's picture changes with
+// each probe, so a short timer re-reads it; a CancelRequest ends the wait with 57014.
+asio::awaitable<client_session::stall_wait> client_session::wait_for_stalled_primary(
+    std::chrono::steady_clock::time_point since) {
+  const auto deadline = since + owner_.shared().cfg.failover.hold_timeout;
+  asio::steady_timer tick(client_.get_executor());
+  cancel_requested_ = false;
+  waiting_ = true;
+  auto result = stall_wait::timed_out;
+  for (;;) {
+    const auto writes = owner_.primary();
+    if (writes.backend) {
+      result = stall_wait::primary_back;
+      break;
+    }
+    if (!writes.stalled_since || std::chrono::steady_clock::now() >= deadline) break;
+    tick.expires_after(stall_poll_interval);
+    co_await tick.async_wait(use_tuple);
+    if (cancel_requested_ || client_left()) {
+      result = stall_wait::cancelled;
+      break;
+    }
+  }
+  waiting_ = false;
+  if (result == stall_wait::cancelled) {
+    cancel_requested_ = false;
+    send_error("ERROR", "57014", "canceling statement due to user request");
+  }
+  co_return result;
 }
 
 asio::awaitable<bool> client_session::pass_write_gate() {

@@ -156,6 +156,13 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // so a transaction already running is never stopped midway.
   asio::awaitable<bool> admit_unit(std::string_view sql);  // false: refused, the error is in client_out_
   asio::awaitable<bool> pass_write_gate();                 // false: refused, the error is in client_out_
+  enum class stall_wait {
+    primary_back,  // a primary answers again: go on
+    timed_out,     // failover.hold_timeout passed since the stall began (or it is no stall any more)
+    cancelled,     // the client cancelled or left: 57014 is in client_out_
+  };
+  asio::awaitable<stall_wait> wait_for_stalled_primary(std::chrono::steady_clock::time_point since);
+  static constexpr std::chrono::milliseconds stall_poll_interval{20};
   void end_unit();
   bool client_left();
   std::size_t resolve_tenant(std::string_view sql);
