@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <array>
 #include <cerrno>
 #include <variant>
 
@@ -74,6 +75,16 @@ void server_connection::close() noexcept {
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+void server_connection::terminate() noexcept {
+  if (socket_.is_open()) {
+    // 'X' and a length of 4: five bytes, which the empty send buffer of an idle connection takes at once.
+    constexpr std::array<char, 5> terminate_message{wire::fe::terminate, 0, 0, 0, 4};
+    (void)::send(socket_.native_handle(), terminate_message.data(), terminate_message.size(),
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  close();
 }
 
 asio::awaitable<connect_failure> server_connection::connect(const connect_target& target) {

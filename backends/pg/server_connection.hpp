@@ -77,6 +77,10 @@ class server_connection {
   steady_clock::time_point last_used = steady_clock::now();
 
   void close() noexcept;
+  // An idle connection's clean end (PgBouncer does the same): a Terminate message, sent without
+  // waiting (an idle connection's send buffer is empty), then close(). The server ends the session
+  // as for a client that said goodbye, instead of logging an unexpected EOF.
+  void terminate() noexcept;
 
   // Moves this connection to another worker's io_context (server_pool's cross-worker handover):
   // releases the socket's descriptor from this executor's reactor and re-creates the socket and the

@@ -27,7 +27,7 @@ server_pool::~server_pool() {
 
 void server_pool::close_idle() noexcept {
   for (auto& connection : idle_) {
-    connection->close();
+    connection->terminate();
     budget_->unreserve();
     --stats_.total;
   }
@@ -206,7 +206,7 @@ void server_pool::reap(pg::steady_clock::time_point now) {
   const auto old_size = idle_.size();
   for (auto& connection : idle_) {
     if (expired(connection)) {
-      connection->close();
+      connection->terminate();
       connection.reset();
     }
   }

@@ -1121,6 +1121,8 @@ config read_config(const toml::table& root_table, const std::string& source, pro
   optional_field(root, "workers", out.workers, [&](const toml::node& n, const std::string& p) {
     return read_integer(n, p, found, 0, max_workers);
   });
+  optional_field(root, "shutdown_timeout", out.shutdown_timeout,
+                 [&](const toml::node& n, const std::string& p) { return read_duration(n, p, found); });
   if (const auto* t = find_table(root, "pool"))
     read_pool(table_reader(*t, "pool", found), out.pool);
   if (const auto* t = find_table(root, "limits")) {

@@ -153,6 +153,8 @@ struct config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 6432;
   unsigned workers = 0;  // 0: one per core
+  // SIGTERM/SIGINT: running transactions get this long to finish before the rest are cut (main.cpp).
+  milliseconds shutdown_timeout{30'000};
   pool_config pool;
   limits_config limits;
   routing_config routing;
