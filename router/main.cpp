@@ -214,14 +214,19 @@ int main(int argc, char** argv) {
       });
   orchestrator.start();
   probes.start();
+  // Host names re-resolved in the background after health.dns_ttl or a failed connect.
+  shared->addresses.start([](const std::string& line) { spdlog::warn("{}", line); });
   if (admin) admin->start();
 
   boost::asio::io_context signals_context;
   // SIGHUP (and POST /reload): re-read the tenant policies; a broken file leaves the old ones in force.
+  // SIGHUP also resolves the backends' host names again.
   boost::asio::signal_set hangups(signals_context, SIGHUP);
   std::function<void()> await_hangup = [&] {
     hangups.async_wait([&](const boost::system::error_code& error, int) {
       if (error) return;
+      // Backend host names: resolved again (a name that moved takes new server connections there).
+      for (const auto& line : shared->addresses.refresh_all()) spdlog::warn("SIGHUP: {}", line);
       const auto problem = reload_policies(*shared);
       if (!problem.empty()) spdlog::error("SIGHUP: policies not reloaded, the old ones stay in force: {}", problem);
       await_hangup();
@@ -281,6 +286,7 @@ int main(int argc, char** argv) {
   signals_context.run();
   if (admin) admin->stop();
   probes.stop();
+  shared->addresses.stop();
   orchestrator.stop();
   for (auto& t : threads) t.join();
   // Before the workers (and the sessions suspended in them) are destroyed: nothing may be posted

@@ -277,7 +277,8 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   settings.wait_timeout = cfg.pool.query_wait_timeout;
   settings.check_after = cfg.pool.server_check_delay;
   backends::pg::connect_target target;
-  target.endpoint = shared_.backend_endpoints[backend];
+  target.endpoint = shared_.addresses.current(backend);
+  target.addresses = &shared_.addresses;  // re-read at each connect: a host name may move
   target.credentials.user = user.server_user.empty() ? user.name : user.server_user;
   target.credentials.password = user.server_password ? user.server_password : user.password;
   target.credentials.database = database;

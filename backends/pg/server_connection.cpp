@@ -90,6 +90,7 @@ void server_connection::terminate() noexcept {
 asio::awaitable<connect_failure> server_connection::connect(const connect_target& target) {
   // The whole connect + login races a timer; whichever finishes first cancels the other.
   using namespace asio::experimental::awaitable_operators;
+  endpoint_ = target.endpoint;
   deadline_.expires_after(target.timeout);
   auto outcome = co_await (connect_and_login(target) || deadline_.async_wait(asio::use_awaitable));
   if (outcome.index() == 1) {

@@ -606,6 +606,7 @@ void read_health(table_reader reader, health_config& health) {
   };
   optional_field(reader, "probe_interval", health.probe_interval, duration);
   optional_field(reader, "probe_timeout", health.probe_timeout, duration);
+  optional_field(reader, "dns_ttl", health.dns_ttl, duration);
   optional_field(reader, "heartbeat", health.heartbeat,
                  [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
   optional_field(reader, "user", health.user, string_field);

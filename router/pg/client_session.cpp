@@ -2163,7 +2163,7 @@ void client_session::cancel_running_query() {
   auto executor = client_.get_executor();
   asio::co_spawn(
       executor,
-      [weak = weak_from_this(), executor, endpoint = owner_.shared().backend_endpoints[index], key, index,
+      [weak = weak_from_this(), executor, endpoint = server_->endpoint(), key, index,
        timeout = owner_.shared().cfg.pool.connect_timeout]() -> asio::awaitable<void> {
         const bool answered = co_await backends::pg::send_cancel_request(executor, endpoint, key, timeout);
         if (auto self = weak.lock()) self->on_cancel_answered(index, key, answered);

@@ -70,6 +70,7 @@ TEST_CASE("the example config in docs/ loads", "[config]") {
   CHECK(c.listen_port == 6432);
   CHECK(c.workers == 0);
   CHECK(c.shutdown_timeout == 30s);
+  CHECK(c.health.dns_ttl == 5s);
   CHECK(c.pool.mode == cfg::pool_mode::transaction);
   CHECK(c.pool.size == 20);
   CHECK(c.pool.idle_timeout == 60s);
@@ -295,6 +296,7 @@ TEST_CASE("invalid top-level and section values name the key and line", "[config
       {"workers = -1\n" + minimal_tail, {":1:11: key 'workers': "}},
       {"shutdown_timeout = 30\n" + minimal_tail, {":1:20: key 'shutdown_timeout': ", "duration"}},
       {"shutdown_timeout = \"0s\"\n" + minimal_tail, {":1:20: key 'shutdown_timeout': ", "greater than zero"}},
+      {"[health]\ndns_ttl = \"5\"\n" + minimal_tail, {":2:11: key 'health.dns_ttl': ", "duration"}},
       {"\n[pool]\nsize = 0\n" + minimal_tail, {"t.toml:3:8: key 'pool.size': ", "got 0"}},
       {"[pool]\nsize = -1\n" + minimal_tail, {":2:8: key 'pool.size': "}},
       {"[pool]\nsize = 1.5\n" + minimal_tail, {":2:8: key 'pool.size': ", "floating-point"}},
