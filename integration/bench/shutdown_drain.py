@@ -4,8 +4,12 @@ own on the integration sandbox (integration/sandbox.sh), SIGTERM to sluice after
 became of the transactions: completed (pgbench's count, and pgbench_history rows added on the primary),
 cut in the middle (a client aborted after its BEGIN), and refused at the start of the next one (a client
 aborted at BEGIN, or at its first command, with 57P01); sluice's exit status and how long it took.
+--tx-sleep adds a pg_sleep inside each transaction (longer transactions to drain). --handover starts a
+second sluice with the same config 1 s before the SIGTERM and runs pgbench with -C (a new connection
+per transaction, as a client that reconnects): what a restart by hand-over costs.
 
-    integration/bench/shutdown_drain.py [--clients 16] [--duration 20] [--at 5]
+    integration/bench/shutdown_drain.py [--clients 16] [--duration 20] [--at 5] [--tx-sleep 0.2]
+    integration/bench/shutdown_drain.py --handover    # restart by hand-over under pgbench -C
     SLUICE_BIN=/path/to/other/sluice integration/bench/shutdown_drain.py   # compare builds
 """
 
@@ -47,6 +51,8 @@ def main():
     parser.add_argument("--duration", type=int, default=20, help="pgbench -T")
     parser.add_argument("--at", type=float, default=5.0, help="seconds into the run to send SIGTERM")
     parser.add_argument("--protocol", default="simple", help="pgbench -M")
+    parser.add_argument("--tx-sleep", type=float, default=0.0, help="pg_sleep seconds inside each transaction")
+    parser.add_argument("--handover", action="store_true", help="start a successor first; pgbench -C")
     args = parser.parse_args()
 
     work = os.path.join(lib.SANDBOX_DIR, f"shutdown-drain-{os.getpid()}")
@@ -60,21 +66,49 @@ def main():
     with open(config, "w") as f:
         f.write(f'listen = "127.0.0.1:{port}"\nworkers = 2\n\n[pool]\nsize = 20\n\n[health]\nuser = "sluice_ops"\n'
                 f'password = "ops_pw"\n{backends}\n[[users]]\nname = "app"\npassword = "app_pw"\n')
-    log_path = os.path.join(work, "sluice.log")
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([SLUICE_BIN, "--config", config], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    text = lambda: open(log_path, "rb").read().decode("utf-8", "replace")  # noqa: E731
-    if not lib.poll(lambda: len(re.findall(r"is reachable", text())) >= 3, 20):
-        proc.kill()
-        sys.exit(f"sluice did not start:\n{text()[-2000:]}")
+    def start(name):
+        log_path = os.path.join(work, f"{name}.log")
+        log = open(log_path, "wb")
+        proc = subprocess.Popen([SLUICE_BIN, "--config", config], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        text = lambda: open(log_path, "rb").read().decode("utf-8", "replace")  # noqa: E731
+        if not lib.poll(lambda: len(re.findall(r"is reachable", text())) >= 3 or proc.poll() is not None, 20) \
+                or proc.poll() is not None:
+            proc.kill()
+            sys.exit(f"sluice did not start:\n{text()[-2000:]}")
+        return proc, log, log_path
+
+    proc, log, log_path = start("sluice")
+
+    script = []
+    if args.tx_sleep > 0:
+        # pgbench's tpcb-like script (pgbench --show-script=tpcb-like) with a sleep before END.
+        script_path = os.path.join(work, "tpcb-sleep.sql")
+        with open(script_path, "w") as f:
+            f.write("\\set aid random(1, 100000 * :scale)\n\\set bid random(1, 1 * :scale)\n"
+                    "\\set tid random(1, 10 * :scale)\n\\set delta random(-5000, 5000)\nBEGIN;\n"
+                    "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n"
+                    "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n"
+                    "UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;\n"
+                    "UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;\n"
+                    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+                    "VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);\n"
+                    f"SELECT pg_sleep({args.tx_sleep});\nEND;\n")
+        script = ["-f", script_path]
+    end_command = TPCB_END + (1 if args.tx_sleep > 0 else 0)
 
     before = history_rows()
     env = dict(os.environ, PGPASSWORD="app_pw", PGSSLMODE="disable")
     bench = subprocess.Popen(["pgbench", "-h", lib.HOST, "-p", str(port), "-U", "app", "-n", "-M", args.protocol,
-                              "-c", str(args.clients), "-j", "2", "-T", str(args.duration), "app"],
+                              "-c", str(args.clients), "-j", "2", "-T", str(args.duration)]
+                             + (["-C"] if args.handover else []) + script + ["app"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-    time.sleep(args.at)
+    bench_started = time.monotonic()
+    successor = None
+    if args.handover:
+        time.sleep(max(0.0, args.at - 1.0))
+        successor = start("successor")
+    time.sleep(max(0.0, args.at - (time.monotonic() - bench_started)))
     signalled = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
@@ -89,14 +123,16 @@ def main():
 
     processed = re.search(r"number of transactions actually processed: (\d+)", out)
     aborted = [(int(c), int(k)) for c, k in re.findall(r"client (\d+) (?:script \d+ )?aborted in command (\d+)", out)]
-    cut = sum(1 for _, k in aborted if TPCB_BEGIN < k <= TPCB_END)
+    cut = sum(1 for _, k in aborted if TPCB_BEGIN < k <= end_command)
     at_start = sum(1 for _, k in aborted if k <= TPCB_BEGIN)
     messages = sorted({re.sub(r"client \d+", "client N", line.strip()) for line in out.splitlines()
                        if re.search(r"FATAL|ERROR|server closed|aborted in", line)})[:8]
     with open(os.path.join(work, "pgbench.out"), "w") as f:
         f.write(out)
     print(f"sluice: {SLUICE_BIN}")
-    print(f"pgbench -c {args.clients} -j 2 -T {args.duration} -M {args.protocol} (TPC-B-like), SIGTERM at {args.at} s")
+    print(f"pgbench -c {args.clients} -j 2 -T {args.duration} -M {args.protocol}{' -C' if args.handover else ''} "
+          f"(TPC-B-like{f', pg_sleep({args.tx_sleep}) in each transaction' if args.tx_sleep else ''}), "
+          f"SIGTERM at {args.at} s{' to the old sluice, a successor started 1 s before' if args.handover else ''}")
     print(f"  transactions completed (pgbench):       {processed.group(1) if processed else '?'}")
     print(f"  pgbench_history rows added (committed): {after - before}")
     print(f"  clients aborted mid-transaction (cut):  {cut}")
@@ -105,6 +141,12 @@ def main():
     print(f"  sluice exit status {status}, {stopped_after:.2f} s after SIGTERM")
     print("  pgbench said: " + " | ".join(messages))
     print(f"  (pgbench's output: {work}/pgbench.out; sluice's log: {log_path})")
+    if successor is not None:
+        successor_proc, successor_log, _ = successor
+        print(f"  the successor served on: {successor_proc.poll() is None}")
+        successor_proc.send_signal(signal.SIGTERM)
+        successor_proc.wait(40)
+        successor_log.close()
 
 
 if __name__ == "__main__":
