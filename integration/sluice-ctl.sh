@@ -97,9 +97,17 @@ cmd_stop() {
     rm -f "$PIDFILE"
     return 1
   fi
+  # The first SIGTERM drains (running transactions finish, for at most shutdown_timeout); a second one,
+  # halfway to the deadline, cuts what is left (docs/operations.md, "Stopping and restarting").
   kill -TERM "$pid"
   deadline=$((SECONDS + STOP_TIMEOUT))
+  second=$((SECONDS + STOP_TIMEOUT / 2))
   until [[ -f $STATUSFILE ]]; do
+    if ((second > 0 && SECONDS >= second)); then
+      log "sluice (pid $pid) still drains after $((STOP_TIMEOUT / 2))s; sending SIGTERM again"
+      kill -TERM "$pid" 2>/dev/null || true
+      second=0
+    fi
     if ((SECONDS >= deadline)); then
       log "sluice (pid $pid) did not exit within ${STOP_TIMEOUT}s of SIGTERM; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true

@@ -1,10 +1,12 @@
 // sluice: entry point. Loads the config, fits the client limit to the open-file limit, starts one worker
-// thread per core, stops on SIGINT/SIGTERM.
+// thread per core, drains and stops on SIGINT/SIGTERM.
 #include <signal.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -212,14 +214,19 @@ int main(int argc, char** argv) {
       });
   orchestrator.start();
   probes.start();
+  // Host names re-resolved in the background after health.dns_ttl or a failed connect.
+  shared->addresses.start([](const std::string& line) { spdlog::warn("{}", line); });
   if (admin) admin->start();
 
   boost::asio::io_context signals_context;
   // SIGHUP (and POST /reload): re-read the tenant policies; a broken file leaves the old ones in force.
+  // SIGHUP also resolves the backends' host names again.
   boost::asio::signal_set hangups(signals_context, SIGHUP);
   std::function<void()> await_hangup = [&] {
     hangups.async_wait([&](const boost::system::error_code& error, int) {
       if (error) return;
+      // Backend host names: resolved again (a name that moved takes new server connections there).
+      for (const auto& line : shared->addresses.refresh_all()) spdlog::warn("SIGHUP: {}", line);
       const auto problem = reload_policies(*shared);
       if (!problem.empty()) spdlog::error("SIGHUP: policies not reloaded, the old ones stay in force: {}", problem);
       await_hangup();
@@ -227,14 +234,59 @@ int main(int argc, char** argv) {
   };
   await_hangup();
   boost::asio::signal_set signals(signals_context, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int signal_number) {
-    spdlog::info("received signal {}, stopping", signal_number);
+  // Graceful shutdown (docs/operations.md, "Stopping and restarting"): the first SIGTERM/SIGINT closes
+  // the listeners and lets every client finish its transaction or statement, each told FATAL 57P01
+  // when it is idle or next starts one (worker::begin_drain). sluice stops when the last client has
+  // gone, when shutdown_timeout passes (the rest are cut), or at a second signal.
+  boost::asio::steady_timer drain_timer(signals_context);
+  auto drain_started = std::chrono::steady_clock::now();  // set again at the first signal
+  const auto stop_now = [&](const char* why) {
+    const auto left = shared->clients.load(std::memory_order_relaxed);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - drain_started);
+    if (left == 0) {
+      spdlog::info("{} ({} ms after the signal)", why, took.count());
+    } else {
+      spdlog::warn("{} ({} ms after the signal): {} clients still connected are cut", why, took.count(), left);
+    }
     hangups.cancel();
+    signals.cancel();
+    drain_timer.cancel();
     for (auto& w : workers) w->stop();
+  };
+  std::function<void()> watch_drain = [&] {
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](const boost::system::error_code& error) {
+      if (error) return;
+      if (shared->clients.load(std::memory_order_relaxed) == 0) return stop_now("every client has gone");
+      if (std::chrono::steady_clock::now() - drain_started >= shared->cfg.shutdown_timeout) {
+        return stop_now("shutdown_timeout passed");
+      }
+      watch_drain();
+    });
+  };
+  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    if (error) return;
+    drain_started = std::chrono::steady_clock::now();
+    spdlog::info(
+        "received signal {}: no new clients; {} connected clients may finish their transactions for up to "
+        "shutdown_timeout ({} ms), then sluice stops (signal again to stop at once)",
+        signal_number, shared->clients.load(std::memory_order_relaxed), shared->cfg.shutdown_timeout.count());
+    for (auto& w : workers) boost::asio::post(w->io(), [target = w.get()] { target->begin_drain(); });
+    // The successor (a new sluice on the same port) takes over the admin API's port too, and only
+    // one process should decide failovers: this one stops both while it drains.
+    admin.reset();
+    orchestrator.stop();
+    signals.async_wait([&](const boost::system::error_code& again, int second) {
+      if (again) return;
+      spdlog::info("received signal {} again", second);
+      stop_now("stopping at once");
+    });
+    watch_drain();
   });
   signals_context.run();
   if (admin) admin->stop();
   probes.stop();
+  shared->addresses.stop();
   orchestrator.stop();
   for (auto& t : threads) t.join();
   // Before the workers (and the sessions suspended in them) are destroyed: nothing may be posted

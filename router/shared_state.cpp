@@ -1,13 +1,12 @@
-// Start-up construction of the shared state: users with SCRAM verifiers, resolved backends.
+// Start-up construction of the shared state: users with SCRAM verifiers (backends are resolved by
+// backend_addresses, a member).
 #include "router/shared_state.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <boost/asio/io_context.hpp>
 #include <stdexcept>
 #include <thread>
-#include <boost/asio/ip/tcp.hpp>
 
 namespace sluice::router {
 
@@ -36,17 +35,8 @@ shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
   mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
   mock_salt_secret = auth::random_bytes(32);
 
-  boost::asio::io_context resolver_context;
-  boost::asio::ip::tcp::resolver resolver(resolver_context);
   for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-    const auto& backend = cfg.backends[i];
-    boost::system::error_code ec;
-    auto results = resolver.resolve(backend.host, std::to_string(backend.port), ec);
-    if (ec || results.empty()) {
-      throw std::runtime_error("backend '" + backend.name + "': cannot resolve host '" + backend.host + "': " + ec.message());
-    }
-    backend_endpoints.push_back(results.begin()->endpoint());
-    if (backend.role == config::backend_role::primary) primary_index = i;
+    if (cfg.backends[i].role == config::backend_role::primary) primary_index = i;
   }
   control = std::make_unique<backend_control[]>(cfg.backends.size());
 }

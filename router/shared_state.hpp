@@ -1,5 +1,5 @@
 // State shared by all worker threads, fixed after start-up (config, users with precomputed SCRAM
-// verifiers, resolved backend addresses) plus the few cross-thread registries (cancel keys, client
+// verifiers) plus the backends' addresses (re-resolved, read at connect time only) and the few cross-thread registries (cancel keys, client
 // count, pool budgets). Nothing here is locked per message.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/pg/auth/scram.hpp"
+#include "router/backend_addresses.hpp"
 #include "router/cancel_registry.hpp"
 #include "router/config/config.hpp"
 #include "router/failover/write_gate.hpp"
@@ -62,7 +63,9 @@ struct shared_state {
   backends::pg::auth::scram_verifier mock_verifier_for(std::string_view user_name) const;
   backends::pg::auth::scram_verifier mock_verifier;
   std::string mock_salt_secret;
-  std::vector<boost::asio::ip::tcp::endpoint> backend_endpoints;
+  // Where each backend is (same index as cfg.backends): host names resolved at start, and again on
+  // SIGHUP, after health.dns_ttl and after a failed connect (router/backend_addresses.hpp).
+  backend_addresses addresses{cfg.backends, cfg.health.dns_ttl};
   std::size_t primary_index = 0;
   cancel_registry cancels;
   std::atomic<std::uint64_t> clients{0};

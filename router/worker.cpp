@@ -91,13 +91,27 @@ void worker::run() { io_.run(); }
 
 void worker::stop() { io_.stop(); }
 
+void worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  boost::system::error_code ignored;
+  // Clients the kernel queued on this acceptor but nobody accepted yet are reset by the close (Linux
+  // moves them to another listener of the port only with net.ipv4.tcp_migrate_req = 1); a client that
+  // retries reaches the new process. accept_loop ends with operation_aborted.
+  acceptor_.close(ignored);
+  // A copy: a session told to go may unregister itself before this loop is done (it does not today:
+  // shutdown_if_idle only cancels its pending read, and the session runs later, from io_).
+  const std::vector<pg::client_session*> sessions(clients_.begin(), clients_.end());
+  for (auto* session : sessions) session->shutdown_if_idle();
+}
+
 asio::awaitable<void> worker::accept_loop() {
   for (;;) {
     // The peer's address comes with the accept (no getpeername() per connection).
     asio::ip::tcp::endpoint peer;
     auto [ec, socket] = co_await acceptor_.async_accept(peer, use_tuple);
     if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;  // stop, or begin_drain
       co_await on_accept_error(ec);
       continue;
     }
@@ -263,7 +277,8 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   settings.wait_timeout = cfg.pool.query_wait_timeout;
   settings.check_after = cfg.pool.server_check_delay;
   backends::pg::connect_target target;
-  target.endpoint = shared_.backend_endpoints[backend];
+  target.endpoint = shared_.addresses.current(backend);
+  target.addresses = &shared_.addresses;  // re-read at each connect: a host name may move
   target.credentials.user = user.server_user.empty() ? user.name : user.server_user;
   target.credentials.password = user.server_password ? user.server_password : user.password;
   target.credentials.database = database;

@@ -79,6 +79,14 @@ class worker {
   void listen();
   void run();
   void stop();
+  // Graceful shutdown (SIGTERM/SIGINT, main.cpp), on this worker's thread (post to io()): closes the
+  // acceptor, so new clients go to another process listening on the same port (SO_REUSEPORT
+  // hand-over) or are refused by the kernel, and has every session end at its next unit boundary:
+  // idle clients now, the others once their transaction (or statement) is over, each told
+  // FATAL 57P01 (client_session::shutdown_if_idle).
+  void begin_drain();
+  // True once begin_drain ran: sessions refuse to start new units.
+  bool draining() const noexcept { return draining_; }
 
   asio::io_context& io() noexcept { return io_; }
   shared_state& shared() noexcept { return shared_; }
@@ -196,6 +204,7 @@ class worker {
   std::vector<admin::latency_window> latencies_;
   std::vector<std::optional<backends::pg::probe_sample>> last_probe_;
   std::unordered_set<pg::client_session*> clients_;  // registered sessions
+  bool draining_ = false;  // begin_drain ran: no new clients, no new units
   // A descriptor kept open (on /dev/null) and given up when accept() fails for lack of descriptors,
   // so that the waiting client can be accepted and told 53300 instead of hanging in the backlog.
   int spare_fd_ = -1;

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <array>
 #include <cerrno>
 #include <variant>
 
@@ -76,9 +77,20 @@ void server_connection::close() noexcept {
   socket_.close(ignored);
 }
 
+void server_connection::terminate() noexcept {
+  if (socket_.is_open()) {
+    // 'X' and a length of 4: five bytes, which the empty send buffer of an idle connection takes at once.
+    constexpr std::array<char, 5> terminate_message{wire::fe::terminate, 0, 0, 0, 4};
+    (void)::send(socket_.native_handle(), terminate_message.data(), terminate_message.size(),
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  close();
+}
+
 asio::awaitable<connect_failure> server_connection::connect(const connect_target& target) {
   // The whole connect + login races a timer; whichever finishes first cancels the other.
   using namespace asio::experimental::awaitable_operators;
+  endpoint_ = target.endpoint;
   deadline_.expires_after(target.timeout);
   auto outcome = co_await (connect_and_login(target) || deadline_.async_wait(asio::use_awaitable));
   if (outcome.index() == 1) {

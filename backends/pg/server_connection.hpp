@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backends/errc.hpp"
+#include "backends/pg/address_source.hpp"
 #include "backends/pg/prepared_cache.hpp"
 #include "backends/pg/read_buffer.hpp"
 #include "backends/pg/server_login.hpp"
@@ -31,6 +32,9 @@ struct connect_target {
   tcp::endpoint endpoint;
   login_credentials credentials;
   std::chrono::milliseconds timeout{5000};
+  // When set, the pool asks it for the endpoint at each new connection and tells it of failed ones
+  // (a backend named by host name); `endpoint` is then only the latest one used.
+  address_source* addresses = nullptr;
 };
 
 struct connect_failure {
@@ -51,6 +55,8 @@ class server_connection {
   bool idle_and_healthy();
 
   tcp::socket& socket() noexcept { return socket_; }
+  // The address this connection was opened to (where its cancel requests go).
+  const tcp::endpoint& endpoint() const noexcept { return endpoint_; }
   read_buffer& input() noexcept { return input_; }
   std::size_t backend_index() const noexcept { return backend_index_; }
   const wire::backend_key_data& key() const noexcept { return key_; }
@@ -77,6 +83,10 @@ class server_connection {
   steady_clock::time_point last_used = steady_clock::now();
 
   void close() noexcept;
+  // An idle connection's clean end (PgBouncer does the same): a Terminate message, sent without
+  // waiting (an idle connection's send buffer is empty), then close(). The server ends the session
+  // as for a client that said goodbye, instead of logging an unexpected EOF.
+  void terminate() noexcept;
 
   // Moves this connection to another worker's io_context (server_pool's cross-worker handover):
   // releases the socket's descriptor from this executor's reactor and re-creates the socket and the
@@ -88,6 +98,7 @@ class server_connection {
   asio::awaitable<connect_failure> connect_and_login(const connect_target& target);
 
   tcp::socket socket_;
+  tcp::endpoint endpoint_;
   asio::steady_timer deadline_;
   read_buffer input_;
   std::size_t backend_index_;

@@ -27,7 +27,7 @@ server_pool::~server_pool() {
 
 void server_pool::close_idle() noexcept {
   for (auto& connection : idle_) {
-    connection->close();
+    connection->terminate();
     budget_->unreserve();
     --stats_.total;
   }
@@ -65,8 +65,14 @@ asio::awaitable<acquire_result> server_pool::acquire() {
       reserved = false;
       ++stats_.total;
       auto connection = std::make_unique<server_connection>(executor_, backend_index_);
+      // A backend named by host name: its address now (backends/pg/address_source.hpp).
+      if (target_.addresses != nullptr) target_.endpoint = target_.addresses->endpoint_for_connect(backend_index_);
       auto failure = co_await connection->connect(target_);
       if (failure.code != errc::ok) {
+        // Unreachable or timed out (not refused by the server): the name may point elsewhere now.
+        if (target_.addresses != nullptr && failure.code == errc::server_connect) {
+          target_.addresses->connect_failed(backend_index_);
+        }
         --stats_.total;
         ++stats_.connect_failures;
         release_slot();
@@ -206,7 +212,7 @@ void server_pool::reap(pg::steady_clock::time_point now) {
   const auto old_size = idle_.size();
   for (auto& connection : idle_) {
     if (expired(connection)) {
-      connection->close();
+      connection->terminate();
       connection.reset();
     }
   }

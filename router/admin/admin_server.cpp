@@ -373,6 +373,9 @@ admin_server::admin_server(shared_state& shared, std::vector<worker*> workers, a
   const tcp::endpoint endpoint(asio::ip::make_address(admin.listen_host), admin.listen_port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
+  // SO_REUSEPORT, as the client listeners: a new sluice started with the same config binds beside this
+  // one (restart by hand-over, docs/operations.md); this one closes its listener when it drains.
+  acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
   acceptor_.bind(endpoint);
   acceptor_.listen(asio::socket_base::max_listen_connections);
   port_ = acceptor_.local_endpoint().port();

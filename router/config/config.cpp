@@ -606,6 +606,7 @@ void read_health(table_reader reader, health_config& health) {
   };
   optional_field(reader, "probe_interval", health.probe_interval, duration);
   optional_field(reader, "probe_timeout", health.probe_timeout, duration);
+  optional_field(reader, "dns_ttl", health.dns_ttl, duration);
   optional_field(reader, "heartbeat", health.heartbeat,
                  [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
   optional_field(reader, "user", health.user, string_field);
@@ -1121,6 +1122,8 @@ config read_config(const toml::table& root_table, const std::string& source, pro
   optional_field(root, "workers", out.workers, [&](const toml::node& n, const std::string& p) {
     return read_integer(n, p, found, 0, max_workers);
   });
+  optional_field(root, "shutdown_timeout", out.shutdown_timeout,
+                 [&](const toml::node& n, const std::string& p) { return read_duration(n, p, found); });
   if (const auto* t = find_table(root, "pool"))
     read_pool(table_reader(*t, "pool", found), out.pool);
   if (const auto* t = find_table(root, "limits")) {

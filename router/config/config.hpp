@@ -109,6 +109,7 @@ struct routing_config {
 struct health_config {
   milliseconds probe_interval{250};  // how often each backend is probed
   milliseconds probe_timeout{500};   // connect and query, each; a probe past it counts as unreachable
+  milliseconds dns_ttl{5'000};       // a backend host name's address is trusted this long (backend_addresses)
   bool heartbeat = false;            // write a sluice_heartbeat row on the primary: exact lag in time
   std::optional<std::string> user;      // default: the first user's server_user
   std::optional<std::string> password;  // default: that user's server password
@@ -153,6 +154,8 @@ struct config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 6432;
   unsigned workers = 0;  // 0: one per core
+  // SIGTERM/SIGINT: running transactions get this long to finish before the rest are cut (main.cpp).
+  milliseconds shutdown_timeout{30'000};
   pool_config pool;
   limits_config limits;
   routing_config routing;

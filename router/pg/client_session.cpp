@@ -721,6 +721,23 @@ asio::awaitable<bool> client_session::greet() {
 // ---------------------------------------------------------------------------------------------------
 // Serving phase
 
+// Graceful shutdown (worker::begin_drain): PostgreSQL's smart/fast shutdown tells its clients the same.
+bool client_session::between_units() const {
+  return !unit_open_ && !waiting_ && tx_ == wire::tx_status::idle && tracker_.empty() && !awaiting_server_ &&
+         !copy_in_ && client_out_.empty();
+}
+
+void client_session::shutdown_if_idle() {
+  boost::system::error_code ignored;
+  if (between_units()) client_.cancel(ignored);  // on_client_input (or serve's wait) wakes and refuses
+}
+
+asio::awaitable<client_session::outcome> client_session::refuse_shutting_down() {
+  send_error("FATAL", "57P01", "sluice is shutting down");
+  co_await flush_client();
+  co_return outcome::close;
+}
+
 asio::awaitable<void> client_session::serve() {
   using namespace asio::experimental::awaitable_operators;
   for (;;) {
@@ -849,11 +866,13 @@ std::uint64_t extended_batch_bytes_scanned() noexcept { return batch_bytes_scann
 
 asio::awaitable<client_session::outcome> client_session::on_client_input() {
   routed_unnamed_ = {};  // from an earlier pass: the buffer may hold other text at those bytes now
+  if (owner_.draining() && between_units()) co_return co_await refuse_shutting_down();
   if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
     client_in_.prepare();
     auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+    if (ec == asio::error::operation_aborted && owner_.draining()) co_return outcome::proceed;  // shutdown_if_idle
     if (ec) co_return outcome::close;
     client_in_.commit(count);
   }
@@ -2216,7 +2235,7 @@ void client_session::cancel_running_query() {
   auto executor = client_.get_executor();
   asio::co_spawn(
       executor,
-      [weak = weak_from_this(), executor, endpoint = owner_.shared().backend_endpoints[index], key, index,
+      [weak = weak_from_this(), executor, endpoint = server_->endpoint(), key, index,
        timeout = owner_.shared().cfg.pool.connect_timeout]() -> asio::awaitable<void> {
         const bool answered = co_await backends::pg::send_cancel_request(executor, endpoint, key, timeout);
         if (auto self = weak.lock()) self->on_cancel_answered(index, key, answered);

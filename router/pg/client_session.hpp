@@ -74,12 +74,21 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   void cancel_running_query() override;
   // For the admin API (GET /clients); call on this session's worker thread.
   client_summary summary() const;
+  // Graceful shutdown (worker::begin_drain), on this session's worker thread: a session waiting for
+  // its client between units is woken (its read cancelled) to be told FATAL 57P01 at once; the others
+  // are told when their unit is over (on_client_input checks worker::draining()).
+  void shutdown_if_idle();
 
  private:
   enum class outcome {
     proceed,  // keep serving this client
     close,    // end the session (error already sent, or the client left)
   };
+
+  // No unit is open and nothing is owed either way: a client may be told to go without losing work.
+  bool between_units() const;
+  // Sends FATAL 57P01 "sluice is shutting down" and ends the session (always outcome::close).
+  asio::awaitable<outcome> refuse_shutting_down();
 
   // Startup phase.
   asio::awaitable<bool> startup();

@@ -15,3 +15,7 @@ sluice_integration_test(hostile_fd_limit SANDBOX_ONLY TIMEOUT 180
 #   dba_logs              16. failed logins with the client address, rate limited; startup timeouts; --check
 sluice_integration_test(hostile_dba_logs SANDBOX_ONLY TIMEOUT 120
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/dba_logs.py)
+#   graceful_shutdown     12. SIGTERM drains (57P01 to idle clients, transactions finish), shutdown_timeout,
+#                             restart by SO_REUSEPORT hand-over without losing clients that retry
+sluice_integration_test(hostile_graceful_shutdown SANDBOX_ONLY TIMEOUT 180
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/graceful_shutdown.py)

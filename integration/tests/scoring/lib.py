@@ -325,7 +325,7 @@ class Sluice:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
-        """Stops sluice (SIGTERM, then SIGKILL after 10 s). Returns its exit status; a crash (killed by
+        """Stops sluice (SIGTERM, again after 5 s, then SIGKILL after 10 s more). Returns its exit status; a crash (killed by
         a signal other than ours, or exited before being asked) is reported with the log's end."""
         if self.proc is None:
             return None
@@ -336,11 +336,18 @@ class Sluice:
         else:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                status = self.proc.wait(10)
+                # The first SIGTERM drains: a client still in a transaction holds it (up to
+                # shutdown_timeout); a second SIGTERM cuts what is left.
+                status = self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                info(f"{self.name} still drains 5 s after SIGTERM; sending SIGTERM again")
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                status = self.proc.wait(10) if status is None else status
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 status = self.proc.wait(10)
-                info(f"{self.name} did not stop within 10 s of SIGTERM; killed:\n{self.log_tail()}")
+                info(f"{self.name} did not stop within 15 s of SIGTERM; killed:\n{self.log_tail()}")
         if status != 0 and not self.crashed:
             self.crashed = f"exit status {status} after SIGTERM"
         self.proc = None

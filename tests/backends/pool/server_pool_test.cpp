@@ -761,3 +761,62 @@ TEST_CASE("server_pool: a waiter woken for a freed slot keeps its place in line"
     CHECK(order == std::vector<int>{1, 2, 0});
   });
 }
+
+namespace {
+// A backend named by host name (router/backend_addresses.hpp) as the pool sees it: an address that
+// moves when told a connect failed, as a re-resolution after a node replacement would.
+struct moving_address final : sluice::backends::pg::address_source {
+  tcp::endpoint now;
+  tcp::endpoint after_failure;
+  int asked = 0;
+  int failures = 0;
+  tcp::endpoint endpoint_for_connect(std::size_t backend) override {
+    CHECK(backend == 3);
+    ++asked;
+    return now;
+  }
+  void connect_failed(std::size_t backend) override {
+    CHECK(backend == 3);
+    ++failures;
+    now = after_failure;
+  }
+};
+
+tcp::endpoint closed_port() {
+  asio::io_context scratch;
+  tcp::acceptor acceptor(scratch, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return acceptor.local_endpoint();  // nobody listens there once the acceptor is gone
+}
+}  // namespace
+
+TEST_CASE("server_pool: each connect asks the address source; a failed one tells it, the next goes to the new address",
+          "[server_pool][addresses]") {
+  asio::io_context io;
+  fake_server server(io);
+  moving_address addresses;
+  addresses.now = closed_port();  // the old node: gone
+  addresses.after_failure = server.endpoint();
+  auto target = target_of(server);
+  target.endpoint = addresses.now;  // what the pool was created with
+  target.addresses = &addresses;
+  server_pool pool(io.get_executor(), 3, settings_with(2), target);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto first = co_await pool.acquire();
+    CHECK_FALSE(first.connection);
+    CHECK(first.failure.code == errc::server_connect);
+    CHECK(addresses.failures == 1);
+    CHECK(server.accepts == 0);
+    auto second = co_await pool.acquire();
+    REQUIRE(second.connection);
+    CHECK(server.logins == 1);
+    CHECK(second.connection->endpoint() == server.endpoint());
+    CHECK(pool.target().endpoint == server.endpoint());
+    CHECK(addresses.asked == 2);
+    pool.release(std::move(second.connection), true);
+    // A pooled connection is lent again without asking (the address is read at connect time only).
+    auto third = co_await pool.acquire();
+    REQUIRE(third.connection);
+    CHECK(addresses.asked == 2);
+    pool.release(std::move(third.connection), true);
+  });
+}

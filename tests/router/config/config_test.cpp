@@ -69,6 +69,8 @@ TEST_CASE("the example config in docs/ loads", "[config]") {
   CHECK(c.listen_host == "127.0.0.1");
   CHECK(c.listen_port == 6432);
   CHECK(c.workers == 0);
+  CHECK(c.shutdown_timeout == 30s);
+  CHECK(c.health.dns_ttl == 5s);
   CHECK(c.pool.mode == cfg::pool_mode::transaction);
   CHECK(c.pool.size == 20);
   CHECK(c.pool.idle_timeout == 60s);
@@ -292,6 +294,9 @@ TEST_CASE("invalid top-level and section values name the key and line", "[config
       {"listen = 6432\n" + minimal_tail, {":1:10: key 'listen': ", "expected a string"}},
       {"workers = 257\n" + minimal_tail, {":1:11: key 'workers': ", "between 0 and 256"}},
       {"workers = -1\n" + minimal_tail, {":1:11: key 'workers': "}},
+      {"shutdown_timeout = 30\n" + minimal_tail, {":1:20: key 'shutdown_timeout': ", "duration"}},
+      {"shutdown_timeout = \"0s\"\n" + minimal_tail, {":1:20: key 'shutdown_timeout': ", "greater than zero"}},
+      {"[health]\ndns_ttl = \"5\"\n" + minimal_tail, {":2:11: key 'health.dns_ttl': ", "duration"}},
       {"\n[pool]\nsize = 0\n" + minimal_tail, {"t.toml:3:8: key 'pool.size': ", "got 0"}},
       {"[pool]\nsize = -1\n" + minimal_tail, {":2:8: key 'pool.size': "}},
       {"[pool]\nsize = 1.5\n" + minimal_tail, {":2:8: key 'pool.size': ", "floating-point"}},
