@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <optional>
 
 using sluice::testing::check_network_errors;
 using sluice::testing::fe_messages;
@@ -198,31 +199,58 @@ TEST_CASE("session harness: a write batch pipelined behind a read batch goes to 
 // Item 12 of issue 10: a CancelRequest that ends a wait at the write gate (held for a switchover)
 // counted for that wait only; it stayed set, and every later wait of the session ended at once with
 // 57014 (when tenant QoS, which cleared it, was off).
+namespace {
+
+using sluice::testing::tcp;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// One fake backend and a worker in front of it, driven by hand (no script): for tests that act on the
+// worker or the shared state between a client's messages.
+struct hand_driven_worker {
+  explicit hand_driven_worker(const char* name) {
+    servers.push_back(std::make_unique<sluice::testing::fake_pg_server>("pg1", false, plan));
+    const sluice::testing::script s(name);
+    shared = std::make_unique<sluice::router::shared_state>(
+        sluice::router::config::load_config_text(sluice::testing::config_text(s, servers), "harness.toml"));
+    owner = std::make_unique<sluice::router::worker>(*shared, 0);
+    servers[0]->start(owner->io());
+    front.emplace(owner->io(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  }
+
+  // Connects `client` through a session of the worker's and logs it in (greeting checked).
+  void connect(sluice::testing::test_client& client) {
+    client.socket.connect(front->local_endpoint());
+    tcp::endpoint peer;
+    auto accepted = front->accept(peer);
+    shared->clients.fetch_add(1);
+    sluice::router::pg::start_client_session(*owner, std::move(accepted), peer);
+    client.connected();
+    client.start();
+    client.send_startup({{"user", "app"}, {"database", "appdb"}});
+    REQUIRE(sluice::testing::run_until(owner->io(), [&] { return client.settled(); }, 2s));
+    CHECK(client.take_transcript() == greeting);
+  }
+
+  sluice::testing::fault_plan plan{};
+  std::vector<std::unique_ptr<sluice::testing::fake_pg_server>> servers;
+  std::unique_ptr<sluice::router::shared_state> shared;
+  std::unique_ptr<sluice::router::worker> owner;
+  std::optional<tcp::acceptor> front;
+};
+
+}  // namespace
+
 TEST_CASE("session harness: a cancel ends one write-gate wait, not the later ones", "[session_harness]") {
   using namespace sluice::testing;
   quiet_logs quiet;
   std::signal(SIGPIPE, SIG_IGN);
-  fault_plan plan{};
-  std::vector<std::unique_ptr<fake_pg_server>> servers;
-  servers.push_back(std::make_unique<fake_pg_server>("pg1", false, plan));
-  const script s("write gate");
-  sluice::router::shared_state shared(sluice::router::config::load_config_text(config_text(s, servers), "harness.toml"));
-  sluice::router::worker owner(shared, 0);
-  auto& io = owner.io();
-  servers[0]->start(io);
-  tcp::acceptor front(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  hand_driven_worker rig("write gate");
+  auto& shared = *rig.shared;
+  auto& io = rig.owner->io();
   {
     test_client client(io, "A", "A-", "");
-    client.socket.connect(front.local_endpoint());
-    tcp::endpoint peer;
-    auto accepted = front.accept(peer);
-    shared.clients.fetch_add(1);
-    sluice::router::pg::start_client_session(owner, std::move(accepted), peer);
-    client.connected();
-    client.start();
-    client.send_startup({{"user", "app"}, {"database", "appdb"}});
-    REQUIRE(run_until(io, [&] { return client.settled(); }, 2s));
-    CHECK(client.take_transcript() == greeting);
+    rig.connect(client);
 
     shared.writes.hold();
     client.send(q("INSERT INTO t VALUES ('A-1')"));
@@ -374,30 +402,14 @@ TEST_CASE("session harness: draining tells idle clients 57P01 at once, the other
   using namespace sluice::testing;
   quiet_logs quiet;
   std::signal(SIGPIPE, SIG_IGN);
-  fault_plan plan{};
-  std::vector<std::unique_ptr<fake_pg_server>> servers;
-  servers.push_back(std::make_unique<fake_pg_server>("pg1", false, plan));
-  const script s("shutdown");
-  sluice::router::shared_state shared(sluice::router::config::load_config_text(config_text(s, servers), "harness.toml"));
-  sluice::router::worker owner(shared, 0);
+  hand_driven_worker rig("shutdown");
+  auto& shared = *rig.shared;
+  auto& owner = *rig.owner;
   auto& io = owner.io();
-  servers[0]->start(io);
-  tcp::acceptor front(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   {
     test_client idle(io, "idle", "I-", "T-");
     test_client in_tx(io, "in_tx", "T-", "I-");
-    for (auto* client : {&idle, &in_tx}) {
-      client->socket.connect(front.local_endpoint());
-      tcp::endpoint peer;
-      auto accepted = front.accept(peer);
-      shared.clients.fetch_add(1);
-      sluice::router::pg::start_client_session(owner, std::move(accepted), peer);
-      client->connected();
-      client->start();
-      client->send_startup({{"user", "app"}, {"database", "appdb"}});
-      REQUIRE(run_until(io, [&] { return client->settled(); }, 2s));
-      CHECK(client->take_transcript() == greeting);
-    }
+    for (auto* client : {&idle, &in_tx}) rig.connect(*client);
     idle.send(q("SELECT 'I-1'"));
     in_tx.send(q("BEGIN"));
     REQUIRE(run_until(io, [&] { return idle.settled() && in_tx.settled(); }, 2s));
