@@ -387,11 +387,20 @@ void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sam
     if (!probe.in_recovery) {
       last_seen_primary_ = backend;
       last_primary_unreachable_since_.reset();
+      last_primary_stalled_ = false;
     } else if (last_seen_primary_ == backend) {
       last_seen_primary_.reset();  // it says it is a replica now: it lost its role
     }
-  } else if (last_seen_primary_ == backend && !last_primary_unreachable_since_) {
-    last_primary_unreachable_since_ = std::chrono::steady_clock::now();
+  } else if (last_seen_primary_ == backend) {
+    // Only silence is a stall: a server that refuses connections or answers with an error (shutting
+    // down, starting up) is down, and writes are refused at once as before.
+    if (!sample.timed_out) {
+      last_primary_unreachable_since_.reset();
+      last_primary_stalled_ = false;
+    } else if (!last_primary_stalled_) {
+      last_primary_stalled_ = true;
+      last_primary_unreachable_since_ = std::chrono::steady_clock::now();
+    }
   }
   // Ejections and returns are rare and worth a line; only worker 0 logs them (every worker's scorer
   // sees the same probes, but its own traffic).

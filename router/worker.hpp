@@ -191,9 +191,11 @@ class worker {
   std::vector<std::uint64_t> replay_lsn_;
   std::uint64_t primary_lsn_ = 0;  // the latest probe of a backend not in recovery
   std::vector<bool> probed_replica_;    // last reachable probe said in recovery
-  // The backend whose last reachable probe said it is the primary, and since when its probes fail.
+  // The backend whose last reachable probe said it is the primary, and since when its probes get no
+  // answer in time (a stall; a refusal or an error ends it: the primary is down, not stalled).
   std::optional<std::size_t> last_seen_primary_;
   std::optional<std::chrono::steady_clock::time_point> last_primary_unreachable_since_;
+  bool last_primary_stalled_ = false;
   std::unique_ptr<scoring::choice_explanation> explanation_;  // debug logging only (about 13 KB)
   function_effects functions_{shared_.function_generation, std::chrono::seconds(60)};
   std::unordered_map<std::string, std::uint64_t> statement_ids_;      // current generation

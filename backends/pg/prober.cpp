@@ -37,11 +37,14 @@ constexpr const char* heartbeat_read =
 // SQLSTATE undefined_table: the heartbeat table is not there yet (matched by code, not by the
 // server's message text, which lc_messages may translate).
 constexpr std::string_view undefined_table_sqlstate = "42P01";
+// What a probe that got no answer in time reports (probe_sample::timed_out tells them apart from errors).
+constexpr const char* connect_timed_out = "connect timed out";
+constexpr const char* query_timed_out = "query timed out";
 
 PGconn* connect(const probe_target& target, steady_clock::time_point deadline, std::string& error) {
   bool timed_out = false;
   PGconn* conn = libpq::connect(target, "sluice-probe", deadline, error, timed_out);
-  if (timed_out) error = "connect timed out";
+  if (timed_out) error = connect_timed_out;
   return conn;
 }
 
@@ -74,7 +77,7 @@ PGresult* run_query(PGconn* conn, const char* sql, steady_clock::time_point dead
       last = result;
     }
     if (!libpq::wait_socket(conn, false, deadline)) {
-      error = "query timed out";
+      error = query_timed_out;
       libpq::cancel_query(conn);
       if (last != nullptr) PQclear(last);
       return nullptr;
@@ -195,7 +198,8 @@ void prober::run(std::size_t index) {
       if (wake_.wait_until(lock, next, [this] { return stopping_; })) break;
     }
     next += settings_.interval;
-    const auto sample = probe_once(targets_[index], settings_, state);
+    auto sample = probe_once(targets_[index], settings_, state);
+    sample.timed_out = !sample.probe.reachable && (sample.error == connect_timed_out || sample.error == query_timed_out);
     on_sample_(index, sample);
     // A slow probe must not make the next ones pile up.
     if (next < steady_clock::now()) next = steady_clock::now();

@@ -32,6 +32,8 @@ struct probe_target {
 struct probe_sample {
   scoring::probe_result probe;
   std::string error;            // connect, timeout or query error when !probe.reachable
+  bool timed_out = false;       // !probe.reachable because the server did not answer within the probe
+                                // timeout (a stall, perhaps), not because it refused or failed
   std::string heartbeat_error;  // heartbeat = true: why the heartbeat row could not be written/read
 };
 
