@@ -424,6 +424,7 @@ std::optional<std::size_t> worker::most_advanced_replica(scoring::backend_set ex
   std::optional<std::size_t> best;
   for (std::size_t i = 0; i < replay_lsn_.size(); ++i) {
     if (!probed_replica_[i] || exclude.test(i) || down_until_[i] > now) continue;
+    if (shared_.control[i].drained.load(std::memory_order_relaxed)) continue;  // as choose_replica
     if (!best || replay_lsn_[i] > replay_lsn_[*best]) best = i;
   }
   return best;
