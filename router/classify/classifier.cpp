@@ -5,6 +5,7 @@
 #include "router/classify/lexer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -893,19 +894,20 @@ void apply(const builtin* found, body_facts& b) noexcept {
 // Names before '(' that are syntax or common built-ins, not calls of a user's function: checked
 // first so that most statements never look a function up. Anything else is looked up once (and
 // cached) by the session, so this list only saves work; it decides nothing. The built-ins above count
-// as known too.
+// as known too. Sorted (binary search).
 constexpr std::string_view not_user_functions[] = {
-    "in", "as", "values", "exists", "any", "all", "some", "row", "array", "coalesce", "greatest", "least",
-    "nullif", "cast", "filter", "over", "group", "on", "using", "count", "sum", "min", "max", "avg", "now",
-    "lower", "upper", "length", "substring", "substr", "position", "trim", "extract", "date_trunc",
-    "to_char", "to_timestamp", "to_date", "round", "abs", "concat", "format", "string_agg", "array_agg",
-    "json_build_object", "jsonb_build_object", "row_number", "rank", "generate_series", "unnest",
-    "current_setting", "pg_backend_pid", "inet_server_port", "pg_sleep", "varchar",
-    "numeric", "decimal", "char", "character", "timestamp", "timestamptz", "time", "interval", "bit",
-    "float", "int", "integer", "bigint", "smallint", "text", "bool", "boolean", "uuid", "date", "json",
-    "jsonb", "lag", "lead", "first_value",
-    "last_value", "dense_rank", "ntile", "percent_rank", "bool_and", "bool_or", "every",
+    "abs", "all", "any", "array", "array_agg", "as", "avg", "bigint", "bit", "bool", "bool_and", "bool_or",
+    "boolean", "cast", "char", "character", "coalesce", "concat", "count", "current_setting", "date",
+    "date_trunc", "decimal", "dense_rank", "every", "exists", "extract", "filter", "first_value", "float",
+    "format", "generate_series", "greatest", "group", "in", "inet_server_port", "int", "integer",
+    "interval", "json", "json_build_object", "jsonb", "jsonb_build_object", "lag", "last_value", "lead",
+    "least", "length", "lower", "max", "min", "now", "ntile", "nullif", "numeric", "on", "over",
+    "percent_rank", "pg_backend_pid", "pg_sleep", "position", "rank", "round", "row", "row_number",
+    "smallint", "some", "string_agg", "substr", "substring", "sum", "text", "time", "timestamp",
+    "timestamptz", "to_char", "to_date", "to_timestamp", "trim", "unnest", "upper", "using", "uuid",
+    "values", "varchar",
 };
+static_assert(std::is_sorted(std::begin(not_user_functions), std::end(not_user_functions)));
 
 // A name followed by '(' that may call a user's function, the built-ins aside: not a keyword construct
 // or common built-in, and not right after INTO / TABLE / REFERENCES / UPDATE / JOIN (column lists,
@@ -914,8 +916,13 @@ bool user_call_candidate(const token& fn, const token& previous) noexcept {
   if (is_kw(previous, {"into", "table", "references", "update", "join", "index", "only"})) {
     return false;
   }
+  if (fn.kind == token_kind::word) {
+    // Unquoted: its folded name (63 bytes at most, longer than any entry) is looked up.
+    const resolved_name resolved(fn);
+    return !std::binary_search(std::begin(not_user_functions), std::end(not_user_functions), resolved.view());
+  }
   for (const std::string_view name : not_user_functions) {
-    if (ident_matches(fn, name)) {
+    if (ident_matches(fn, name)) {  // a quoted name: exact, and a bad U&"" escape matches nothing
       return false;
     }
   }
@@ -950,48 +957,66 @@ bool matches_configured(const token& fn, const token* qualifier, std::string_vie
   return ident_matches(*qualifier, schema);
 }
 
-body_facts scan_body(std::string_view statement, bool select_like, const options& opts) noexcept {
-  body_facts b;
-  cursor c(statement);
-  token previous;
-  token before_dot;  // the token before the latest '.': a schema, when a function name follows
-  while (!c.at_end()) {
-    const token before = previous;
-    const token t = c.take();
-    previous = t;
-    const token& n = c.peek();
+// The body checks of scan_body, one significant token at a time with the one after it (token_kind::end
+// at the end of the statement): shared by the full path (scan_body) and the fast path (classify_fast),
+// so both decide alike on the same tokens.
+class body_scanner {
+ public:
+  body_scanner(bool select_like, const options& opts) noexcept : select_like_(select_like), opts_(opts) {}
+
+  void step(const token& t, const token& n) noexcept {
+    const token before = previous_;
+    previous_ = t;
     if (t.kind == token_kind::other) {
-      b.primary = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
+      b_.primary = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
     } else if (is_punct(t, '(')) {
-      b.primary = b.primary || is_kw(n, {"insert", "update", "delete", "merge"});
+      b_.primary = b_.primary || is_kw(n, {"insert", "update", "delete", "merge"});
     } else if (is_punct(t, '.')) {
-      before_dot = before;
+      before_dot_ = before;
     } else if (is_name(t) && is_punct(n, '(')) {
       // schema.fn( matches on fn, the token before the '('
       const builtin* const found = find_builtin(t, true);
-      apply(found, b);
+      apply(found, b_);
       if (found == nullptr) {
-        const token* const qualifier = is_punct(before, '.') && is_name(before_dot) ? &before_dot : nullptr;
-        for (const std::string& name : opts.write_functions) {
+        const token* const qualifier = is_punct(before, '.') && is_name(before_dot_) ? &before_dot_ : nullptr;
+        for (const std::string& name : opts_.write_functions) {
           if (matches_configured(t, qualifier, name)) {
-            b.primary = true;
+            b_.primary = true;
             break;
           }
         }
       }
-      b.calls = b.calls || (found == nullptr && user_call_candidate(t, before));
+      b_.calls = b_.calls || (found == nullptr && user_call_candidate(t, before));
     } else if (is_kw(t, "for")) {
       // FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE
-      b.primary = b.primary || is_kw(n, {"update", "share", "no", "key"});
-    } else if (select_like && is_kw(t, "into")) {
+      b_.primary = b_.primary || is_kw(n, {"update", "share", "no", "key"});
+    } else if (select_like_ && is_kw(t, "into")) {
       // SELECT ... INTO [TEMP | TEMPORARY | LOCAL TEMP | GLOBAL TEMP | UNLOGGED] [TABLE] name
-      b.primary = true;
-      b.pins = b.pins || is_kw(n, {"temp", "temporary", "local", "global"});
+      b_.primary = true;
+      b_.pins = b_.pins || is_kw(n, {"temp", "temporary", "local", "global"});
     } else if (may_be_builtin_relation(t)) {
-      apply(find_builtin(t, false), b);  // FROM pg_stat_activity, JOIN pg_catalog.pg_locks ...
+      apply(find_builtin(t, false), b_);  // FROM pg_stat_activity, JOIN pg_catalog.pg_locks ...
     }
   }
-  return b;
+
+  const body_facts& facts() const noexcept { return b_; }
+
+ private:
+  bool select_like_;
+  const options& opts_;
+  body_facts b_;
+  token previous_;
+  token before_dot_;  // the token before the latest '.': a schema, when a function name follows
+};
+
+body_facts scan_body(std::string_view statement, bool select_like, const options& opts) noexcept {
+  body_scanner scanner(select_like, opts);
+  cursor c(statement);
+  while (!c.at_end()) {
+    const token t = c.take();
+    scanner.step(t, c.peek());
+  }
+  return scanner.facts();
 }
 
 // CREATE [OR REPLACE] [GLOBAL | LOCAL] {TEMP | TEMPORARY} ..., or anything created in pg_temp.
@@ -1226,6 +1251,269 @@ hint leading_hint(std::string_view sql) noexcept {
   return found;
 }
 
+// ---- Fast path ------------------------------------------------------------------------------------
+//
+// classify() first tries classify_fast: one pass over the bytes, table-driven, for the statements that
+// make up most traffic (a single SELECT, INSERT, UPDATE or DELETE, or a bare BEGIN / END / COMMIT /
+// ROLLBACK; issue 14: the full path cost about 85 instructions per byte on pgbench's SELECT). It makes
+// the same tokens as the lexer and hands them to the same body_scanner, so it decides what the full
+// path decides; whatever it does not know (dollar quotes, E'' B'' X'' N'' U&'' literals, bytes
+// PostgreSQL rejects, anything unterminated, several statements, other first keywords) it gives up on,
+// and the full path runs. tests/router/classify/fast_path_test.cpp and the fuzz target compare the two.
+
+// Byte classes of the fast scanner (scan.l's character classes).
+enum class byte_class : unsigned char {
+  other,   // anything the fast path gives up on (lexer: token_kind::other)
+  space,   // scan.l space
+  ident,   // ident_start: letters, '_', bytes of multibyte characters
+  digit,   // 0-9
+  quote,   // '
+  dquote,  // "
+  dollar,  // $
+  self,    // , ( ) [ ] . ; :
+  op,      // op_chars
+};
+
+constexpr std::array<byte_class, 256> byte_classes = [] {
+  std::array<byte_class, 256> t{};
+  for (std::size_t c = 0; c < 256; ++c) {
+    const char ch = static_cast<char>(c);
+    byte_class k = byte_class::other;
+    if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v') {
+      k = byte_class::space;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80) {
+      k = byte_class::ident;
+    } else if (c >= '0' && c <= '9') {
+      k = byte_class::digit;
+    } else if (ch == '\'') {
+      k = byte_class::quote;
+    } else if (ch == '"') {
+      k = byte_class::dquote;
+    } else if (ch == '$') {
+      k = byte_class::dollar;
+    } else if (std::string_view(",()[].;:").find(ch) != std::string_view::npos) {
+      k = byte_class::self;
+    } else if (std::string_view("~!@#^&|`?+-*/%<>=").find(ch) != std::string_view::npos) {
+      k = byte_class::op;
+    }
+    t[c] = k;
+  }
+  return t;
+}();
+
+// scan.l ident_cont: ident_start, digits and '$'.
+constexpr std::array<bool, 256> ident_cont = [] {
+  std::array<bool, 256> t{};
+  for (std::size_t c = 0; c < 256; ++c) {
+    t[c] = byte_classes[c] == byte_class::ident || byte_classes[c] == byte_class::digit || c == '$';
+  }
+  return t;
+}();
+
+// The operator characters that let an operator end in + or - (scan.l).
+constexpr std::array<bool, 256> op_special = [] {
+  std::array<bool, 256> t{};
+  for (const char c : std::string_view("~!@#^&|`?%")) {
+    t[static_cast<unsigned char>(c)] = true;
+  }
+  return t;
+}();
+
+// The lexer's tokens (comments skipped) for the inputs the fast path handles; next() is false where
+// the fast path gives up.
+class fast_scanner {
+ public:
+  explicit fast_scanner(std::string_view sql) noexcept
+      : p_(sql.data()), end_(sql.data() + sql.size()) {}
+
+  [[nodiscard]] bool next(token& t) noexcept {
+    const char* p = p_;  // a local: the loops below keep it in a register
+    const char* const end = end_;
+    for (;;) {
+      while (p != end && cls(*p) == byte_class::space) {
+        ++p;
+      }
+      if (p == end) {
+        p_ = p;
+        t = token{token_kind::end, std::string_view(end, 0), false};
+        return true;
+      }
+      const char* const start = p;
+      const char c = *p;
+      const char n = p + 1 != end ? p[1] : '\0';
+      switch (cls(c)) {
+        case byte_class::ident:
+          if (n == '\'' || (n == '&' && (c == 'u' || c == 'U'))) {
+            // E'' B'' X'' N'' U&'' U&"": prefixed literals (and "u&" before anything else)
+            if (c == 'e' || c == 'E' || c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N' ||
+                c == 'u' || c == 'U') {
+              return false;
+            }
+          }
+          ++p;
+          while (p != end && ident_cont[static_cast<unsigned char>(*p)]) {
+            ++p;
+          }
+          return make(t, token_kind::word, start, p);
+        case byte_class::digit:
+          return number(t, start);
+        case byte_class::quote:
+        case byte_class::dquote:
+          // '' and "" stand for one quote; a backslash is an ordinary character (standard strings).
+          for (++p;; p += 2) {
+            while (p != end && *p != c) {
+              ++p;
+            }
+            if (p == end) {
+              return false;  // unterminated
+            }
+            if (p + 1 == end || p[1] != c) {
+              break;
+            }
+          }
+          ++p;
+          return make(t, c == '\'' ? token_kind::string : token_kind::quoted_ident, start, p);
+        case byte_class::dollar:
+          if (cls(n) != byte_class::digit) {
+            return false;  // a dollar quote, or a lone '$'
+          }
+          ++p;
+          while (p != end && cls(*p) == byte_class::digit) {
+            ++p;
+          }
+          return make(t, token_kind::param, start, p);
+        case byte_class::self:
+          if (c == '.' && cls(n) == byte_class::digit) {
+            return number(t, start);
+          }
+          return make(t, token_kind::punct, start, p + 1);
+        case byte_class::op:
+          if (c == '-' && n == '-') {
+            while (p != end && *p != '\n' && *p != '\r') {
+              ++p;
+            }
+            continue;
+          }
+          if (c == '/' && n == '*') {
+            p = block_comment(p);
+            if (p == nullptr) {
+              return false;
+            }
+            continue;
+          }
+          return oper(t, start);
+        default:
+          return false;
+      }
+    }
+  }
+
+ private:
+  static byte_class cls(char c) noexcept { return byte_classes[static_cast<unsigned char>(c)]; }
+  char at(const char* q) const noexcept { return q < end_ ? *q : '\0'; }
+
+  // The token from `start` to `stop`, where the next one starts.
+  bool make(token& t, token_kind kind, const char* start, const char* stop) noexcept {
+    p_ = stop;
+    t = token{kind, std::string_view(start, static_cast<std::size_t>(stop - start)), false};
+    return true;
+  }
+
+  // The comment at `p`, nested as PostgreSQL nests them: where it ends, or nullptr when unterminated.
+  const char* block_comment(const char* p) const noexcept {
+    std::size_t depth = 1;
+    p += 2;
+    while (p != end_) {
+      if (*p == '/' && at(p + 1) == '*') {
+        ++depth;
+        p += 2;
+      } else if (*p == '*' && at(p + 1) == '/') {
+        p += 2;
+        if (--depth == 0) {
+          return p;
+        }
+      } else {
+        ++p;
+      }
+    }
+    return nullptr;
+  }
+
+  // As lexer::number.
+  bool number(token& t, const char* start) noexcept {
+    const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+    const char* i = start;
+    while (digit(at(i))) {
+      ++i;
+    }
+    if (at(i) == '.' && at(i + 1) != '.') {
+      ++i;
+      while (digit(at(i))) {
+        ++i;
+      }
+    }
+    if ((at(i) == 'e' || at(i) == 'E') &&
+        (digit(at(i + 1)) || ((at(i + 1) == '+' || at(i + 1) == '-') && digit(at(i + 2))))) {
+      i += 2;
+      while (digit(at(i))) {
+        ++i;
+      }
+    }
+    while (i < end_ && ident_cont[static_cast<unsigned char>(*i)]) {
+      ++i;
+    }
+    return make(t, token_kind::number, start, i);
+  }
+
+  // As lexer::oper.
+  bool oper(token& t, const char* start) noexcept {
+    const char* i = start;
+    bool has_special = false;
+    while (i != end_ && cls(*i) == byte_class::op) {
+      const char ch = *i;
+      if (i > start && ((ch == '-' && at(i + 1) == '-') || (ch == '/' && at(i + 1) == '*'))) {
+        break;
+      }
+      has_special = has_special || op_special[static_cast<unsigned char>(ch)];
+      ++i;
+    }
+    if (!has_special) {
+      while (i - start > 1 && (i[-1] == '+' || i[-1] == '-')) {
+        --i;
+      }
+    }
+    return make(t, token_kind::op, start, i);
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+// The first keyword of a statement the fast path knows.
+enum class fast_verb {
+  unknown,  // any other: the full path decides
+  select,   // SELECT: a replica unless its body needs the primary
+  modify,   // INSERT, UPDATE, DELETE: the primary; the body still pins, sets or calls
+  bare,     // BEGIN, END, COMMIT, ROLLBACK with nothing after them
+};
+
+fast_verb verb_of(const token& t) noexcept {
+  if (t.kind != token_kind::word) {
+    return fast_verb::unknown;
+  }
+  if (iequals(t.text, "select")) {
+    return fast_verb::select;
+  }
+  if (iequals(t.text, "insert") || iequals(t.text, "update") || iequals(t.text, "delete")) {
+    return fast_verb::modify;
+  }
+  if (iequals(t.text, "begin") || iequals(t.text, "end") || iequals(t.text, "commit") ||
+      iequals(t.text, "rollback")) {
+    return fast_verb::bare;
+  }
+  return fast_verb::unknown;
+}
+
 constexpr bool is_tag_char(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
          c == '.' || c == ':';
@@ -1315,7 +1603,65 @@ std::string_view find_tag(std::string_view sql, std::string_view key) noexcept {
   return {};
 }
 
+bool classify_fast(std::string_view sql, const options& opts, classification& out) noexcept {
+  out = classification{};
+  std::size_t lead = 0;
+  while (lead < sql.size() && is_hint_space(sql[lead])) {
+    ++lead;
+  }
+  if (lead + 1 < sql.size() && ((sql[lead] == '-' && sql[lead + 1] == '-') || (sql[lead] == '/' && sql[lead + 1] == '*'))) {
+    out.routing_hint = leading_hint(sql);  // comments before the first token: a hint may be among them
+  }
+  fast_scanner scan(sql);
+  token t;
+  if (!scan.next(t)) {
+    return false;
+  }
+  const fast_verb verb = verb_of(t);
+  if (verb == fast_verb::unknown) {
+    return false;
+  }
+  token n;
+  if (!scan.next(n)) {
+    return false;
+  }
+  if (verb == fast_verb::bare) {
+    // BEGIN with no modes: a read-write transaction, on the primary; END, COMMIT, ROLLBACK: the primary.
+    out.begins_transaction = iequals(t.text, "begin");
+  } else {
+    body_scanner body(verb == fast_verb::select, opts);
+    while (!is_end(n) && !is_punct(n, ';')) {
+      body.step(t, n);
+      t = n;
+      if (!scan.next(n)) {
+        return false;
+      }
+    }
+    body.step(t, token{});  // the statement's last token: nothing follows it in the statement
+    const body_facts& b = body.facts();
+    out.pins_session = b.pins;
+    out.has_session_set = b.sets;
+    out.calls_functions = b.calls;
+    out.target = verb == fast_verb::select && !b.primary && !b.pins ? route::replica : route::primary;
+  }
+  // Then nothing but empty statements: more than one statement is the full path's.
+  while (is_punct(n, ';')) {
+    if (!scan.next(n)) {
+      return false;
+    }
+  }
+  return is_end(n);
+}
+
 classification classify(std::string_view sql, const options& opts) noexcept {
+  classification out;
+  if (classify_fast(sql, opts, out)) {
+    return out;
+  }
+  return classify_full(sql, opts);
+}
+
+classification classify_full(std::string_view sql, const options& opts) noexcept {
   classification out;
   out.routing_hint = leading_hint(sql);
   statement_splitter split(sql);

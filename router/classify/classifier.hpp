@@ -51,7 +51,17 @@ struct options {
 };
 
 // Classifies `sql`. Never allocates, never throws; unknown statements classify as primary.
+// classify_fast when it knows the statement, classify_full otherwise.
 classification classify(std::string_view sql, const options& opts) noexcept;
+
+// The fast path: one table-driven pass for a single SELECT, INSERT, UPDATE or DELETE (or a bare BEGIN,
+// END, COMMIT, ROLLBACK) without dollar quotes or prefixed literals. True when it classified `sql` into
+// `out`, with the answer classify_full gives; false when `sql` is not one it knows (then `out` means
+// nothing). Exposed for the differential tests and the fuzz target.
+bool classify_fast(std::string_view sql, const options& opts, classification& out) noexcept;
+
+// The full path, the reference: splits statements with the lexer and analyses each.
+classification classify_full(std::string_view sql, const options& opts) noexcept;
 
 // The value of tag `key` in the comments before the first token of `sql`: `/* tenant=acme */`,
 // `/* app=web, tenant=acme */`, `-- tenant=acme`, or sqlcommenter's quoted `tenant='acme'`. Keys

@@ -1,6 +1,6 @@
 // libFuzzer target for the SQL classifier: for any bytes, classify() and extract_session_sets() never
 // crash, and their answers agree with each other (set_config() calls and DO blocks set settings that
-// extract_session_sets cannot list).
+// extract_session_sets cannot list); where the fast path answers, it answers as the full path does.
 #include "router/classify/classifier.hpp"
 
 #include <cctype>
@@ -11,7 +11,15 @@
 
 namespace {
 
-const std::string write_functions[] = {"audit_write", "bump_counter"};
+const std::string write_functions[] = {"audit_write", "bump_counter", "app.log_event"};
+
+bool same(const sluice::router::classify::classification& a, const sluice::router::classify::classification& b) {
+  return a.target == b.target && a.routing_hint == b.routing_hint && a.begins_transaction == b.begins_transaction &&
+         a.read_only_transaction == b.read_only_transaction && a.pins_session == b.pins_session &&
+         a.has_session_set == b.has_session_set && a.resets_server_state == b.resets_server_state &&
+         a.calls_functions == b.calls_functions && a.defines_function == b.defines_function &&
+         a.statement_count_multiple == b.statement_count_multiple && a.empty == b.empty;
+}
 
 }  // namespace
 
@@ -21,6 +29,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const options opts{write_functions};
 
   const classification c = classify(sql, opts);
+  const classification full = classify_full(sql, opts);
+  if (!same(c, full)) {
+    __builtin_trap();  // the fast path answered otherwise than the full path
+  }
+  classification fast;
+  if (classify_fast(sql, opts, fast) && !same(fast, full)) {
+    __builtin_trap();
+  }
   if (c.pins_session && c.target != route::primary) {
     __builtin_trap();  // pinned statements must run where the pin lives
   }

@@ -1096,3 +1096,125 @@ TEST_CASE("deallocate_name: one DEALLOCATE of one name", "[classify]") {
   CHECK(deallocate_name("SELECT 1").empty());
   CHECK(deallocate_name("DEALLOCATE 'x").empty());
 }
+
+// ---- The fast path against the full path (issue 14) ---------------------------------------------------
+
+namespace {
+
+// Every field, so that a difference shows which.
+std::string all_fields(const classification& c) {
+  std::string s = c.target == route::replica ? "replica" : "primary";
+  s += c.routing_hint == hint::none ? " hint=none" : c.routing_hint == hint::primary ? " hint=primary" : " hint=replica";
+  const std::pair<bool, const char*> flags[] = {
+      {c.begins_transaction, " begins"},     {c.read_only_transaction, " read_only"},
+      {c.pins_session, " pins"},             {c.has_session_set, " session_set"},
+      {c.resets_server_state, " resets"},    {c.calls_functions, " calls"},
+      {c.defines_function, " defines"},      {c.statement_count_multiple, " multi"},
+      {c.empty, " empty"},
+  };
+  for (const auto& [on, name] : flags) {
+    if (on) {
+      s += name;
+    }
+  }
+  return s;
+}
+
+// When the fast path answers, it answers as the full path does; classify() is the full path's answer.
+// Returns whether the fast path answered.
+bool fast_agrees(std::string_view sql, const options& o) {
+  INFO("sql: " << sql);
+  const classification full = classify_full(sql, o);
+  CHECK(all_fields(classify(sql, o)) == all_fields(full));
+  classification fast;
+  if (!classify_fast(sql, o, fast)) {
+    return false;
+  }
+  CHECK(all_fields(fast) == all_fields(full));
+  return true;
+}
+
+// A statement built from pieces the fast path knows (and some it gives up on), starting with one of its
+// first keywords most of the time.
+std::string fast_shaped(std::mt19937& rng) {
+  const std::string_view verbs[] = {"SELECT ", "select ", "INSERT INTO t ", "UPDATE t SET ", "DELETE FROM t ",
+                                    "BEGIN", "END", "COMMIT", "ROLLBACK", "WITH x AS (", "VALUES (", " SELECT ",
+                                    "/* sluice: replica */ SELECT ", "-- sluice: primary\nSELECT ", "(SELECT "};
+  const std::string_view pieces[] = {
+      "a", "b.c", "pgbench_accounts", "pg_stat_activity", "pg_catalog.pg_locks", "pg_locks", "pg_statistic",
+      "\"pg_locks\"", "\"Pg_Locks\"", "\"x\"\"y\"", "nextval(", "count(", "coalesce(", "my_func(",
+      "audit_write(", "app.audit_write(", "app.log_event(", "other.log_event(", "log_event(", "\"app\".log_event(", "set_config(", "pg_advisory_lock(",
+      "pg_try_advisory_xact_lock(", "currval(", "\"nextval\"(", "NEXTVAL (", "(", ")", ",", ";", ";;", ".",
+      "::", "[", "]", ":", " ", "\n", "\t", "= ", "<>", "+", "-", "-1", "=-", "*", "/", "||", "@>", "?",
+      "1", "1.5", ".5", "1e-9", "1e", "1..2", "0x1F", "123abc", "$1", "$2", "$", "$$x$$", "'x'", "'it''s'",
+      "'a;b'", "'", "E'\\''", "e'x'", "B'01'", "X'1F'", "N'x'", "U&'x'", "U&\"x\"", "u&", "\"",
+      "/* c */", "/* a /* b */ c */", "/*", "*/", "--x\n", "-- y", "FOR UPDATE", "FOR SHARE", "FOR NO KEY UPDATE",
+      "FOR KEY SHARE", "for", "update", "INTO", "INTO TEMP t", "into local", "FROM", "WHERE", "JOIN", "TABLE",
+      "ONLY", "REFERENCES", "INSERT", "DELETE", "MERGE", "VALUES", "RETURNING", "é", "\xc3", "\\", "{",
+      std::string_view("\0", 1), "\x01", "SELECT", "BEGIN", "READ ONLY", "pg_temp.x", "do", "set", "x.y(",
+  };
+  std::uniform_int_distribution<std::size_t> verb(0, std::size(verbs) - 1);
+  std::uniform_int_distribution<std::size_t> piece(0, std::size(pieces) - 1);
+  std::uniform_int_distribution<int> length(0, 12);
+  std::uniform_int_distribution<int> coin(0, 3);
+  std::string sql(verbs[verb(rng)]);
+  for (int n = length(rng); n > 0; --n) {
+    sql += pieces[piece(rng)];
+    if (coin(rng) != 0) {
+      sql += ' ';
+    }
+  }
+  return sql;
+}
+
+}  // namespace
+
+TEST_CASE("classify_fast: takes the common statements", "[classify][fast]") {
+  for (const std::string_view sql : {
+           "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
+           "SELECT abalance FROM pgbench_accounts WHERE aid = 123;",
+           "select 1",
+           "BEGIN;",
+           "END;",
+           "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;",
+           "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP);",
+           "/* sluice: replica */ SELECT \"id\", 'x''y' FROM \"app_user\" -- c\n WHERE a = $1 FOR UPDATE",
+       }) {
+    INFO("sql: " << sql);
+    CHECK(fast_agrees(sql, opts));
+  }
+  for (const std::string_view sql : {"WITH x AS (SELECT 1) SELECT * FROM x", "SELECT 1; SELECT 2", "SELECT $$x$$",
+                                     "SELECT E'x'", "SET a = 1", "SELECT 'unterminated", "", "BEGIN READ ONLY"}) {
+    INFO("sql: " << sql);
+    CHECK_FALSE(fast_agrees(sql, opts));
+  }
+}
+
+TEST_CASE("classify_fast: agrees with classify_full on the table, its prefixes and random statements",
+          "[classify][fast]") {
+  std::size_t fast = 0;
+  std::size_t total = 0;
+  const auto check = [&](std::string_view sql) {
+    ++total;
+    fast += fast_agrees(sql, opts) ? 1 : 0;
+  };
+  for (const row& r : rows) {
+    for (std::size_t n = 0; n <= r.sql.size(); ++n) {
+      check(r.sql.substr(0, n));
+    }
+  }
+  for (const std::string_view name : primary_functions) {
+    const std::string n(name);
+    check("SELECT " + n + "()");
+    check("SELECT * FROM " + n);
+    check("SELECT pg_catalog." + n + "(1) FROM t");
+    check("UPDATE t SET a = " + n + "(1)");
+  }
+  std::mt19937 rng(20261207);  // fixed seed: deterministic
+  for (int i = 0; i < 200000; ++i) {
+    check(fast_shaped(rng));
+  }
+  // A differential test whose fast path never answers tests nothing.
+  CHECK(fast * 5 > total);
+  WARN("fast path answered " << fast << " of " << total);
+}
