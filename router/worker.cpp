@@ -457,6 +457,27 @@ std::uint64_t worker::statement_id(std::string_view query, backends::pg::wire::b
   return id;
 }
 
+classify::classification worker::classify_statement(std::string_view query) {
+  const classify::options options{shared_.cfg.routing.write_functions};
+  if (query.size() > classification_max_text) return classify::classify(query, options);
+  if (const auto found = classifications_.find(query); found != classifications_.end()) return found->second;
+  // Generations, as in statement_id: a text of the previous generation moves to the current one.
+  const auto rotate = [this] {
+    if (classifications_.size() >= classification_cap / 2) old_classifications_ = std::exchange(classifications_, {});
+  };
+  if (const auto old = old_classifications_.find(query); old != old_classifications_.end()) {
+    auto node = old_classifications_.extract(old);
+    const auto kind = node.mapped();
+    rotate();
+    classifications_.insert(std::move(node));
+    return kind;
+  }
+  const auto kind = classify::classify(query, options);
+  rotate();
+  classifications_.emplace(std::string(query), kind);
+  return kind;
+}
+
 // --- Admin API (control path, on this worker's thread) ---------------------------------------------
 
 std::vector<admin::backend_figures> worker::backend_figures() const {

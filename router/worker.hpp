@@ -18,6 +18,7 @@
 #include "backends/pool/server_pool.hpp"
 #include "router/admin/latency_window.hpp"
 #include "router/admin/worker_snapshot.hpp"
+#include "router/classify/classifier.hpp"
 #include "router/client_summary.hpp"
 #include "router/function_effects.hpp"
 #include "router/log_throttle.hpp"
@@ -137,6 +138,14 @@ class worker {
   // a text not seen for a generation is forgotten and gets a new id when seen again).
   std::uint64_t statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types);
 
+  // The classification of a statement text a client parses (extended protocol), the same for every
+  // client of this worker (it depends on the text and routing.write_functions only): a text seen
+  // before costs a hash lookup and no allocation. Two generations of at most classification_cap / 2
+  // texts each, as statement_id's; texts longer than classification_max_text are classified every time.
+  classify::classification classify_statement(std::string_view query);
+  static constexpr std::size_t classification_cap = 10'000;
+  static constexpr std::size_t classification_max_text = 4096;
+
   // --- Admin API: control path, to be called on this worker's thread only (post to io()) -------
   // Per backend: the scorer's picture, the latest probe, dispatch counts, latency percentiles.
   std::vector<admin::backend_figures> backend_figures() const;
@@ -200,6 +209,14 @@ class worker {
   function_effects functions_{shared_.function_generation, std::chrono::seconds(60)};
   std::unordered_map<std::string, std::uint64_t> statement_ids_;      // current generation
   std::unordered_map<std::string, std::uint64_t> old_statement_ids_;  // previous generation
+  // Heterogeneous lookup: a std::string_view finds a std::string key without building one.
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+  };
+  using classification_map = std::unordered_map<std::string, classify::classification, text_hash, std::equal_to<>>;
+  classification_map classifications_;      // current generation (classify_statement)
+  classification_map old_classifications_;  // previous generation
   worker_stats stats_;
   // For the admin API, per backend: batches dispatched, statement latencies, the latest probe.
   std::vector<std::uint64_t> dispatched_;

@@ -843,7 +843,25 @@ class resolved_name {
 };
 
 // The built-in that identifier `t` names, if it needs the primary; `called` when '(' follows it.
+// The first letters of the names in builtins: a called word starting otherwise is none of them (nor a
+// relation or a family, which start with pg_).
+constexpr std::uint32_t builtin_initials = [] {
+  std::uint32_t mask = 0;
+  for (const builtin& b : builtins) {
+    mask |= std::uint32_t{1} << (b.name[0] - 'a');
+  }
+  return mask;
+}();
+static_assert(std::all_of(std::begin(builtins), std::end(builtins),
+                          [](const builtin& b) { return b.name[0] >= 'a' && b.name[0] <= 'z'; }));
+
 const builtin* find_builtin(const token& t, bool called) noexcept {
+  if (t.kind == token_kind::word) {
+    const char first = ascii_lower(t.text[0]);
+    if (first < 'a' || first > 'z' || (builtin_initials & (std::uint32_t{1} << (first - 'a'))) == 0) {
+      return nullptr;  // '_' or a multibyte character, or a letter no built-in starts with
+    }
+  }
   const resolved_name resolved(t);
   const std::string_view name = resolved.view();
   if (called) {
@@ -874,7 +892,8 @@ const builtin* find_builtin(const token& t, bool called) noexcept {
 // most names do not ("pg_x" is exact; a U&"" identifier is resolved to see).
 bool may_be_builtin_relation(const token& t) noexcept {
   if (t.kind == token_kind::word) {
-    return t.text.size() > 3 && iequals(t.text.substr(0, 3), "pg_");
+    const std::string_view w = t.text;
+    return w.size() > 3 && (w[0] == 'p' || w[0] == 'P') && (w[1] == 'g' || w[1] == 'G') && w[2] == '_';
   }
   return t.kind == token_kind::quoted_ident && (t.text.starts_with("\"pg_") || t.text.starts_with("U&") ||
                                                 t.text.starts_with("u&"));
@@ -964,44 +983,63 @@ class body_scanner {
  public:
   body_scanner(bool select_like, const options& opts) noexcept : select_like_(select_like), opts_(opts) {}
 
-  void step(const token& t, const token& n) noexcept {
+  [[gnu::always_inline]] void step(const token& t, const token& n) noexcept {
     const token before = previous_;
     previous_ = t;
-    if (t.kind == token_kind::other) {
-      b_.primary = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
-    } else if (is_punct(t, '(')) {
-      b_.primary = b_.primary || is_kw(n, {"insert", "update", "delete", "merge"});
-    } else if (is_punct(t, '.')) {
-      before_dot_ = before;
-    } else if (is_name(t) && is_punct(n, '(')) {
-      // schema.fn( matches on fn, the token before the '('
-      const builtin* const found = find_builtin(t, true);
-      apply(found, b_);
-      if (found == nullptr) {
-        const token* const qualifier = is_punct(before, '.') && is_name(before_dot_) ? &before_dot_ : nullptr;
-        for (const std::string& name : opts_.write_functions) {
-          if (matches_configured(t, qualifier, name)) {
-            b_.primary = true;
-            break;
-          }
+    switch (t.kind) {
+      case token_kind::other:
+        b_.primary = true;  // a byte PostgreSQL will reject: unparseable, so the primary reports the error
+        return;
+      case token_kind::punct:
+        if (t.text[0] == '(') {
+          b_.primary = b_.primary || is_kw(n, {"insert", "update", "delete", "merge"});
+        } else if (t.text[0] == '.') {
+          before_dot_ = before;
         }
-      }
-      b_.calls = b_.calls || (found == nullptr && user_call_candidate(t, before));
-    } else if (is_kw(t, "for")) {
-      // FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE
-      b_.primary = b_.primary || is_kw(n, {"update", "share", "no", "key"});
-    } else if (select_like_ && is_kw(t, "into")) {
-      // SELECT ... INTO [TEMP | TEMPORARY | LOCAL TEMP | GLOBAL TEMP | UNLOGGED] [TABLE] name
-      b_.primary = true;
-      b_.pins = b_.pins || is_kw(n, {"temp", "temporary", "local", "global"});
-    } else if (may_be_builtin_relation(t)) {
-      apply(find_builtin(t, false), b_);  // FROM pg_stat_activity, JOIN pg_catalog.pg_locks ...
+        return;
+      case token_kind::word:
+      case token_kind::quoted_ident:
+        if (is_punct(n, '(')) {
+          call(t, before);
+        } else if (t.kind == token_kind::quoted_ident) {
+          if (may_be_builtin_relation(t)) {
+            apply(find_builtin(t, false), b_);
+          }
+        } else if (t.text.size() == 3) {
+          // FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE
+          b_.primary = b_.primary || (iequals(t.text, "for") && is_kw(n, {"update", "share", "no", "key"}));
+        } else if (t.text.size() == 4 && select_like_ && iequals(t.text, "into")) {
+          // SELECT ... INTO [TEMP | TEMPORARY | LOCAL TEMP | GLOBAL TEMP | UNLOGGED] [TABLE] name
+          b_.primary = true;
+          b_.pins = b_.pins || is_kw(n, {"temp", "temporary", "local", "global"});
+        } else if (may_be_builtin_relation(t)) {
+          apply(find_builtin(t, false), b_);  // FROM pg_stat_activity, JOIN pg_catalog.pg_locks ...
+        }
+        return;
+      default:
+        return;
     }
   }
 
   const body_facts& facts() const noexcept { return b_; }
 
  private:
+  // Name `t` followed by '(' (schema.fn( matches on fn, the token before the '(').
+  void call(const token& t, const token& before) noexcept {
+    const builtin* const found = find_builtin(t, true);
+    apply(found, b_);
+    if (found == nullptr) {
+      const token* const qualifier = is_punct(before, '.') && is_name(before_dot_) ? &before_dot_ : nullptr;
+      for (const std::string& name : opts_.write_functions) {
+        if (matches_configured(t, qualifier, name)) {
+          b_.primary = true;
+          break;
+        }
+      }
+    }
+    b_.calls = b_.calls || (found == nullptr && user_call_candidate(t, before));
+  }
+
   bool select_like_;
   const options& opts_;
   body_facts b_;
@@ -1326,7 +1364,7 @@ class fast_scanner {
   explicit fast_scanner(std::string_view sql) noexcept
       : p_(sql.data()), end_(sql.data() + sql.size()) {}
 
-  [[nodiscard]] bool next(token& t) noexcept {
+  [[nodiscard, gnu::always_inline]] bool next(token& t) noexcept {
     const char* p = p_;  // a local: the loops below keep it in a register
     const char* const end = end_;
     for (;;) {
@@ -1351,7 +1389,7 @@ class fast_scanner {
             }
           }
           ++p;
-          while (p != end && ident_cont[static_cast<unsigned char>(*p)]) {
+          while (p != end && is_ident_cont(*p)) {
             ++p;
           }
           return make(t, token_kind::word, start, p);
@@ -1410,6 +1448,7 @@ class fast_scanner {
 
  private:
   static byte_class cls(char c) noexcept { return byte_classes[static_cast<unsigned char>(c)]; }
+  static bool is_ident_cont(char c) noexcept { return ident_cont[static_cast<unsigned char>(c)]; }
   char at(const char* q) const noexcept { return q < end_ ? *q : '\0'; }
 
   // The token from `start` to `stop`, where the next one starts.

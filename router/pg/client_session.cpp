@@ -774,7 +774,6 @@ classify::route client_session::effective_route(const classify::classification& 
 // goes on from where the last one stopped (batch_scan_, reset when client_in_ is consumed), so every
 // byte is classified once, not once per read (which made a 4 MiB batch without Sync cost seconds).
 std::optional<classify::classification> client_session::classify_extended_batch(bool& complete) const {
-  const classify::options options{owner_.shared().cfg.routing.write_functions};
   auto& scan = batch_scan_;
   if (!scan.started) {
     scan = {};
@@ -804,7 +803,7 @@ std::optional<classify::classification> client_session::classify_extended_batch(
     switch (message.type) {
       case wire::fe::parse:
         if (auto parse = wire::decode_parse(message.payload)) {
-          const auto kind = classify::classify(parse->query, options);
+          const auto kind = owner_.classify_statement(parse->query);
           auto routed = kind;
           route_writing_functions(routed, parse->query);
           merge_kind(batch, routed);
@@ -1092,14 +1091,13 @@ bool client_session::answer_parses_locally() {
     ++parses;
   }
   if (parses == 0) return false;
-  const classify::options options{owner_.shared().cfg.routing.write_functions};
   rest = client_in_.available().first(batch_size);
   while (!rest.empty()) {
     const auto message = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size).message;
     rest = rest.subspan(message.wire_size);
     if (message.type == wire::fe::parse) {
       const auto parse = *wire::decode_parse(message.payload);
-      remember_statement(parse, classify::classify(parse.query, options));
+      remember_statement(parse, owner_.classify_statement(parse.query));
       wire::encode_parse_complete(client_out_);
     } else if (message.type == wire::fe::sync) {
       wire::encode_ready_for_query(client_out_, tx_);
@@ -1497,6 +1495,12 @@ void client_session::route_writing_functions(classify::classification& kind, std
       !owner_.shared().cfg.routing.volatile_functions_on_primary) {
     return;
   }
+  // Only the route depends on what follows (kind.target), and effective_route sends everything to the
+  // primary without read_write_split or once the session is pinned (pinned_ is never cleared): the
+  // functions' lookups and the second lexing of `sql` would change nothing (issue 14). What else the
+  // classification says (pins, settings, calls noted by note_kind, hints for read_your_writes) is
+  // computed by classify() and kept.
+  if (!owner_.shared().cfg.routing.read_write_split || pinned_) return;
   struct lookup {
     const client_session* session;
     bool may_write;
@@ -1747,7 +1751,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
       auto parse = wire::decode_parse(message.payload);
       if (!parse) return protocol_error("Parse");
       const bool routed = routed_unnamed_.query == parse->query.data() && routed_unnamed_.size == parse->query.size();
-      auto kind = routed ? routed_unnamed_.kind : classify::classify(parse->query, options);
+      auto kind = routed ? routed_unnamed_.kind : owner_.classify_statement(parse->query);
       if (parse->statement.empty()) {
         remember_unnamed(*parse, kind);
         raw();
