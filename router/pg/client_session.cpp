@@ -1852,6 +1852,10 @@ client_session::outcome client_session::forward_message(const wire::message_view
       if (copy_in_) {
         copy_in_ = false;
         if (!tracker_.empty() && tracker_.front_kind() == request_kind::query) awaiting_server_ = true;
+      } else {
+        // Maybe pipelined ahead of the CopyInResponse of a COPY that is about to start: the tracker
+        // marks where that COPY ends (the Syncs before it are ignored by the server).
+        tracker_.push({request_kind::copy_end, request_action::forward, 0});
       }
       return outcome::proceed;
     case wire::fe::terminate:
@@ -1938,7 +1942,8 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         }
         break;
       case wire::be::copy_in_response:
-        copy_in_ = true;
+        // The client may have sent its CopyDone/CopyFail already (pipelined): then no copy-in follows.
+        copy_in_ = !tracker_.copy_ended_early();
         break;
       default:
         break;
