@@ -543,6 +543,7 @@ std::vector<admin::pool_figures> worker::pool_figures() const {
       figures.database = key.substr(0, separator);
       if (separator != std::string::npos) figures.user = key.substr(separator + 1);
       figures.max_size = pool->settings().max_size;
+      figures.retired = pool->retired();
       figures.stats = pool->stats();
       out.push_back(std::move(figures));
     }

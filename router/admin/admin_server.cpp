@@ -748,6 +748,7 @@ http_response admin_server::get_pools() {
   // proxy-wide budget every worker's pool of the key shares, so it is not summed.
   struct entry {
     std::size_t max_size = 0;
+    bool retired = false;
     backends::pool::pool_stats stats;
     json::array workers;
   };
@@ -756,6 +757,7 @@ http_response admin_server::get_pools() {
     for (const auto& pool : report.pools) {
       auto& e = merged[{pool.backend, pool.database, pool.user}];
       e.max_size = std::max(e.max_size, pool.max_size);
+      e.retired = e.retired || pool.retired;
       e.stats.total += pool.stats.total;
       e.stats.idle += pool.stats.idle;
       e.stats.waiting += pool.stats.waiting;
@@ -776,6 +778,7 @@ http_response admin_server::get_pools() {
     pool["database"] = std::get<1>(key);
     pool["user"] = std::get<2>(key);
     pool["max_size"] = e.max_size;
+    pool["retired"] = e.retired;
     pool["total"] = e.stats.total;
     pool["idle"] = e.stats.idle;
     pool["in_use"] = e.stats.total - std::min(e.stats.total, e.stats.idle);

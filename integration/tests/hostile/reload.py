@@ -8,8 +8,9 @@ rewritten while a client holds a transaction open:
    limits.max_client_connections lowered. The open transaction commits; the new user logs in; the old
    password fails and the new one works; /backends shows pg-replica2 probed as a replica and taking
    reads; /pools shows the new size; the lowered client limit refuses with 53300.
-2. POST /reload with pg-replica1 removed: the answer lists it; /backends no longer shows it; reads no
-   longer go there.
+2. POST /reload with pg-replica1 and plainuser removed and pool.size 6 -> 2: the answer lists them;
+   /backends no longer shows pg-replica1 and reads no longer go there; plainuser is refused; /pools
+   shows size 2 (open sessions go on).
 3. `sluicectl reload` with listen_port changed: reported as needing a restart; sluice still serves on
    the old port.
 4. A broken file (SIGHUP and POST /reload) is refused with file:line and the key, and changes nothing."""
@@ -227,8 +228,8 @@ try:
             c.close()
         lib.poll(lambda: admin("GET", "/status")[1].get("clients", 0) <= 1, 5)
 
-    with t.section("2. POST /reload: a backend removed"):
-        write_config(["replica2"], pool_size=6, max_clients=50, users_extra=PLAINUSER, md5_password="md5_new_pw")
+    with t.section("2. POST /reload: a backend removed, a user removed, pool.size lowered"):
+        write_config(["replica2"], pool_size=2, max_clients=50, md5_password="md5_new_pw")
         status, answer = admin("POST", "/reload")
         lib.info(f"POST /reload: {status} {answer}")
         t.eq(status, 200, "POST /reload answers 200")
@@ -236,7 +237,22 @@ try:
              "the answer lists pg-replica1 as removed", answer)
         t.ok(any("limits.max_client_connections 4 -> 50" in l for l in answer.get("applied", [])),
              "the answer lists the client limit raised again", answer)
+        t.ok(any("users: 1 removed (plainuser)" in l for l in answer.get("applied", [])),
+             "the answer lists plainuser as removed", answer)
+        t.ok(any("pool.size 6 -> 2" in l for l in answer.get("applied", [])), "the answer lists pool.size 6 -> 2", answer)
         t.eq(answer.get("needs_restart"), [], "nothing needs a restart")
+        e = lib.error_of(lambda: login("plainuser", "plain_pw").close())
+        t.ok(e is not None and "password authentication failed" in str(e), "the removed user is refused",
+             lib.describe_error(e))
+        pools = admin("GET", "/pools")[1]
+        t.eq(pools["size"], 2, "/pools: pool.size is 2")
+        sizes = {(p["backend"], p["user"]): p["max_size"] for p in pools["pools"] if not p["retired"]}
+        t.ok(sizes and all(v == 2 for v in sizes.values()), "/pools: every pool in use has max_size 2", sizes)
+        stale = {(p["backend"], p["user"]) for p in pools["pools"]
+                 if p["user"] == "plainuser" or p["backend"] == "pg-replica1"}
+        retired = {(p["backend"], p["user"]) for p in pools["pools"] if p["retired"]}
+        t.ok(stale <= retired, "/pools: the pools of plainuser and pg-replica1 are retired (or gone)",
+             sorted(stale - retired))
         names = set(backends_by_name())
         t.eq(names, {"pg-primary", "pg-replica2"}, "/backends: pg-replica1 is gone")
         t.ok(lib.poll(lambda: "pg-replica1" not in json.dumps(admin("GET", "/failover")[1].get("backends", [])), 3),
