@@ -97,6 +97,15 @@ class worker {
   backends::pool::server_pool& pool(std::size_t backend, const std::string& database,
                                     const config::user_config& user);
 
+  // A reload published `next` (router/reloader.cpp), on this worker's thread (post to io()): every pool
+  // takes the new sizes, timeouts and credentials; pools of removed users and of the `removed` backends
+  // retire (connections close as they come back); those of `moved` backends (new host or port) replace
+  // their connections the same way.
+  void on_reload(const settings_snapshot& next, const std::vector<std::size_t>& removed,
+                 const std::vector<std::size_t>& moved);
+  // A slot no configured backend uses now (removed by a reload, or never used): no new work goes there.
+  bool removed(std::size_t backend) const noexcept;
+
   // A replica for the next read, or nullopt (the caller applies routing.fallback). `exclude`: backends
   // to skip this time. `min_replay_lsn`: only replicas whose last probe shows they replayed at least
   // this far (read_your_writes).
@@ -162,6 +171,9 @@ class worker {
   void unregister_client(pg::client_session* session);
 
  private:
+  static backends::pool::pool_settings pool_settings_for(const config::config& cfg, const config::user_config& user);
+  backends::pg::connect_target connect_target_for(const config::config& cfg, std::size_t backend,
+                                                  const std::string& database, const config::user_config& user);
   asio::awaitable<void> accept_loop();
   // accept() failed with `ec`: counts it, refuses one waiting client with 53300 when descriptors ran
   // out (through the spare descriptor), logs at most one line per 10 s, and pauses briefly.
