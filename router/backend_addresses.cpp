@@ -3,6 +3,7 @@
 #include "router/backend_addresses.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -34,30 +35,37 @@ backend_addresses::resolver backend_addresses::system_resolver() {
 
 backend_addresses::backend_addresses(const std::vector<config::backend_config>& backends,
                                      std::chrono::milliseconds ttl, resolver resolve,
-                                     std::function<clock::time_point()> now)
+                                     std::function<clock::time_point()> now, std::size_t capacity)
     : ttl_(ttl), resolve_(std::move(resolve)), now_(std::move(now)) {
-  entries_.reserve(backends.size());
-  for (const auto& backend : backends) {
-    auto item = std::make_unique<entry>();
-    item->name = backend.name;
-    item->host = backend.host;
-    item->port = backend.port;
-    boost::system::error_code not_literal;
-    const auto ip = boost::asio::ip::make_address(backend.host, not_literal);
-    if (!not_literal) {
-      item->literal = true;
-      item->address.store(std::make_shared<const endpoint>(ip, backend.port));
-    } else {
-      std::string error;
-      const auto found = resolve_(backend.host, backend.port, error);
-      if (found.empty()) {
-        throw std::runtime_error("backend '" + backend.name + "': cannot resolve host '" + backend.host + "': " + error);
-      }
-      item->address.store(std::make_shared<const endpoint>(found.front()));
-    }
-    item->resolved_at.store(now_().time_since_epoch().count(), std::memory_order_relaxed);
-    entries_.push_back(std::move(item));
+  entries_.resize(std::max(capacity, backends.size()));
+  for (auto& item : entries_) item = std::make_unique<entry>();
+  for (std::size_t i = 0; i < backends.size(); ++i) assign(i, backends[i], resolve_now(backends[i]));
+}
+
+backend_addresses::endpoint backend_addresses::resolve_now(const config::backend_config& backend) const {
+  boost::system::error_code not_literal;
+  const auto ip = boost::asio::ip::make_address(backend.host, not_literal);
+  if (!not_literal) return endpoint(ip, backend.port);
+  std::string error;
+  const auto found = resolve_(backend.host, backend.port, error);
+  if (found.empty()) {
+    throw std::runtime_error("backend '" + backend.name + "': cannot resolve host '" + backend.host + "': " + error);
   }
+  return found.front();
+}
+
+void backend_addresses::assign(std::size_t index, const config::backend_config& backend, const endpoint& address) {
+  auto& item = *entries_.at(index);
+  auto where = std::make_shared<location>();
+  where->name = backend.name;
+  where->host = backend.host;
+  where->port = backend.port;
+  boost::system::error_code not_literal;
+  (void)boost::asio::ip::make_address(backend.host, not_literal);
+  where->literal = !not_literal;
+  item.address.store(std::make_shared<const endpoint>(address), std::memory_order_release);
+  item.resolved_at.store(now_().time_since_epoch().count(), std::memory_order_relaxed);
+  item.where.store(std::move(where), std::memory_order_release);
 }
 
 backend_addresses::~backend_addresses() { stop(); }
@@ -68,7 +76,7 @@ backend_addresses::endpoint backend_addresses::current(std::size_t backend) cons
 
 backend_addresses::endpoint backend_addresses::endpoint_for_connect(std::size_t backend) {
   auto& item = *entries_[backend];
-  if (!item.literal) {
+  if (!item.where.load(std::memory_order_acquire)->literal) {
     const auto age = now_() - clock::time_point(clock::duration(item.resolved_at.load(std::memory_order_relaxed)));
     if (age >= ttl_) request(backend);
   }
@@ -77,7 +85,7 @@ backend_addresses::endpoint backend_addresses::endpoint_for_connect(std::size_t 
 
 void backend_addresses::connect_failed(std::size_t backend) {
   auto& item = *entries_[backend];
-  if (item.literal) return;
+  if (item.where.load(std::memory_order_acquire)->literal) return;
   const auto age = now_() - clock::time_point(clock::duration(item.resolved_at.load(std::memory_order_relaxed)));
   if (age >= min_refresh_interval) request(backend);
 }
@@ -93,26 +101,28 @@ void backend_addresses::request(std::size_t backend) {
 }
 
 void backend_addresses::resolve_one(entry& item, std::vector<std::string>& lines) {
+  const auto where = item.where.load(std::memory_order_acquire);
+  if (!where || where->literal) return;
   std::string error;
-  const auto found = resolve_(item.host, item.port, error);
+  const auto found = resolve_(where->host, where->port, error);
+  // A reload moved the backend meanwhile: its new address stands, this answer is for the old host.
+  if (item.where.load(std::memory_order_acquire) != where) return;
   item.resolved_at.store(now_().time_since_epoch().count(), std::memory_order_relaxed);
   if (found.empty()) {
-    lines.push_back("backend '" + item.name + "': cannot resolve host '" + item.host + "' (" + error +
+    lines.push_back("backend '" + where->name + "': cannot resolve host '" + where->host + "' (" + error +
                     "); keeping " + describe(*item.address.load(std::memory_order_acquire)));
     return;
   }
   const auto old = item.address.load(std::memory_order_acquire);
   if (*old == found.front()) return;
   item.address.store(std::make_shared<const endpoint>(found.front()), std::memory_order_release);
-  lines.push_back("backend '" + item.name + "': host '" + item.host + "' now resolves to " + describe(found.front()) +
+  lines.push_back("backend '" + where->name + "': host '" + where->host + "' now resolves to " + describe(found.front()) +
                   " (was " + describe(*old) + "); new server connections go there");
 }
 
 std::vector<std::string> backend_addresses::refresh_all() {
   std::vector<std::string> lines;
-  for (auto& item : entries_) {
-    if (!item->literal) resolve_one(*item, lines);
-  }
+  for (auto& item : entries_) resolve_one(*item, lines);
   return lines;
 }
 

@@ -38,9 +38,11 @@ class backend_addresses final : public backends::pg::address_source {
   static constexpr std::chrono::seconds min_refresh_interval{1};
 
   // Resolves every backend now (on the calling thread); throws std::runtime_error naming the backend
-  // and host when one does not resolve. `now`: the clock (tests inject one).
+  // and host when one does not resolve. `now`: the clock (tests inject one). `capacity`: backend slots
+  // (shared_state::backend_slots; 0: as many as `backends`), for backends a reload adds.
   backend_addresses(const std::vector<config::backend_config>& backends, std::chrono::milliseconds ttl,
-                    resolver resolve = system_resolver(), std::function<clock::time_point()> now = clock::now);
+                    resolver resolve = system_resolver(), std::function<clock::time_point()> now = clock::now,
+                    std::size_t capacity = 0);
   ~backend_addresses() override;
   backend_addresses(const backend_addresses&) = delete;
   backend_addresses& operator=(const backend_addresses&) = delete;
@@ -51,6 +53,13 @@ class backend_addresses final : public backends::pg::address_source {
   endpoint endpoint_for_connect(std::size_t backend) override;
   // address_source: a background re-resolution, unless one ran less than min_refresh_interval ago.
   void connect_failed(std::size_t backend) override;
+
+  // A reload: resolves `backend`'s host now (on the calling thread; throws std::runtime_error naming
+  // the backend and host when it does not resolve), without changing anything.
+  endpoint resolve_now(const config::backend_config& backend) const;
+  // A reload added the backend in slot `index` or changed its host or port: new connections go to
+  // `address` (from resolve_now) and later re-resolutions use the new host.
+  void assign(std::size_t index, const config::backend_config& backend, const endpoint& address);
 
   // SIGHUP: resolves every host name again now, on the calling thread. A name that no longer resolves
   // keeps its address. Returns one line per change or failure, for the log.
@@ -65,11 +74,15 @@ class backend_addresses final : public backends::pg::address_source {
   void stop();
 
  private:
-  struct entry {
+  // Where a backend is configured to be; replaced whole by a reload (assign), read by the resolving threads.
+  struct location {
     std::string name;      // the backend's name, for messages
     std::string host;
     std::uint16_t port = 0;
     bool literal = false;  // an IP address: never resolved again
+  };
+  struct entry {
+    std::atomic<std::shared_ptr<const location>> where;  // null: a slot no backend has used yet
     std::atomic<std::shared_ptr<const endpoint>> address;
     std::atomic<clock::rep> resolved_at{0};  // clock ticks of the latest resolution attempt
     std::atomic<bool> requested{false};      // a re-resolution is asked for and not yet run
@@ -79,7 +92,7 @@ class backend_addresses final : public backends::pg::address_source {
   // Resolves one backend and publishes a new address; appends a line to `lines` when it changed or failed.
   void resolve_one(entry& backend, std::vector<std::string>& lines);
 
-  std::vector<std::unique_ptr<entry>> entries_;
+  std::vector<std::unique_ptr<entry>> entries_;  // one per slot, allocated at start (never resized)
   std::chrono::milliseconds ttl_;
   resolver resolve_;
   std::function<clock::time_point()> now_;

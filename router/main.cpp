@@ -23,7 +23,7 @@
 #include "router/config/config.hpp"
 #include "router/failover/orchestrator.hpp"
 #include "router/failover/pg_admin.hpp"
-#include "router/open_file_limit.hpp"
+#include "router/reloader.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
 
@@ -36,38 +36,6 @@ void print_usage() {
       "  --check        validate the configuration, print warnings, and exit\n"
       "  --version      print sluice's version and exit\n",
       stderr);
-}
-
-// Raises the open-file limit and lowers limits.max_client_connections to what fits beside the server
-// connections (router/open_file_limit.hpp), with one line saying so.
-void fit_clients_to_open_files(sluice::router::config::config& cfg) {
-  std::string problem;
-  const auto open_files = sluice::router::raise_open_file_limit(problem);
-  if (!problem.empty()) spdlog::warn("cannot raise the open-file limit: {}", problem);
-  const auto budget = sluice::router::client_budget(open_files, cfg, cfg.workers);
-  auto& limit = cfg.limits.max_client_connections;
-  if (budget.clients >= limit) return;
-  const auto lowered = static_cast<std::uint32_t>(std::max<std::uint64_t>(budget.clients, 1));
-  spdlog::warn(
-      "limits.max_client_connections lowered from {} to {}: the open-file limit is {} and {} are kept for "
-      "server connections ({}: backends x pool sizes), probes, workers and the admin API; raise the hard limit "
-      "(LimitNOFILE= in the systemd unit, ulimit -Hn) for more",
-      limit, lowered, open_files, budget.reserved, budget.servers);
-  limit = lowered;
-}
-
-// Re-reads the QoS part of the config file (or the policy file it names) and applies it. Returns the
-// problem, naming file, line and key, when the new policies are invalid (the old ones stay).
-std::string reload_policies(sluice::router::shared_state& shared) {
-  try {
-    const auto qos = sluice::router::config::load_qos_policy(shared.cfg.source_path);
-    shared.tenants.reconfigure(qos);
-    spdlog::info("tenant policies reloaded: {} tenants, {} rules, max_active {}", qos.policy.tenants.size(),
-                 qos.policy.rules.size(), qos.policy.max_active);
-    return {};
-  } catch (const std::exception& error) {
-    return error.what();
-  }
 }
 
 }  // namespace
@@ -98,48 +66,70 @@ int main(int argc, char** argv) {
   }
 
   std::unique_ptr<sluice::router::shared_state> shared;
+  sluice::router::config::config loaded;
   try {
-    shared = std::make_unique<sluice::router::shared_state>(sluice::router::config::load_config_file(config_path));
+    loaded = sluice::router::config::load_config_file(config_path);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sluice: %s\n", error.what());
+    return 1;
+  }
+  if (loaded.workers == 0) loaded.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (!check_only) {
+    spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
+    for (const auto& warning : loaded.warnings) spdlog::warn("{}", warning);
+    sluice::router::fit_clients_to_open_files(loaded);
+  }
+  try {
+    shared = std::make_unique<sluice::router::shared_state>(std::move(loaded));
   } catch (const std::exception& error) {
     std::fprintf(stderr, "sluice: %s\n", error.what());
     return 1;
   }
   if (check_only) {
-    for (const auto& warning : shared->cfg.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
-    std::printf("configuration OK: %zu backends, %zu users\n", shared->cfg.backends.size(), shared->cfg.users.size());
+    for (const auto& warning : shared->cfg().warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    std::printf("configuration OK: %zu backends, %zu users\n", shared->cfg().backends.size(), shared->cfg().users.size());
     return 0;
   }
-  spdlog::set_level(spdlog::level::from_str(shared->cfg.logging.level));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
   ::signal(SIGPIPE, SIG_IGN);
-  for (const auto& warning : shared->cfg.warnings) spdlog::warn("{}", warning);
-  fit_clients_to_open_files(shared->cfg);
 
   std::vector<std::unique_ptr<sluice::router::worker>> workers;
   try {
-    for (unsigned i = 0; i < shared->cfg.workers; ++i) {
+    for (unsigned i = 0; i < shared->cfg().workers; ++i) {
       workers.push_back(std::make_unique<sluice::router::worker>(*shared, i));
       workers.back()->listen();
     }
   } catch (const std::exception& error) {
-    spdlog::critical("cannot listen on {}:{}: {}", shared->cfg.listen_host, shared->cfg.listen_port, error.what());
+    spdlog::critical("cannot listen on {}:{}: {}", shared->cfg().listen_host, shared->cfg().listen_port, error.what());
     return 1;
   }
-  spdlog::info("sluice listening on {}:{} with {} workers, {} backends", shared->cfg.listen_host,
-               shared->cfg.listen_port, workers.size(), shared->cfg.backends.size());
+  spdlog::info("sluice listening on {}:{} with {} workers, {} backends", shared->cfg().listen_host,
+               shared->cfg().listen_port, workers.size(), shared->cfg().backends.size());
 
   // The admin API (docs/admin-api.md): bound now, so a taken port or a missing token stops start-up;
   // served on its own thread once the workers run. POST /reload is SIGHUP's reload; switchover and
   // failover are the orchestrator's (switchover, failover and the failure monitor, fed every probe
   // sample below; docs/operations.md).
   sluice::router::failover::orchestrator orchestrator(*shared);
+  std::vector<sluice::router::worker*> worker_pointers;
+  for (auto& w : workers) worker_pointers.push_back(w.get());
+  // SIGHUP and POST /reload (router/reloader.hpp): the whole file again, applied where it can be.
+  sluice::router::reloader reloads(*shared, worker_pointers);
+  const auto reload_now = [&reloads](const char* why) {
+    const auto report = reloads.reload();
+    if (report.ok) {
+      spdlog::info("{}: {}", why, report.summary());
+    } else {
+      spdlog::error("{}: {}", why, report.summary());
+    }
+    return report;
+  };
   std::unique_ptr<sluice::router::admin::admin_server> admin;
-  if (shared->cfg.admin.enabled) {
+  if (shared->cfg().admin.enabled) {
     sluice::router::admin::admin_actions actions;
-    actions.reload = [&shared]() -> sluice::router::admin::action_result {
-      const auto problem = reload_policies(*shared);
-      if (!problem.empty()) return {400, R"({"error":)" + sluice::router::admin::json_string(problem) + "}"};
-      return {200, R"({"reloaded":true})"};
+    actions.reload = [&reload_now]() -> sluice::router::admin::action_result {
+      const auto report = reload_now("reload (admin API)");
+      return {report.ok ? 200 : 400, report.to_json()};
     };
     actions.switchover = [&orchestrator](const std::string& target) -> sluice::router::admin::action_result {
       const auto report = orchestrator.switchover(target);
@@ -155,7 +145,7 @@ int main(int argc, char** argv) {
     try {
       admin = std::make_unique<sluice::router::admin::admin_server>(*shared, std::move(worker_list), std::move(actions));
     } catch (const std::exception& error) {
-      spdlog::critical("admin API on {}:{}: {}", shared->cfg.admin.listen_host, shared->cfg.admin.listen_port,
+      spdlog::critical("admin API on {}:{}: {}", shared->cfg().admin.listen_host, shared->cfg().admin.listen_port,
                        error.what());
       return 1;
     }
@@ -166,7 +156,9 @@ int main(int argc, char** argv) {
 
   // Health probes: one libpq connection per backend on its own thread; every sample goes to every
   // worker's scorer (posted, so the scorers stay single-threaded).
-  const auto& cfg = shared->cfg;
+  // The probe settings are the start's (a reload that changes [health] needs a restart); backends a
+  // reload adds or removes start or stop their probe thread (reloader).
+  const auto& cfg = shared->cfg();
   std::vector<sluice::backends::pg::probe_target> targets;
   for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
     targets.push_back(sluice::router::failover::admin_target(cfg, i));  // the health user's credentials
@@ -182,17 +174,18 @@ int main(int argc, char** argv) {
     bool in_recovery = false;
     std::string heartbeat_error;
   };
-  std::vector<last_seen> seen(cfg.backends.size());
+  std::vector<last_seen> seen(shared->backend_slots);
   sluice::backends::pg::prober probes(
       std::move(targets), probe_settings, [&](std::size_t backend, const sluice::backends::pg::probe_sample& sample) {
         auto& last = seen[backend];
+        const auto& name = shared->cfg().backends[backend].name;  // the settings in force (a reload may add backends)
         const auto& probe = sample.probe;
         if (!last.known || last.reachable != probe.reachable || (probe.reachable && last.in_recovery != probe.in_recovery)) {
           if (probe.reachable) {
-            spdlog::info("backend '{}' is reachable: {} (probe {} us)", cfg.backends[backend].name,
+            spdlog::info("backend '{}' is reachable: {} (probe {} us)", name,
                          probe.in_recovery ? "replica (in recovery)" : "primary (not in recovery)", probe.rtt.count());
           } else {
-            spdlog::warn("backend '{}' is unreachable: {}", cfg.backends[backend].name, sample.error);
+            spdlog::warn("backend '{}' is unreachable: {}", name, sample.error);
           }
           last.known = true;
           last.reachable = probe.reachable;
@@ -201,9 +194,9 @@ int main(int argc, char** argv) {
         if (probe.reachable && sample.heartbeat_error != last.heartbeat_error) {
           if (!sample.heartbeat_error.empty()) {
             spdlog::warn("backend '{}': heartbeat failed (lag in time falls back to replay timestamps): {}",
-                         cfg.backends[backend].name, sample.heartbeat_error);
+                         name, sample.heartbeat_error);
           } else {
-            spdlog::info("backend '{}': heartbeat works again", cfg.backends[backend].name);
+            spdlog::info("backend '{}': heartbeat works again", name);
           }
           last.heartbeat_error = sample.heartbeat_error;
         }
@@ -214,21 +207,21 @@ int main(int argc, char** argv) {
       });
   orchestrator.start();
   probes.start();
+  reloads.set_prober(&probes);
   // Host names re-resolved in the background after health.dns_ttl or a failed connect.
   shared->addresses.start([](const std::string& line) { spdlog::warn("{}", line); });
   if (admin) admin->start();
 
   boost::asio::io_context signals_context;
-  // SIGHUP (and POST /reload): re-read the tenant policies; a broken file leaves the old ones in force.
-  // SIGHUP also resolves the backends' host names again.
+  // SIGHUP (and POST /reload): the config file again (a broken file changes nothing). SIGHUP also
+  // resolves the backends' host names again.
   boost::asio::signal_set hangups(signals_context, SIGHUP);
   std::function<void()> await_hangup = [&] {
     hangups.async_wait([&](const boost::system::error_code& error, int) {
       if (error) return;
       // Backend host names: resolved again (a name that moved takes new server connections there).
       for (const auto& line : shared->addresses.refresh_all()) spdlog::warn("SIGHUP: {}", line);
-      const auto problem = reload_policies(*shared);
-      if (!problem.empty()) spdlog::error("SIGHUP: policies not reloaded, the old ones stay in force: {}", problem);
+      reload_now("SIGHUP");
       await_hangup();
     });
   };
@@ -258,7 +251,7 @@ int main(int argc, char** argv) {
     drain_timer.async_wait([&](const boost::system::error_code& error) {
       if (error) return;
       if (shared->clients.load(std::memory_order_relaxed) == 0) return stop_now("every client has gone");
-      if (std::chrono::steady_clock::now() - drain_started >= shared->cfg.shutdown_timeout) {
+      if (std::chrono::steady_clock::now() - drain_started >= shared->cfg().shutdown_timeout) {
         return stop_now("shutdown_timeout passed");
       }
       watch_drain();
@@ -270,7 +263,7 @@ int main(int argc, char** argv) {
     spdlog::info(
         "received signal {}: no new clients; {} connected clients may finish their transactions for up to "
         "shutdown_timeout ({} ms), then sluice stops (signal again to stop at once)",
-        signal_number, shared->clients.load(std::memory_order_relaxed), shared->cfg.shutdown_timeout.count());
+        signal_number, shared->clients.load(std::memory_order_relaxed), shared->cfg().shutdown_timeout.count());
     for (auto& w : workers) boost::asio::post(w->io(), [target = w.get()] { target->begin_drain(); });
     // The successor (a new sluice on the same port) takes over the admin API's port too, and only
     // one process should decide failovers: this one stops both while it drains.

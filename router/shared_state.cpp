@@ -1,10 +1,13 @@
-// Start-up construction of the shared state: users with SCRAM verifiers (backends are resolved by
-// backend_addresses, a member).
+// The shared state: settings snapshots (users with SCRAM verifiers) built at start and by reloads
+// (backends are resolved by backend_addresses, a member).
 #include "router/shared_state.hpp"
+
+#include "router/config/reload_plan.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -12,33 +15,63 @@ namespace sluice::router {
 
 namespace auth = backends::pg::auth;
 
-shared_state::shared_state(config::config loaded) : cfg(std::move(loaded)) {
-  if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
-  users.reserve(cfg.users.size());
-  for (const auto& user : cfg.users) {
+shared_state::shared_state(config::config loaded)
+    : backend_slots(config::backend_capacity(loaded.backends.size())),
+      current_((loaded.workers = loaded.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : loaded.workers,
+                publish_locked(std::move(loaded), nullptr))) {
+  mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
+  mock_salt_secret = auth::random_bytes(32);
+
+  const auto& backends = cfg().backends;
+  for (std::size_t i = 0; i < backends.size(); ++i) {
+    if (backends[i].role == config::backend_role::primary) primary_index = i;
+  }
+  control = std::make_unique<backend_control[]>(backend_slots);
+}
+
+std::unique_ptr<settings_snapshot> shared_state::build(config::config next, const settings_snapshot* previous) {
+  auto built = std::make_unique<settings_snapshot>();
+  built->cfg = std::move(next);
+  built->users.reserve(built->cfg.users.size());
+  for (const auto& user : built->cfg.users) {
     user_entry entry;
     entry.config = &user;
+    auto& marks = commit_marks_[user.name];
+    if (!marks) marks = std::make_unique<commit_mark>();
+    entry.commits = marks.get();
     if (user.auth == config::auth_method::scram_sha_256) {
       std::optional<auth::scram_verifier> verifier;
-      if (user.scram_verifier) verifier = auth::parse_scram_verifier(*user.scram_verifier);
+      // Unchanged credentials keep their verifier (and its salt): PBKDF2 only for users that changed.
+      const auto* before = previous != nullptr ? previous->find_user(user.name) : nullptr;
+      if (before != nullptr && before->config->auth == user.auth && before->config->password == user.password &&
+          before->config->scram_verifier == user.scram_verifier) {
+        verifier = before->verifier;
+      }
+      if (!verifier && user.scram_verifier) verifier = auth::parse_scram_verifier(*user.scram_verifier);
       if (!verifier && user.password) {
-        // PBKDF2 once per user at start-up, not once per login.
+        // PBKDF2 once per user, not once per login.
         verifier = auth::make_scram_verifier(*user.password, auth::random_bytes(16), auth::default_scram_iterations);
       }
       if (!verifier) throw std::runtime_error("user '" + user.name + "': no usable SCRAM verifier or password");
       entry.verifier = std::move(*verifier);
     }
-    user_index.emplace(user.name, users.size());
-    users.push_back(std::move(entry));
+    built->user_index.emplace(user.name, built->users.size());
+    built->users.push_back(std::move(entry));
   }
-  user_commits = std::make_unique<commit_mark[]>(users.size());
-  mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
-  mock_salt_secret = auth::random_bytes(32);
+  return built;
+}
 
-  for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-    if (cfg.backends[i].role == config::backend_role::primary) primary_index = i;
-  }
-  control = std::make_unique<backend_control[]>(cfg.backends.size());
+const settings_snapshot* shared_state::publish_locked(config::config next, const settings_snapshot* previous) {
+  auto built = build(std::move(next), previous);
+  const auto* published = built.get();
+  snapshots_.push_back(std::move(built));
+  return published;
+}
+
+const settings_snapshot& shared_state::publish(config::config next) {
+  const auto* published = publish_locked(std::move(next), current_.load(std::memory_order_acquire));
+  current_.store(published, std::memory_order_release);
+  return *published;
 }
 
 backends::pg::auth::scram_verifier shared_state::mock_verifier_for(std::string_view user_name) const {
@@ -54,7 +87,7 @@ backends::pg::auth::scram_verifier shared_state::mock_verifier_for(std::string_v
   return verifier;
 }
 
-const user_entry* shared_state::find_user(std::string_view name) const {
+const user_entry* settings_snapshot::find_user(std::string_view name) const {
   auto found = user_index.find(std::string(name));
   return found == user_index.end() ? nullptr : &users[found->second];
 }

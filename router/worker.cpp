@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -49,18 +50,21 @@ scoring::scoring_config scoring_settings(const config::config& cfg) {
 worker::worker(shared_state& shared, unsigned index)
     : shared_(shared),
       index_(index),
-      pools_(shared.cfg.backends.size()),
+      // Per-backend arrays have a place for every backend slot (shared_state::backend_slots), so a
+      // backend a reload adds needs no resizing here: a slot no backend uses has no probe, and the
+      // scorer never chooses a backend without one.
+      pools_(shared.backend_slots),
       acceptor_(io_),
-      down_until_(shared.cfg.backends.size()),
-      backend_states_(shared.cfg.backends.size()),
-      scorer_(shared.cfg.backends.size(), scoring_settings(shared.cfg)),
+      down_until_(shared.backend_slots),
+      backend_states_(shared.backend_slots),
+      scorer_(shared.backend_slots, scoring_settings(shared.cfg())),
       random_(std::random_device{}() ^ (std::uint64_t{index} << 32)),
-      replay_lsn_(shared.cfg.backends.size(), 0),
-      probed_replica_(shared.cfg.backends.size(), false),
-      dispatched_(shared.cfg.backends.size(), 0),
-      latencies_(shared.cfg.backends.size()),
-      last_probe_(shared.cfg.backends.size()) {
-  for (std::size_t i = 0; i < shared.cfg.backends.size(); ++i) {
+      replay_lsn_(shared.backend_slots, 0),
+      probed_replica_(shared.backend_slots, false),
+      dispatched_(shared.backend_slots, 0),
+      latencies_(shared.backend_slots),
+      last_probe_(shared.backend_slots) {
+  for (std::size_t i = 0; i < shared.backend_slots; ++i) {
     backend_states_[i].is_replica = i != shared.primary_index;
   }
 }
@@ -75,8 +79,8 @@ worker::~worker() {
 }
 
 void worker::listen() {
-  const auto address = asio::ip::make_address(shared_.cfg.listen_host);
-  const asio::ip::tcp::endpoint endpoint(address, shared_.cfg.listen_port);
+  const auto address = asio::ip::make_address(shared_.cfg().listen_host);
+  const asio::ip::tcp::endpoint endpoint(address, shared_.cfg().listen_port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.set_option(reuse_port(true));
@@ -124,7 +128,7 @@ asio::awaitable<void> worker::accept_loop() {
       continue;
     }
     const auto count = shared_.clients.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (count > shared_.cfg.limits.max_client_connections) {
+    if (count > shared_.cfg().limits.max_client_connections) {
       shared_.clients.fetch_sub(1, std::memory_order_relaxed);
       ++stats_.clients_refused;
       // Answer as PostgreSQL does when max_connections is reached (53300), without reading the startup.
@@ -218,11 +222,11 @@ void worker::on_startup_timeout(const asio::ip::address& client) {
   spdlog::warn(
       "worker {}: client {} did not finish startup and authentication within limits.startup_timeout ({} ms); "
       "{} more such clients in the last 10 s (at most one line per 10 s; {} in all on this worker)",
-      index_, client.to_string(), shared_.cfg.limits.startup_timeout.count(), held_back, stats_.startup_timeouts);
+      index_, client.to_string(), shared_.cfg().limits.startup_timeout.count(), held_back, stats_.startup_timeouts);
 }
 
 spdlog::level::level_enum worker::connection_log_level() const noexcept {
-  return shared_.cfg.logging.connections ? spdlog::level::info : spdlog::level::debug;
+  return shared_.cfg().logging.connections ? spdlog::level::info : spdlog::level::debug;
 }
 
 asio::awaitable<void> worker::maintenance_loop() {
@@ -268,7 +272,24 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   auto found = by_key.find(key);
   if (found != by_key.end()) return *found->second;
 
-  const auto& cfg = shared_.cfg;
+  // The user as configured now (a session that logged in before a reload passes its own, older entry).
+  const auto& cfg = shared_.cfg();
+  const auto* current = shared_.find_user(user.name);
+  const auto& settings_user = current != nullptr ? *current->config : user;
+  const auto settings = pool_settings_for(cfg, settings_user);
+  auto target = connect_target_for(cfg, backend, database, settings_user);
+  auto budget = shared_.budgets.get(backend, database, user.name, settings.max_size);
+  auto pool = std::make_unique<backends::pool::server_pool>(io_.get_executor(), backend, settings, std::move(target),
+                                                            std::move(budget));
+  // Created for a user or a backend a reload removed (a session that logged in before): it serves that
+  // session, connection by connection, and goes with it.
+  if (current == nullptr || cfg.backends[backend].removed) pool->retire();
+  auto& result = *pool;
+  by_key.emplace(std::move(key), std::move(pool));
+  return result;
+}
+
+backends::pool::pool_settings worker::pool_settings_for(const config::config& cfg, const config::user_config& user) {
   backends::pool::pool_settings settings;
   // pool.size (or the user's pool_size) is the whole proxy's: one budget shared by every worker's pool.
   settings.max_size = std::max<std::size_t>(1, user.pool_size.value_or(cfg.pool.size));
@@ -276,6 +297,12 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   settings.lifetime = cfg.pool.server_lifetime;
   settings.wait_timeout = cfg.pool.query_wait_timeout;
   settings.check_after = cfg.pool.server_check_delay;
+  return settings;
+}
+
+backends::pg::connect_target worker::connect_target_for(const config::config& cfg, std::size_t backend,
+                                                        const std::string& database,
+                                                        const config::user_config& user) {
   backends::pg::connect_target target;
   target.endpoint = shared_.addresses.current(backend);
   target.addresses = &shared_.addresses;  // re-read at each connect: a host name may move
@@ -283,22 +310,46 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   target.credentials.password = user.server_password ? user.server_password : user.password;
   target.credentials.database = database;
   target.timeout = cfg.pool.connect_timeout;
-  auto budget = shared_.budgets.get(backend, database, user.name, settings.max_size);
-  auto pool = std::make_unique<backends::pool::server_pool>(io_.get_executor(), backend, settings, std::move(target),
-                                                            std::move(budget));
-  auto& result = *pool;
-  by_key.emplace(std::move(key), std::move(pool));
-  return result;
+  return target;
+}
+
+void worker::on_reload(const settings_snapshot& next, const std::vector<std::size_t>& removed,
+                       const std::vector<std::size_t>& moved) {
+  const auto& cfg = next.cfg;
+  for (std::size_t backend = 0; backend < pools_.size(); ++backend) {
+    const bool gone = std::find(removed.begin(), removed.end(), backend) != removed.end();
+    const bool elsewhere = std::find(moved.begin(), moved.end(), backend) != moved.end();
+    for (auto& [key, pool] : pools_[backend]) {
+      if (pool->retired()) continue;
+      const auto separator = key.find('\0');  // database + '\0' + user (see pool())
+      const auto database = key.substr(0, separator);
+      const auto* user = next.find_user(std::string_view(key).substr(separator + 1));
+      if (gone || user == nullptr) {
+        pool->retire();
+        continue;
+      }
+      auto target = connect_target_for(cfg, backend, database, *user->config);
+      // Another server user, or another address: what is open belongs to the old one (closed when idle
+      // or as it comes back). A new password alone: open connections stay, new ones use it.
+      const bool replace = elsewhere || target.credentials.user != pool->target().credentials.user;
+      pool->reconfigure(pool_settings_for(cfg, *user->config), target, replace);
+    }
+  }
+}
+
+bool worker::removed(std::size_t backend) const noexcept {
+  const auto& backends = shared_.cfg().backends;
+  return backend >= backends.size() || backends[backend].removed;
 }
 
 std::optional<std::size_t> worker::choose_replica(scoring::backend_set exclude, std::uint64_t min_replay_lsn) {
   const auto now = backends::pg::steady_clock::now();
   const std::size_t count = backend_states_.size();
   for (std::size_t i = 0; i < count; ++i) {
-    if (down_until_[i] > now || shared_.control[i].drained.load(std::memory_order_relaxed)) exclude.set(i);
+    if (down_until_[i] > now || shared_.control[i].drained.load(std::memory_order_relaxed) || removed(i)) exclude.set(i);
     if (min_replay_lsn != 0 && replay_lsn_[i] < min_replay_lsn) exclude.set(i);
   }
-  if (shared_.cfg.routing.balance == config::balancer::round_robin) {
+  if (shared_.cfg().routing.balance == config::balancer::round_robin) {
     const auto primary_index = primary().backend;
     for (std::size_t i = 0; i < count; ++i) {
       backend_states_[i].is_replica = !primary_index || i != *primary_index;
@@ -340,14 +391,14 @@ write_target worker::primary() const {
       std::string claimants;
       std::optional<std::size_t> unfenced;
       std::size_t unfenced_count = 0;
-      for (std::size_t i = 0; i < shared_.cfg.backends.size(); ++i) {
+      for (std::size_t i = 0; i < shared_.cfg().backends.size(); ++i) {
         if (!view.claimants.test(i)) continue;
         if (!is_fenced(i)) {
           unfenced = i;
           ++unfenced_count;
         }
         if (!claimants.empty()) claimants += ", ";
-        claimants += "'" + shared_.cfg.backends[i].name + "'";
+        claimants += "'" + shared_.cfg().backends[i].name + "'";
       }
       if (unfenced_count == 1) return {unfenced, "", {}, std::nullopt};  // the others are old primaries, fenced
       return {std::nullopt, "57P03",
@@ -368,7 +419,7 @@ write_target worker::primary() const {
 
 void worker::mark_down(std::size_t backend) {
   const auto now = backends::pg::steady_clock::now();
-  down_until_[backend] = now + shared_.cfg.pool.retry_interval;
+  down_until_[backend] = now + shared_.cfg().pool.retry_interval;
   scorer_.on_connect_failure(backend, now);
 }
 
@@ -408,7 +459,7 @@ void worker::on_probe(std::size_t backend, const backends::pg::probe_sample& sam
   const auto count = scorer_.take_events(events);
   for (std::size_t i = 0; i < count; ++i) {
     const auto& event = events[i];
-    const auto& name = shared_.cfg.backends[event.backend].name;
+    const auto& name = shared_.cfg().backends[event.backend].name;
     if (event.what == scoring::outlier_event::kind::ejected) {
       spdlog::info("worker {}: replica '{}' ejected ({}: observed {:.1f}, threshold {:.1f}) for {} ms (ejection #{})",
                    index_, name, scoring::to_string(event.reason), event.observed, event.threshold,
@@ -424,7 +475,7 @@ std::optional<std::size_t> worker::most_advanced_replica(scoring::backend_set ex
   std::optional<std::size_t> best;
   for (std::size_t i = 0; i < replay_lsn_.size(); ++i) {
     if (!probed_replica_[i] || exclude.test(i) || down_until_[i] > now) continue;
-    if (shared_.control[i].drained.load(std::memory_order_relaxed)) continue;  // as choose_replica
+    if (shared_.control[i].drained.load(std::memory_order_relaxed) || removed(i)) continue;  // as choose_replica
     if (!best || replay_lsn_[i] > replay_lsn_[*best]) best = i;
   }
   return best;
@@ -458,8 +509,15 @@ std::uint64_t worker::statement_id(std::string_view query, backends::pg::wire::b
 }
 
 classify::classification worker::classify_statement(std::string_view query) {
-  const classify::options options{shared_.cfg.routing.write_functions};
+  const auto& settings = shared_.settings();
+  const classify::options options{settings.cfg.routing.write_functions};
   if (query.size() > classification_max_text) return classify::classify(query, options);
+  if (classifications_for_ != &settings) {
+    // A reload published new settings: routing.write_functions may have changed, and with it answers.
+    classifications_.clear();
+    old_classifications_.clear();
+    classifications_for_ = &settings;
+  }
   if (const auto found = classifications_.find(query); found != classifications_.end()) return found->second;
   // Generations, as in statement_id: a text of the previous generation moves to the current one.
   const auto rotate = [this] {
@@ -484,7 +542,8 @@ std::vector<admin::backend_figures> worker::backend_figures() const {
   const auto now = backends::pg::steady_clock::now();
   auto explanation = std::make_unique<scoring::choice_explanation>();
   scorer_.explain(scoring::clock_type::now(), *explanation);
-  std::vector<admin::backend_figures> out(shared_.cfg.backends.size());
+  // Every slot (shared_state::backend_slots): reports taken around a reload have the same length.
+  std::vector<admin::backend_figures> out(shared_.backend_slots);
   for (std::size_t i = 0; i < out.size(); ++i) {
     auto& figures = out[i];
     figures.scored = explanation->backends[i];
@@ -512,6 +571,7 @@ std::vector<admin::pool_figures> worker::pool_figures() const {
       figures.database = key.substr(0, separator);
       if (separator != std::string::npos) figures.user = key.substr(separator + 1);
       figures.max_size = pool->settings().max_size;
+      figures.retired = pool->retired();
       figures.stats = pool->stats();
       out.push_back(std::move(figures));
     }
@@ -533,9 +593,9 @@ std::optional<std::size_t> worker::explain_read(scoring::choice_explanation& why
   const auto now = backends::pg::steady_clock::now();
   scoring::backend_set exclude;
   for (std::size_t i = 0; i < backend_states_.size(); ++i) {
-    if (down_until_[i] > now || shared_.control[i].drained.load(std::memory_order_relaxed)) exclude.set(i);
+    if (down_until_[i] > now || shared_.control[i].drained.load(std::memory_order_relaxed) || removed(i)) exclude.set(i);
   }
-  if (shared_.cfg.routing.balance == config::balancer::round_robin) {
+  if (shared_.cfg().routing.balance == config::balancer::round_robin) {
     // The rotation's next pick, on a copy so the real rotation does not move.
     scorer_.explain(now, why);
     auto states = backend_states_;

@@ -98,6 +98,15 @@ class worker {
   backends::pool::server_pool& pool(std::size_t backend, const std::string& database,
                                     const config::user_config& user);
 
+  // A reload published `next` (router/reloader.cpp), on this worker's thread (post to io()): every pool
+  // takes the new sizes, timeouts and credentials; pools of removed users and of the `removed` backends
+  // retire (connections close as they come back); those of `moved` backends (new host or port) replace
+  // their connections the same way.
+  void on_reload(const settings_snapshot& next, const std::vector<std::size_t>& removed,
+                 const std::vector<std::size_t>& moved);
+  // A slot no configured backend uses now (removed by a reload, or never used): no new work goes there.
+  bool removed(std::size_t backend) const noexcept;
+
   // A replica for the next read, or nullopt (the caller applies routing.fallback). `exclude`: backends
   // to skip this time. `min_replay_lsn`: only replicas whose last probe shows they replayed at least
   // this far (read_your_writes).
@@ -139,9 +148,10 @@ class worker {
   std::uint64_t statement_id(std::string_view query, backends::pg::wire::bytes_view parameter_types);
 
   // The classification of a statement text a client parses (extended protocol), the same for every
-  // client of this worker (it depends on the text and routing.write_functions only): a text seen
-  // before costs a hash lookup and no allocation. Two generations of at most classification_cap / 2
-  // texts each, as statement_id's; texts longer than classification_max_text are classified every time.
+  // client of this worker (it depends on the text and routing.write_functions only; a reload empties
+  // it): a text seen before costs a hash lookup and no allocation. Two generations of at most
+  // classification_cap / 2 texts each, as statement_id's; texts longer than classification_max_text
+  // are classified every time.
   classify::classification classify_statement(std::string_view query);
   static constexpr std::size_t classification_cap = 10'000;
   static constexpr std::size_t classification_max_text = 4096;
@@ -171,6 +181,9 @@ class worker {
   void unregister_client(pg::client_session* session);
 
  private:
+  static backends::pool::pool_settings pool_settings_for(const config::config& cfg, const config::user_config& user);
+  backends::pg::connect_target connect_target_for(const config::config& cfg, std::size_t backend,
+                                                  const std::string& database, const config::user_config& user);
   asio::awaitable<void> accept_loop();
   // accept() failed with `ec`: counts it, refuses one waiting client with 53300 when descriptors ran
   // out (through the spare descriptor), logs at most one line per 10 s, and pauses briefly.
@@ -217,6 +230,7 @@ class worker {
   using classification_map = std::unordered_map<std::string, classify::classification, text_hash, std::equal_to<>>;
   classification_map classifications_;      // current generation (classify_statement)
   classification_map old_classifications_;  // previous generation
+  const settings_snapshot* classifications_for_ = nullptr;  // the settings they were computed with
   worker_stats stats_;
   // For the admin API, per backend: batches dispatched, statement latencies, the latest probe.
   std::vector<std::uint64_t> dispatched_;

@@ -102,24 +102,61 @@ std::optional<std::int64_t> int_value(PGresult* result, int column) {
 }  // namespace
 
 prober::prober(std::vector<probe_target> targets, prober_settings settings, callback on_sample)
-    : targets_(std::move(targets)), settings_(settings), on_sample_(std::move(on_sample)) {}
+    : settings_(settings), on_sample_(std::move(on_sample)) {
+  for (auto& target : targets) {
+    slots_.push_back(std::make_unique<probe_slot>());
+    slots_.back()->target = std::move(target);
+  }
+}
 
 prober::~prober() { stop(); }
 
 void prober::start() {
-  for (std::size_t i = 0; i < targets_.size(); ++i) threads_.emplace_back([this, i] { run(i); });
+  std::lock_guard control(control_mutex_);
+  started_ = true;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto* slot = slots_[i].get();
+    if (slot != nullptr && !slot->thread.joinable()) slot->thread = std::thread([this, i, slot] { run(i, slot); });
+  }
 }
 
 void prober::stop() {
+  std::lock_guard control(control_mutex_);
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
+  for (auto& slot : slots_) {
+    if (slot && slot->thread.joinable()) slot->thread.join();
   }
-  threads_.clear();
+}
+
+void prober::stop_slot(std::size_t index) {
+  if (index >= slots_.size() || !slots_[index]) return;
+  {
+    std::lock_guard lock(mutex_);
+    slots_[index]->stop = true;
+  }
+  wake_.notify_all();
+  if (slots_[index]->thread.joinable()) slots_[index]->thread.join();
+  slots_[index].reset();
+}
+
+void prober::set_target(std::size_t index, probe_target target) {
+  std::lock_guard control(control_mutex_);
+  stop_slot(index);
+  if (slots_.size() <= index) slots_.resize(index + 1);
+  slots_[index] = std::make_unique<probe_slot>();
+  auto* slot = slots_[index].get();
+  slot->target = std::move(target);
+  std::lock_guard lock(mutex_);
+  if (started_ && !stopping_) slot->thread = std::thread([this, index, slot] { run(index, slot); });
+}
+
+void prober::remove_target(std::size_t index) {
+  std::lock_guard control(control_mutex_);
+  stop_slot(index);
 }
 
 void prober::close_state(void*& state) {
@@ -189,16 +226,16 @@ probe_sample prober::probe_once(const probe_target& target, const prober_setting
   return sample;
 }
 
-void prober::run(std::size_t index) {
+void prober::run(std::size_t index, probe_slot* slot) {
   void* state = nullptr;
   auto next = steady_clock::now();
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      if (wake_.wait_until(lock, next, [this] { return stopping_; })) break;
+      if (wake_.wait_until(lock, next, [this, slot] { return stopping_ || slot->stop; })) break;
     }
     next += settings_.interval;
-    auto sample = probe_once(targets_[index], settings_, state);
+    auto sample = probe_once(slot->target, settings_, state);
     sample.timed_out = !sample.probe.reachable && (sample.error == connect_timed_out || sample.error == query_timed_out);
     on_sample_(index, sample);
     // A slow probe must not make the next ones pile up.

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -54,6 +55,11 @@ class prober {
 
   void start();
   void stop();
+  // A reload (control path; any thread but a probe thread): probes `target` in slot `index` from now on,
+  // a new connection and thread (one already there is stopped first: a backend that moved).
+  void set_target(std::size_t index, probe_target target);
+  // A reload removed the backend in slot `index`: its thread stops (joined here).
+  void remove_target(std::size_t index);
 
   // Runs one probe synchronously against `target` (also used by admin actions and tests). `state` is
   // the caller's libpq connection (PGconn*), kept between calls; null starts a new one.
@@ -61,15 +67,24 @@ class prober {
   static void close_state(void*& state);
 
  private:
-  void run(std::size_t index);
+  // One backend's probe thread. The thread reads only its own slot (which outlives it).
+  struct probe_slot {
+    probe_target target;
+    std::thread thread;
+    bool stop = false;  // under mutex_: this slot's thread ends
+  };
+  void run(std::size_t index, probe_slot* slot);
+  // Stops and joins the thread of slots_[index], if any (the caller holds control_mutex_).
+  void stop_slot(std::size_t index);
 
-  std::vector<probe_target> targets_;
   prober_settings settings_;
   callback on_sample_;
-  std::vector<std::thread> threads_;
+  std::mutex control_mutex_;  // start, stop, set_target, remove_target: one at a time
+  std::vector<std::unique_ptr<probe_slot>> slots_;  // by backend index; null: no backend there
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool started_ = false;
 };
 
 }  // namespace sluice::backends::pg

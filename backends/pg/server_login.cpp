@@ -4,8 +4,6 @@
 
 namespace sluice::backends::pg {
 
-namespace wire = backends::pg::wire;
-
 server_login::server_login(login_credentials credentials) : credentials_(std::move(credentials)) {}
 
 void server_login::start(wire::byte_buffer& out) {

@@ -7,7 +7,7 @@ namespace sluice::backends::pool {
 
 bool pool_budget::try_reserve() noexcept {
   auto current = count_.load(std::memory_order_seq_cst);
-  while (current < max_) {
+  while (current < max_.load(std::memory_order_seq_cst)) {
     if (count_.compare_exchange_weak(current, current + 1, std::memory_order_seq_cst)) return true;
   }
   return false;

@@ -36,7 +36,13 @@ class pool_budget {
   pool_budget(const pool_budget&) = delete;
   pool_budget& operator=(const pool_budget&) = delete;
 
-  std::size_t max() const noexcept { return max_; }
+  std::size_t max() const noexcept { return max_.load(std::memory_order_relaxed); }
+  // A reload changed the pool size (router/reloader.cpp): a smaller max stops new reservations until
+  // enough connections are closed as they come back (server_pool::release); a larger one lets waiters
+  // in (server_pool::reconfigure grants them slots).
+  void set_max(std::size_t max) noexcept { max_.store(max == 0 ? 1 : max, std::memory_order_seq_cst); }
+  // More connections open than the budget allows (after a reload lowered it).
+  bool over() const noexcept { return count_.load(std::memory_order_seq_cst) > max(); }
   // Connections open or opening for this key on all workers (including slots granted to waiters).
   std::size_t in_use() const noexcept { return count_.load(std::memory_order_relaxed); }
 
@@ -79,7 +85,7 @@ class pool_budget {
     asio::any_io_executor executor;
   };
 
-  const std::size_t max_;
+  std::atomic<std::size_t> max_;
   std::atomic<std::size_t> count_{0};
   std::atomic<std::size_t> waiting_{0};
   std::mutex mutex_;

@@ -37,7 +37,42 @@ void server_pool::close_idle() noexcept {
 
 bool server_pool::lendable(server_connection& connection, pg::steady_clock::time_point now) const {
   const bool recently_used = now - connection.last_used < settings_.check_after;
-  return (recently_used || connection.idle_and_healthy()) && now - connection.created_at() < settings_.lifetime;
+  return (recently_used || connection.idle_and_healthy()) && now - connection.created_at() < settings_.lifetime &&
+         connection.created_at() >= replace_before_;
+}
+
+void server_pool::reconfigure(const pool_settings& settings, const pg::connect_target& target, bool replace_open) {
+  const auto before = budget_->max();
+  settings_ = settings;
+  budget_->set_max(settings.max_size);
+  settings_.max_size = budget_->max();
+  const auto addresses = target_.addresses;
+  target_ = target;
+  if (target_.addresses == nullptr) target_.addresses = addresses;
+  if (replace_open) {
+    replace_before_ = pg::steady_clock::now();
+    close_idle_returning_budget();
+  }
+  // A larger size: clients queued for the old one get the new slots now rather than at their timeout.
+  for (auto added = settings_.max_size > before ? settings_.max_size - before : 0; added > 0; --added) {
+    auto* to = budget_->pop_with_slot();
+    if (to == nullptr) break;
+    grant_slot(to, this);
+  }
+}
+
+void server_pool::retire() {
+  retired_ = true;
+  close_idle_returning_budget();
+}
+
+void server_pool::close_idle_returning_budget() {
+  const auto closed = idle_.size();
+  for (auto& connection : idle_) connection->terminate();
+  idle_.clear();
+  stats_.total -= closed;
+  stats_.idle = 0;
+  for (std::size_t i = 0; i < closed; ++i) release_slot();
 }
 
 asio::awaitable<acquire_result> server_pool::acquire() {
@@ -114,6 +149,9 @@ asio::awaitable<acquire_result> server_pool::acquire() {
 }
 
 void server_pool::release(std::unique_ptr<server_connection> connection, bool reusable) {
+  // After a reload: a retired pool, a connection opened before its credentials changed, or more
+  // connections open than the (lowered) size allows: closed as it comes back, not cut while busy.
+  if (retired_ || connection->created_at() < replace_before_ || budget_->over()) reusable = false;
   if (!reusable || !connection->socket().is_open()) {
     connection->close();
     --stats_.total;

@@ -77,6 +77,16 @@ class server_pool {
   // Closes idle connections past idle_timeout or lifetime. Called periodically by the worker.
   void reap(pg::steady_clock::time_point now);
 
+  // A reload (router/reloader.cpp), on this pool's thread: new settings (timeouts; max_size also
+  // becomes the budget's max) and target (credentials, timeout) for the connections opened from now
+  // on. `replace_open`: connections opened before now are closed instead of lent again (the server
+  // user or database changed); idle ones at once, busy ones as they come back.
+  void reconfigure(const pool_settings& settings, const pg::connect_target& target, bool replace_open);
+  // A reload removed this pool's backend or user: idle connections close now, busy ones as they come
+  // back, and the worker drops the pool once no session uses it.
+  void retire();
+  bool retired() const noexcept { return retired_; }
+
   // Sessions using this pool (item: pools for database names nobody logs in to are dropped).
   void add_user() noexcept { ++users_; }
   void remove_user() noexcept { --users_; }
@@ -86,7 +96,7 @@ class server_pool {
   // Worker shutdown: closes idle connections while the io_context still exists.
   void shutdown() noexcept { close_idle(); }
   bool droppable() const noexcept {
-    return users_ == 0 && stats_.total == 0 && stats_.waiting == 0 && stats_.connects == 0;
+    return users_ == 0 && stats_.total == 0 && stats_.waiting == 0 && (stats_.connects == 0 || retired_);
   }
 
   // ParameterStatus values from the first successful login, for greeting clients; empty until then.
@@ -113,6 +123,8 @@ class server_pool {
   bool lendable(server_connection& connection, pg::steady_clock::time_point now) const;
   // Closes every idle connection, returning budget without waking anyone (destruction, shutdown).
   void close_idle() noexcept;
+  // Closes every idle connection and gives their budget to waiters, if any (reconfigure, retire).
+  void close_idle_returning_budget();
   // Posted here by a new waiter on another worker: hand idle connections to the FIFO's head.
   void offer_idle();
   // Asks the key's pools on other workers to offer their idle connections.
@@ -128,6 +140,8 @@ class server_pool {
   std::vector<std::pair<std::string, std::string>> server_parameters_;
   pool_stats stats_;
   std::size_t users_ = 0;
+  bool retired_ = false;                              // retire(): nothing goes back to idle_
+  pg::steady_clock::time_point replace_before_{};     // connections created earlier are not lent again
 };
 
 }  // namespace sluice::backends::pool

@@ -306,7 +306,7 @@ json::object counters_json(const worker_stats& stats) {
 json::object writes_json(const shared_state& shared, const write_target& writes) {
   json::object out;
   if (writes.backend) {
-    out["primary"] = shared.cfg.backends[*writes.backend].name;
+    out["primary"] = shared.cfg().backends[*writes.backend].name;
   } else {
     out["primary"] = nullptr;
     out["sqlstate"] = writes.sqlstate;
@@ -330,8 +330,9 @@ json::object writes_json(const shared_state& shared, const write_target& writes)
 }
 
 std::optional<std::size_t> find_backend(const shared_state& shared, std::string_view name) {
-  for (std::size_t i = 0; i < shared.cfg.backends.size(); ++i) {
-    if (shared.cfg.backends[i].name == name) return i;
+  const auto& backends = shared.cfg().backends;
+  for (std::size_t i = 0; i < backends.size(); ++i) {
+    if (backends[i].name == name && !backends[i].removed) return i;
   }
   return std::nullopt;
 }
@@ -361,7 +362,7 @@ std::string json_string_object(std::string_view key, std::string_view text) {
 
 admin_server::admin_server(shared_state& shared, std::vector<worker*> workers, admin_actions actions)
     : shared_(shared), workers_(std::move(workers)), actions_(std::move(actions)), acceptor_(io_) {
-  const auto& admin = shared_.cfg.admin;
+  const auto& admin = shared_.cfg().admin;
   token_ = admin.token;
   if (token_.empty()) {
     if (const char* from_env = std::getenv(admin.token_env.c_str()); from_env != nullptr) token_ = from_env;
@@ -386,7 +387,7 @@ admin_server::~admin_server() { stop(); }
 void admin_server::start() {
   asio::co_spawn(io_, accept_loop(), asio::detached);
   thread_ = std::thread([this] { io_.run(); });
-  spdlog::info("admin API listening on {}:{}", shared_.cfg.admin.listen_host, port_);
+  spdlog::info("admin API listening on {}:{}", shared_.cfg().admin.listen_host, port_);
 }
 
 void admin_server::stop() {
@@ -680,20 +681,23 @@ http_response admin_server::get_status() {
   out["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - started_at_).count();
   out["workers"] = workers_.size();
   out["clients"] = shared_.clients.load(std::memory_order_relaxed);
-  out["max_client_connections"] = shared_.cfg.limits.max_client_connections;  // as fitted to the open-file limit
+  out["max_client_connections"] = shared_.cfg().limits.max_client_connections;  // as fitted to the open-file limit
   const auto resident = resident_memory_bytes();
   out["resident_memory_bytes"] = resident ? json::value(*resident) : json::value(nullptr);
-  out["listen"] = shared_.cfg.listen_host + ":" + std::to_string(shared_.cfg.listen_port);
+  out["listen"] = shared_.cfg().listen_host + ":" + std::to_string(shared_.cfg().listen_port);
   out["topology"] = scoring::to_string(cluster.topology.state);
   out["writes"] = writes_json(shared_, cluster.writes);
   json::object backends;
   std::size_t up = 0;
   std::size_t candidates = 0;
+  std::size_t configured = 0;
   for (const auto& view : cluster.backends) {
+    if (view.removed) continue;
+    ++configured;
     if (view.reachable) ++up;
     if (view.exclusion == "candidate" && !view.drained && !view.marked_down) ++candidates;
   }
-  backends["configured"] = cluster.backends.size();
+  backends["configured"] = configured;
   backends["reachable"] = up;
   backends["read_candidates"] = candidates;
   out["backends"] = std::move(backends);
@@ -709,14 +713,16 @@ http_response admin_server::get_backends(const std::string& only) {
     if (!index) return error_response(404, "no backend named '" + only + "'");
   }
   const auto cluster = gather(shared_, workers_, {.backends = true}, worker_timeout);
-  if (index) return json_response(200, backend_json(shared_.cfg.backends[*index], cluster.backends[*index]));
+  if (index) return json_response(200, backend_json(shared_.cfg().backends[*index], cluster.backends[*index]));
   json::array list;
-  for (const auto& view : cluster.backends) list.push_back(backend_json(shared_.cfg.backends[view.index], view));
+  for (const auto& view : cluster.backends) {
+    if (!view.removed) list.push_back(backend_json(shared_.cfg().backends[view.index], view));
+  }
   json::object out;
   out["topology"] = scoring::to_string(cluster.topology.state);
-  out["primary"] = cluster.writes.backend ? json::value(shared_.cfg.backends[*cluster.writes.backend].name)
+  out["primary"] = cluster.writes.backend ? json::value(shared_.cfg().backends[*cluster.writes.backend].name)
                                           : json::value(nullptr);
-  out["balance"] = shared_.cfg.routing.balance == config::balancer::score ? "score" : "round_robin";
+  out["balance"] = shared_.cfg().routing.balance == config::balancer::score ? "score" : "round_robin";
   out["backends"] = std::move(list);
   return json_response(200, out);
 }
@@ -742,6 +748,7 @@ http_response admin_server::get_pools() {
   // proxy-wide budget every worker's pool of the key shares, so it is not summed.
   struct entry {
     std::size_t max_size = 0;
+    bool retired = false;
     backends::pool::pool_stats stats;
     json::array workers;
   };
@@ -750,6 +757,7 @@ http_response admin_server::get_pools() {
     for (const auto& pool : report.pools) {
       auto& e = merged[{pool.backend, pool.database, pool.user}];
       e.max_size = std::max(e.max_size, pool.max_size);
+      e.retired = e.retired || pool.retired;
       e.stats.total += pool.stats.total;
       e.stats.idle += pool.stats.idle;
       e.stats.waiting += pool.stats.waiting;
@@ -766,10 +774,11 @@ http_response admin_server::get_pools() {
   json::array list;
   for (auto& [key, e] : merged) {
     json::object pool;
-    pool["backend"] = shared_.cfg.backends[std::get<0>(key)].name;
+    pool["backend"] = shared_.cfg().backends[std::get<0>(key)].name;
     pool["database"] = std::get<1>(key);
     pool["user"] = std::get<2>(key);
     pool["max_size"] = e.max_size;
+    pool["retired"] = e.retired;
     pool["total"] = e.stats.total;
     pool["idle"] = e.stats.idle;
     pool["in_use"] = e.stats.total - std::min(e.stats.total, e.stats.idle);
@@ -781,8 +790,8 @@ http_response admin_server::get_pools() {
     list.push_back(std::move(pool));
   }
   json::object out;
-  out["mode"] = shared_.cfg.pool.mode == config::pool_mode::transaction ? "transaction" : "session";
-  out["size"] = shared_.cfg.pool.size;
+  out["mode"] = shared_.cfg().pool.mode == config::pool_mode::transaction ? "transaction" : "session";
+  out["size"] = shared_.cfg().pool.size;
   out["pools"] = std::move(list);
   return json_response(200, out);
 }
@@ -828,7 +837,7 @@ http_response admin_server::explain(const http_request& request) {
   if (auto from = parameter(request, body ? &*body : nullptr, "sql")) sql = *from;
   if (sql.empty()) return error_response(400, R"(explain needs SQL text: GET /explain?sql=... or POST {"sql": "..."})");
 
-  const auto& routing = shared_.cfg.routing;
+  const auto& routing = shared_.cfg().routing;
   const classify::options options{routing.write_functions};
   const auto kind = classify::classify(sql, options);
   json::object classification{
@@ -889,10 +898,10 @@ http_response admin_server::explain(const http_request& request) {
   json::object choice;
   if (route == classify::route::replica) {
     if (preview.read_backend) {
-      out["backend"] = shared_.cfg.backends[*preview.read_backend].name;
+      out["backend"] = shared_.cfg().backends[*preview.read_backend].name;
       choice["outcome"] = "replica";
     } else if (routing.fallback == config::read_fallback::primary) {
-      out["backend"] = preview.writes.backend ? json::value(shared_.cfg.backends[*preview.writes.backend].name)
+      out["backend"] = preview.writes.backend ? json::value(shared_.cfg().backends[*preview.writes.backend].name)
                                               : json::value(nullptr);
       choice["outcome"] = "fallback_primary";
       out["reason"] = reason + "; but no replica qualifies now, so routing.fallback = primary sends it to the primary";
@@ -905,14 +914,14 @@ http_response admin_server::explain(const http_request& request) {
     choice["balance"] = routing.balance == config::balancer::score ? "score" : "round_robin";
     choice["candidates"] = why.candidate_count;
     const auto name_of = [&](const std::optional<std::size_t>& index) {
-      return index ? json::value(shared_.cfg.backends[*index].name) : json::value(nullptr);
+      return index ? json::value(shared_.cfg().backends[*index].name) : json::value(nullptr);
     };
     choice["first_sample"] = name_of(why.first_sample);
     choice["second_sample"] = name_of(why.second_sample);
     choice["chosen"] = name_of(why.chosen);
     choice["slow_start_deferred"] = why.slow_start_deferred;
     json::array per_backend;
-    for (std::size_t i = 0; i < shared_.cfg.backends.size() && i < why.backend_count; ++i) {
+    for (std::size_t i = 0; i < shared_.cfg().backends.size() && i < why.backend_count; ++i) {
       const auto& b = why.backends[i];
       std::string reason_text = scoring::to_string(b.reason);
       if (b.reason == scoring::exclusion_reason::excluded_by_caller &&
@@ -922,7 +931,7 @@ http_response admin_server::explain(const http_request& request) {
         reason_text = "marked_down";
       }
       per_backend.push_back(json::object{
-          {"name", shared_.cfg.backends[i].name},
+          {"name", shared_.cfg().backends[i].name},
           {"exclusion", reason_text},
           {"is_primary", b.is_primary},
           {"latency_ms", number(ms_from_us(b.latency_us))},
@@ -938,7 +947,7 @@ http_response admin_server::explain(const http_request& request) {
     choice["text"] = scoring::to_string(why);
   } else {
     if (preview.writes.backend) {
-      out["backend"] = shared_.cfg.backends[*preview.writes.backend].name;
+      out["backend"] = shared_.cfg().backends[*preview.writes.backend].name;
       choice["outcome"] = "primary";
     } else {
       out["backend"] = nullptr;

@@ -70,8 +70,13 @@ void add(worker_stats& sum, const worker_stats& one) {
 
 std::vector<backend_view> merge_backends(const shared_state& shared, const std::vector<worker_report>& reports,
                                          const write_target& writes) {
-  const std::size_t count = shared.cfg.backends.size();
+  const auto& backends = shared.cfg().backends;
+  const std::size_t count = backends.size();
   std::vector<backend_view> views(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    views[i].index = i;
+    views[i].removed = backends[i].removed;
+  }
   if (reports.empty()) return views;
   const auto now = std::chrono::steady_clock::now();
   const double workers = static_cast<double>(reports.size());

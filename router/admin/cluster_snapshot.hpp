@@ -51,6 +51,7 @@ struct worker_report {
 // percentiles come from the merged histograms, and the outlier state is the worst any worker holds.
 struct backend_view {
   std::size_t index = 0;
+  bool removed = false;             // a reload removed this backend: kept for its index, not shown
   std::string role = "unknown";     // from the latest probe: "primary", "replica"; "unknown" before one
   bool reachable = false;
   bool probed = false;

@@ -93,7 +93,7 @@ const char* topology_name(scoring::topology_state state) { return scoring::to_st
 std::string render_metrics(const metrics_input& input) {
   const auto& shared = *input.shared;
   const auto& cluster = *input.cluster;
-  const auto& backends = shared.cfg.backends;
+  const auto& backends = shared.cfg().backends;
   exposition m;
 
   // --- Process ----------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ std::string render_metrics(const metrics_input& input) {
   m.sample({}, static_cast<std::uint64_t>(shared.clients.load(std::memory_order_relaxed)));
   m.family("sluice_max_client_connections", "gauge",
            "limits.max_client_connections in force (lowered at start to fit the open-file limit).");
-  m.sample({}, static_cast<std::uint64_t>(shared.cfg.limits.max_client_connections));
+  m.sample({}, static_cast<std::uint64_t>(shared.cfg().limits.max_client_connections));
   if (const auto resident = resident_memory_bytes()) {
     m.family("sluice_resident_memory_bytes", "gauge", "Resident memory size in bytes (/proc/self/statm).");
     m.sample({}, *resident);
@@ -183,10 +183,13 @@ std::string render_metrics(const metrics_input& input) {
 
   // --- Backends ---------------------------------------------------------------------------------
   const auto for_backends = [&](auto&& fn) {
-    for (const auto& view : cluster.backends) fn(backends[view.index].name, view);
+    for (const auto& view : cluster.backends) {
+      if (!view.removed) fn(backends[view.index].name, view);
+    }
   };
   m.family("sluice_backend_info", "gauge", "Always 1; the configured address and role are labels.");
   for (const auto& view : cluster.backends) {
+    if (view.removed) continue;
     const auto& b = backends[view.index];
     m.sample({{"backend", b.name},
               {"host", b.host},

@@ -33,6 +33,7 @@ struct pool_figures {
   std::string database;
   std::string user;  // the client-side user name the pool is for
   std::size_t max_size = 0;
+  bool retired = false;  // a reload removed its user or backend: connections close as they come back
   backends::pool::pool_stats stats;
 };
 

@@ -58,6 +58,10 @@ struct backend_config {
   std::string host;
   std::uint16_t port = 5432;
   backend_role role = backend_role::replica;
+  // Set by a reload that removed this backend (config::plan_reload): its slot (index) stays, so indexes
+  // held by workers and sessions stay valid, but it gets no new work and is not shown. Never in a file.
+  bool removed = false;
+  bool operator==(const backend_config&) const = default;
 };
 
 struct user_config {
@@ -71,6 +75,7 @@ struct user_config {
   std::optional<std::uint32_t> pool_size;     // overrides pool.size for this user's pools
   std::string server_user;                    // credentials sluice uses towards backends;
   std::optional<std::string> server_password; // default: name and password
+  bool operator==(const user_config&) const = default;
 };
 
 struct pool_config {
@@ -83,12 +88,14 @@ struct pool_config {
   milliseconds retry_interval{1'000};          // how long a backend that refused a connection is skipped
   milliseconds server_check_delay{1'000};      // idle longer than this: checked before it is lent
   std::uint32_t max_prepared_statements = 200;  // per server connection; least recently used are closed
+  bool operator==(const pool_config&) const = default;
 };
 
 struct limits_config {
   std::uint32_t max_message_size = 64u * 1024u * 1024u;  // bytes; larger client messages are refused
   milliseconds startup_timeout{10'000};                  // a client must finish startup+auth in this time
   std::uint32_t max_client_connections = 20'000;          // beyond this, new clients get 53300
+  bool operator==(const limits_config&) const = default;
 };
 
 struct routing_config {
@@ -104,6 +111,7 @@ struct routing_config {
   milliseconds causal_wait{50};               // read_your_writes: how long a read may wait for a replica
   std::uint64_t max_lag_bytes = 16u * 1024u * 1024u;  // replicas further behind get no reads
   milliseconds max_lag{10'000};               // ... nor replicas further behind in time
+  bool operator==(const routing_config&) const = default;
 };
 
 struct health_config {
@@ -114,11 +122,13 @@ struct health_config {
   std::optional<std::string> user;      // default: the first user's server_user
   std::optional<std::string> password;  // default: that user's server password
   std::string database = "postgres";
+  bool operator==(const health_config&) const = default;
 };
 
 struct logging_config {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   bool connections = false;    // each client's connect and disconnect at info (false: at debug)
+  bool operator==(const logging_config&) const = default;
 };
 
 // [admin]: the HTTP admin API (docs/operations.md). Enabled when the section is present.
@@ -128,6 +138,7 @@ struct admin_config {
   std::uint16_t listen_port = 6481;
   std::string token;                          // bearer token: `token`, else the environment variable below
   std::string token_env = "SLUICE_ADMIN_TOKEN";
+  bool operator==(const admin_config&) const = default;
 };
 
 // [failover]: switchover, failover and the write hold (docs/operations.md).
@@ -139,6 +150,7 @@ struct failover_config {
   milliseconds drain_timeout{10'000};         // switchover: in-flight writes get this long to finish
   milliseconds catchup_timeout{30'000};       // switchover: the target must replay everything in this time
   std::string rejoin_command;                 // optional: run to turn an old primary into a replica
+  bool operator==(const failover_config&) const = default;
 };
 
 // [qos] plus [[tenants]] and [[tenant_rules]] (docs/qos.md). `policy_file` may hold the tenants and

@@ -50,7 +50,7 @@ constexpr const char* global_usage =
     "  explain \"SQL\"          how SQL would be routed right now, and why\n"
     "  drain NAME             no new reads to backend NAME; running transactions finish\n"
     "  undrain NAME           let backend NAME serve reads again\n"
-    "  reload                 re-read the tenant policies (as SIGHUP does)\n"
+    "  reload                 re-read the config file and apply what can change (as SIGHUP does)\n"
     "  switchover --to NAME   planned promotion of replica NAME\n"
     "  failover               promote the best replica now (the primary is gone)\n"
     "  drill [ARGS]           a canary workload through a switchover, with a report\n"
@@ -94,7 +94,12 @@ const std::map<std::string, std::string>& command_usage() {
                 "No new reads or read transactions start on replica NAME; those running finish. The\n"
                 "primary cannot be drained (switch over first).\n"},
       {"undrain", "usage: sluicectl undrain NAME [--json]\nBackend NAME serves reads again.\n"},
-      {"reload", "usage: sluicectl reload [--json]\nRe-reads the tenant policies; a broken file keeps the old ones.\n"},
+      {"reload",
+       "usage: sluicectl reload [--json]\nRe-reads sluice's config file (as SIGHUP does) and applies what can change while it\n"
+       "runs: users and passwords, backends added, removed or moved, pool sizes and timeouts, limits, logging,\n"
+       "routing (but the lag limits) and tenant policies. Prints what was applied and the changed keys that\n"
+       "need a restart (listen address, workers, [admin], [health], [failover], ...; docs/configuration.md).\n"
+       "A broken file changes nothing: the error names file, line and key (exit status 1).\n"},
       {"switchover", "usage: sluicectl switchover --to NAME [--json]\n"
                      "Planned switchover: holds new writes, lets running ones finish, waits until replica NAME\n"
                      "has replayed everything, promotes it and fences the old primary. Blocks until done.\n"},
@@ -761,6 +766,28 @@ int cmd_action(const context& ctx, std::string_view target, std::string_view bod
   return exit_ok;
 }
 
+// POST /reload: what was applied, and what needs a restart.
+int cmd_reload(const context& ctx) {
+  const auto answer = call(ctx, "POST", "/reload", {}, action_timeout_ms);
+  if (ctx.json) {
+    print_json(answer);
+    return exit_ok;
+  }
+  std::puts("reloaded");
+  const auto print_list = [&answer](const char* key, const char* heading) {
+    if (!answer.is_object()) return;
+    const auto* list = answer.as_object().if_contains(key);
+    if (list == nullptr || !list->is_array() || list->as_array().empty()) return;
+    std::puts(heading);
+    for (const auto& line : list->as_array()) {
+      if (line.is_string()) std::printf("  %s\n", std::string(line.as_string()).c_str());
+    }
+  };
+  print_list("applied", "applied:");
+  print_list("needs_restart", "needs a restart (kept as before):");
+  return exit_ok;
+}
+
 int cmd_switchover(const context& ctx, const std::vector<std::string>& args) {
   std::optional<std::string> to;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -826,7 +853,7 @@ int run(const options& opts) {
   if (c == "switchover") return cmd_switchover(ctx, args);
   if (c == "reload") {
     if (!args.empty()) throw usage_error{"reload takes no arguments"};
-    return cmd_action(ctx, "/reload", {}, "tenant policies reloaded", false);
+    return cmd_reload(ctx);
   }
   if (c == "failover") {
     if (!args.empty()) throw usage_error{"failover takes no arguments"};

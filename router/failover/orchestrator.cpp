@@ -230,7 +230,7 @@ std::string flush_wal(pg_admin& conn) {
 void repoint_replicas(const config::config& cfg, operation_report& report, std::size_t target,
                       std::optional<std::size_t> skip, pg_admin& target_conn, milliseconds timeout) {
   for (std::size_t i = 0; i < cfg.backends.size(); ++i) {
-    if ((skip && i == *skip) || i == target) continue;
+    if ((skip && i == *skip) || i == target || cfg.backends[i].removed) continue;
     const auto& name = cfg.backends[i].name;
     pg_admin replica;
     if (!replica.connect(admin_target(cfg, i), timeout)) {
@@ -296,7 +296,12 @@ std::string operation_report::to_json() const {
   return out.str();
 }
 
-orchestrator::orchestrator(shared_state& shared) : shared_(shared), views_(shared.cfg.backends.size()) {}
+orchestrator::orchestrator(shared_state& shared) : shared_(shared), views_(shared.backend_slots) {}
+
+bool orchestrator::in_use(std::size_t backend) const {
+  const auto& backends = shared_.cfg().backends;
+  return backend < backends.size() && !backends[backend].removed;
+}
 
 orchestrator::~orchestrator() { stop(); }
 
@@ -317,9 +322,9 @@ void orchestrator::stop() {
 }
 
 std::optional<std::size_t> orchestrator::find_backend(std::string_view name) const {
-  const auto& backends = shared_.cfg.backends;
+  const auto& backends = shared_.cfg().backends;
   for (std::size_t i = 0; i < backends.size(); ++i) {
-    if (backends[i].name == name) return i;
+    if (backends[i].name == name && !backends[i].removed) return i;
   }
   return std::nullopt;
 }
@@ -346,6 +351,7 @@ std::optional<std::size_t> orchestrator::current_primary_locked() const {
   std::optional<std::size_t> found;
   std::size_t count = 0;
   for (std::size_t i = 0; i < views_.size(); ++i) {
+    if (!in_use(i)) continue;  // a slot no backend uses (unused, or removed by a reload)
     if (!fenced(i) && views_[i].seen_as_primary) {
       found = i;
       ++count;
@@ -411,7 +417,7 @@ operation_report orchestrator::rejoin(std::string_view name) {
   if (!operation.owns_lock()) return refused("rejoin", 409, "another switchover, failover or rejoin is running");
   const auto index = find_backend(name);
   if (!index) return refused("rejoin", 404, "no backend named '" + std::string(name) + "'");
-  if (shared_.cfg.failover.rejoin_command.empty()) {
+  if (shared_.cfg().failover.rejoin_command.empty()) {
     return refused("rejoin", 400, "failover.rejoin_command is not set: rejoin the old primary by hand (docs/operations.md)");
   }
   if (current_primary() == index) return refused("rejoin", 409, "'" + std::string(name) + "' is the current primary");
@@ -425,7 +431,7 @@ operation_report orchestrator::rejoin(std::string_view name) {
   report.trigger = "api";
   report.started_unix_ms = unix_ms_now();
   report.old_primary = std::string(name);
-  if (const auto primary = current_primary()) report.new_primary = shared_.cfg.backends[*primary].name;  // followed
+  if (const auto primary = current_primary()) report.new_primary = shared_.cfg().backends[*primary].name;  // followed
   report.ok = run_rejoin(*index, run, report);
   if (!report.ok) report.status = 500;
   finish(report, run.started);
@@ -433,7 +439,7 @@ operation_report orchestrator::rejoin(std::string_view name) {
 }
 
 bool orchestrator::run_rejoin(std::size_t backend, run_context&, operation_report& report) {
-  const auto& cfg = shared_.cfg;
+  const auto& cfg = shared_.cfg();
   const auto& node = cfg.backends[backend];
   std::string command = cfg.failover.rejoin_command;
   const auto primary = current_primary();
@@ -493,7 +499,7 @@ bool orchestrator::run_rejoin(std::size_t backend, run_context&, operation_repor
 }
 
 operation_report orchestrator::run_switchover(std::size_t target, run_context& run) {
-  const auto& cfg = shared_.cfg;
+  const auto& cfg = shared_.cfg();
   auto& gate = shared_.writes;
   operation_report report;
   report.kind = "switchover";
@@ -690,7 +696,7 @@ operation_report orchestrator::run_switchover(std::size_t target, run_context& r
 
 operation_report orchestrator::run_failover(std::optional<std::size_t> target, bool force, std::string trigger,
                                             run_context& run) {
-  const auto& cfg = shared_.cfg;
+  const auto& cfg = shared_.cfg();
   auto& gate = shared_.writes;
   operation_report report;
   report.kind = "failover";
@@ -715,6 +721,7 @@ operation_report orchestrator::run_failover(std::optional<std::size_t> target, b
       old_lsn = views_[*old].lsn;
     }
     for (std::size_t i = 0; i < views_.size(); ++i) {
+      if (!in_use(i)) continue;  // a slot no backend uses (unused, or removed by a reload)
       if (old && i == *old) continue;
       if (target && i != *target) continue;
       if (shared_.control[i].fenced.load(std::memory_order_relaxed)) continue;
@@ -861,7 +868,7 @@ operation_report orchestrator::run_failover(std::optional<std::size_t> target, b
 }
 
 void orchestrator::on_probe(std::size_t backend, const backends::pg::probe_sample& sample) {
-  const auto& cfg = shared_.cfg;
+  const auto& cfg = shared_.cfg();
   const auto& probe = sample.probe;
   const auto now = steady_clock::now();
   std::lock_guard lock(mutex_);
@@ -902,6 +909,7 @@ void orchestrator::on_probe(std::size_t backend, const backends::pg::probe_sampl
     // before sluice restarted (fences live in memory). The monitor thread checks, at most every 5 s.
     std::size_t claimants = 0;
     for (std::size_t i = 0; i < views_.size(); ++i) {
+      if (!in_use(i)) continue;  // a slot no backend uses (unused, or removed by a reload)
       if (views_[i].reachable && views_[i].seen_as_primary && !shared_.control[i].fenced.load(std::memory_order_relaxed)) {
         ++claimants;
       }
@@ -969,7 +977,7 @@ void orchestrator::monitor_loop() {
           running_ = "failover";
         }
         spdlog::warn("failover: the primary has not answered for failover_timeout ({} ms): failing over",
-                     shared_.cfg.failover.failover_timeout.count());
+                     shared_.cfg().failover.failover_timeout.count());
         report = run_failover(std::nullopt, false, "auto", run);
         finish(report, run.started);
       } else {
@@ -978,7 +986,7 @@ void orchestrator::monitor_loop() {
     }
     lock.lock();
     auto_requested_ = false;
-    if (!report.ok) next_auto_attempt_ = steady_clock::now() + shared_.cfg.failover.failover_timeout;
+    if (!report.ok) next_auto_attempt_ = steady_clock::now() + shared_.cfg().failover.failover_timeout;
   }
 }
 
@@ -988,11 +996,12 @@ void orchestrator::monitor_loop() {
 void orchestrator::resolve_read_only_claimants() {
   std::unique_lock operation(operation_mutex_, std::try_to_lock);
   if (!operation.owns_lock()) return;
-  const auto& cfg = shared_.cfg;
+  const auto& cfg = shared_.cfg();
   std::vector<std::size_t> claimants;
   {
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < views_.size(); ++i) {
+      if (!in_use(i)) continue;  // a slot no backend uses (unused, or removed by a reload)
       if (views_[i].reachable && views_[i].seen_as_primary && !shared_.control[i].fenced.load(std::memory_order_relaxed)) {
         claimants.push_back(i);
       }
@@ -1018,7 +1027,7 @@ void orchestrator::resolve_read_only_claimants() {
 }
 
 std::string orchestrator::status_json() const {
-  const auto& cfg = shared_.cfg;
+  const auto& cfg = shared_.cfg();
   const auto& gate = shared_.writes;
   const auto totals = gate.totals();
   std::ostringstream out;
@@ -1037,13 +1046,16 @@ std::string orchestrator::status_json() const {
       << ",\"waiting\":" << gate.waiting() << ",\"hold_ms\":" << gate.hold_duration().count()
       << ",\"holds\":" << totals.holds << ",\"held_total\":" << totals.held << ",\"released\":" << totals.released
       << ",\"timed_out\":" << totals.timed_out << ",\"queue_full\":" << totals.queue_full << "},\"backends\":[";
+  bool first = true;
   for (std::size_t i = 0; i < views_.size(); ++i) {
+    if (!in_use(i)) continue;  // a slot no backend uses (unused, or removed by a reload)
     const auto& view = views_[i];
-    out << (i ? "," : "") << "{\"name\":" << json_string(cfg.backends[i].name)
+    out << (first ? "" : ",") << "{\"name\":" << json_string(cfg.backends[i].name)
         << ",\"reachable\":" << (view.reachable ? "true" : "false")
         << ",\"in_recovery\":" << (view.in_recovery ? "true" : "false")
         << ",\"fenced\":" << (shared_.control[i].fenced.load(std::memory_order_relaxed) ? "true" : "false")
         << ",\"lsn\":" << json_string(format_lsn(view.lsn)) << "}";
+    first = false;
   }
   out << "],\"last\":" << (last_.kind.empty() ? std::string("null") : last_.to_json()) << "}";
   return out.str();

@@ -113,6 +113,8 @@ class orchestrator {
   operation_report run_failover(std::optional<std::size_t> target, bool force, std::string trigger, run_context& run);
   bool run_rejoin(std::size_t backend, run_context& run, operation_report& report);
   std::optional<std::size_t> find_backend(std::string_view name) const;
+  // A backend slot a configured backend uses (not an unused slot, not one a reload removed).
+  bool in_use(std::size_t backend) const;
   std::optional<std::size_t> current_primary_locked() const;
   void finish(operation_report& report, std::chrono::steady_clock::time_point started);
   void monitor_loop();

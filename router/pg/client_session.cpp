@@ -432,11 +432,11 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
   // A simple Query destroys the server's unnamed statement (docs 55.2.3).
   server_->unnamed_stamp = 0;
   asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(owner_.shared().cfg.pool.connect_timeout);
+  deadline.expires_after(owner_.shared().cfg().pool.connect_timeout);
   auto result = co_await (run_internal_queries_unbounded(owed, first_value, rows) || deadline.async_wait(use_tuple));
   if (result.index() == 1) {
     spdlog::warn("user '{}': backend '{}' did not answer sluice's internal query within pool.connect_timeout",
-                 user_name_, owner_.shared().cfg.backends[server_->backend_index()].name);
+                 user_name_, owner_.shared().cfg().backends[server_->backend_index()].name);
     co_return internal_result::io_failed;
   }
   co_return std::get<0>(result);
@@ -493,7 +493,7 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
 asio::awaitable<bool> client_session::startup() {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(owner_.shared().cfg.limits.startup_timeout);
+  deadline.expires_after(owner_.shared().cfg().limits.startup_timeout);
   auto result = co_await (startup_sequence() || deadline.async_wait(use_tuple));
   if (result.index() == 1) {
     owner_.on_startup_timeout(peer_endpoint_.address());
@@ -633,14 +633,14 @@ asio::awaitable<bool> client_session::authenticate() {
     co_return false;
   }
   user_ = entry->config;
-  const auto mode = user_->mode.value_or(shared.cfg.pool.mode);
+  const auto mode = user_->mode.value_or(shared.cfg().pool.mode);
   session_mode_ = mode == config::pool_mode::session;
-  read_your_writes_ = user_->consistency.value_or(shared.cfg.routing.consistency) ==
+  read_your_writes_ = user_->consistency.value_or(shared.cfg().routing.consistency) ==
                       config::consistency_mode::read_your_writes;
   // Every read_your_writes session publishes its commits for its user's sessions and for everyone's;
   // its reads consult what its scope names.
-  user_commits_ = &shared.user_commits[static_cast<std::size_t>(entry - shared.users.data())];
-  switch (user_->scope.value_or(shared.cfg.routing.scope)) {
+  user_commits_ = entry->commits;
+  switch (user_->scope.value_or(shared.cfg().routing.scope)) {
     case config::consistency_scope::session:
       break;
     case config::consistency_scope::user:
@@ -654,9 +654,19 @@ asio::awaitable<bool> client_session::authenticate() {
   co_return true;
 }
 
+void client_session::ensure_pool(std::size_t backend) {
+  // A backend a reload added after this client logged in: its pool joins this session's now.
+  while (pools_.size() <= backend) {
+    const auto next = pools_.size();
+    pools_.push_back(&owner_.pool(next, database_, *user_));
+    pools_.back()->add_user();
+    held_.resize(pools_.size());
+  }
+}
+
 asio::awaitable<bool> client_session::greet() {
   auto& shared = owner_.shared();
-  const std::size_t backend_count = shared.cfg.backends.size();
+  const std::size_t backend_count = shared.cfg().backends.size();
   pools_.resize(backend_count);
   held_.resize(backend_count);
   for (std::size_t i = 0; i < backend_count; ++i) {
@@ -671,7 +681,7 @@ asio::awaitable<bool> client_session::greet() {
   const std::size_t primary_index = owner_.primary().backend.value_or(shared.primary_index);
   std::vector<std::size_t> order{primary_index};
   for (std::size_t i = 0; i < backend_count; ++i) {
-    if (i != primary_index) order.push_back(i);
+    if (i != primary_index && !owner_.removed(i)) order.push_back(i);
   }
   for (auto index : order) {
     if (!pools_[index]->server_parameters().empty()) {
@@ -745,7 +755,7 @@ asio::awaitable<void> client_session::serve() {
     if (server_ && awaiting_server_ && !copy_in_) {
       result = co_await relay_from_server();
     } else if (server_ && (pinned_ || !tracker_.empty()) && !copy_in_ &&
-               wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size).status ==
+               wire::frame_message(client_in_.available(), owner_.shared().cfg().limits.max_message_size).status ==
                    wire::frame_status::need_more) {
       // A pinned session may LISTEN: relay notifications while the client is idle, too. And in the
       // middle of a batch the client is still sending (a long pipeline), the server may answer what
@@ -761,7 +771,7 @@ asio::awaitable<void> client_session::serve() {
 }
 
 classify::route client_session::effective_route(const classify::classification& kind) const {
-  if (!owner_.shared().cfg.routing.read_write_split || pinned_ || kind.pins_session) {
+  if (!owner_.shared().cfg().routing.read_write_split || pinned_ || kind.pins_session) {
     return classify::route::primary;
   }
   if (kind.routing_hint == classify::hint::primary) return classify::route::primary;
@@ -790,7 +800,7 @@ std::optional<classify::classification> client_session::classify_extended_batch(
   auto rest = client_in_.available().subspan(std::min(scan.scanned, client_in_.size()));
   complete = false;
   while (!rest.empty()) {
-    const auto frame = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size);
+    const auto frame = wire::frame_message(rest, owner_.shared().cfg().limits.max_message_size);
     if (frame.status == wire::frame_status::need_more) break;
     if (frame.status != wire::frame_status::ok) {
       // Malformed: the batch ends before it; on_client_input forwards what precedes it, then
@@ -866,7 +876,7 @@ std::uint64_t extended_batch_bytes_scanned() noexcept { return batch_bytes_scann
 asio::awaitable<client_session::outcome> client_session::on_client_input() {
   routed_unnamed_ = {};  // from an earlier pass: the buffer may hold other text at those bytes now
   if (owner_.draining() && between_units()) co_return co_await refuse_shutting_down();
-  if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg.limits.max_message_size)
+  if (batch_incomplete_ || wire::frame_message(client_in_.available(), owner_.shared().cfg().limits.max_message_size)
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
     client_in_.prepare();
@@ -875,8 +885,8 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
     if (ec) co_return outcome::close;
     client_in_.commit(count);
   }
-  const auto max_message = owner_.shared().cfg.limits.max_message_size;
-  const classify::options options{owner_.shared().cfg.routing.write_functions};
+  const auto max_message = owner_.shared().cfg().limits.max_message_size;
+  const classify::options options{owner_.shared().cfg().routing.write_functions};
   for (;;) {
     const auto frame = wire::frame_message(client_in_.available(), max_message);
     if (frame.status == wire::frame_status::need_more) {
@@ -1079,7 +1089,7 @@ bool client_session::answer_parses_locally() {
   std::size_t parses = 0;
   std::size_t batch_size = 0;
   for (;;) {
-    const auto frame = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size);
+    const auto frame = wire::frame_message(rest, owner_.shared().cfg().limits.max_message_size);
     if (frame.status != wire::frame_status::ok) return false;
     const auto& message = frame.message;
     batch_size += message.wire_size;
@@ -1093,7 +1103,7 @@ bool client_session::answer_parses_locally() {
   if (parses == 0) return false;
   rest = client_in_.available().first(batch_size);
   while (!rest.empty()) {
-    const auto message = wire::frame_message(rest, owner_.shared().cfg.limits.max_message_size).message;
+    const auto message = wire::frame_message(rest, owner_.shared().cfg().limits.max_message_size).message;
     rest = rest.subspan(message.wire_size);
     if (message.type == wire::fe::parse) {
       const auto parse = *wire::decode_parse(message.payload);
@@ -1126,7 +1136,7 @@ bool client_session::answer_deallocate_locally(wire::bytes_view payload) {
 // The same DEALLOCATE sent with the extended protocol (libpq's PQsendQueryParams, which psycopg 3
 // uses): Parse(""), Bind, [Describe portal], Execute, Sync, answered with what the server would send.
 bool client_session::answer_deallocate_batch_locally() {
-  const auto max_message = owner_.shared().cfg.limits.max_message_size;
+  const auto max_message = owner_.shared().cfg().limits.max_message_size;
   auto rest = client_in_.available();
   std::size_t batch_size = 0;
   std::string name;
@@ -1175,7 +1185,7 @@ bool client_session::next_batch_needs_primary(const wire::message_view& message)
   if (message.type == wire::fe::query) {
     const auto sql = wire::decode_query(message.payload);
     if (!sql) return false;  // malformed: forward_message reports it
-    return effective_route(classify::classify(*sql, {owner_.shared().cfg.routing.write_functions})) ==
+    return effective_route(classify::classify(*sql, {owner_.shared().cfg().routing.write_functions})) ==
            classify::route::primary;
   }
   if (message.type == wire::fe::function_call) return true;
@@ -1202,7 +1212,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
                                                                const classify::classification& kind) {
   auto& shared = owner_.shared();
   auto& stats = owner_.stats();
-  const auto& routing = shared.cfg.routing;
+  const auto& routing = shared.cfg().routing;
   scoring::backend_set tried;  // backends that refused this batch a connection
   bool is_read = target == classify::route::replica;
   bool causal_check = false;   // read_your_writes: verify the replica's replay position first
@@ -1262,7 +1272,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   }
   backends::pg::connect_failure failure;
   std::size_t chosen = 0;
-  for (std::size_t attempt = 0; attempt <= shared.cfg.backends.size() + 1; ++attempt) {
+  for (std::size_t attempt = 0; attempt <= shared.cfg().backends.size() + 1; ++attempt) {
     if (!is_read) {
       if (!co_await pass_write_gate()) co_return outcome::proceed;
       auto writes = owner_.primary();
@@ -1279,6 +1289,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       index = writes.backend;
     }
     chosen = *index;
+    ensure_pool(chosen);
     if (held_[chosen] && !held_[chosen]->idle_and_healthy()) {
       // Session mode: the connection this client keeps got something while the client was idle. A
       // notification or notice is relayed; the end of the connection (the server's FATAL, or a close)
@@ -1300,7 +1311,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
         server_ = std::move(acquired.connection);
       } else {
         failure = std::move(acquired.failure);
-        spdlog::warn("backend '{}': {}", shared.cfg.backends[chosen].name, failure.message);
+        spdlog::warn("backend '{}': {}", shared.cfg().backends[chosen].name, failure.message);
         // Network failures and servers refusing connections (57P03 shutting down or starting up,
         // 53300 too many connections) take the backend out for retry_interval.
         if (failure.code == errc::server_connect || failure.code == errc::server_error) owner_.mark_down(chosen);
@@ -1314,7 +1325,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
         break;
       }
     }
-    server_->prepared().set_capacity(shared.cfg.pool.max_prepared_statements);
+    server_->prepared().set_capacity(shared.cfg().pool.max_prepared_statements);
     const auto replayed = co_await replay_settings();
     if (replayed == internal_result::server_error) {
       // The server refuses this session's settings (a startup parameter it does not know, a value it
@@ -1324,7 +1335,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       // transaction, rolled back whole.
       release_server(true);
       encode_server_error(client_out_, "FATAL", internal_error_,
-                          "sluice: restoring this session's settings on backend '" + shared.cfg.backends[chosen].name +
+                          "sluice: restoring this session's settings on backend '" + shared.cfg().backends[chosen].name +
                               "' failed; the session is closed");
       co_await flush_client();
       co_return outcome::close;
@@ -1354,7 +1365,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       if (read_your_writes_ && target == classify::route::primary) wrote_ = true;
     }
     SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_, is_read ? "read" : "write",
-                 shared.cfg.backends[chosen].name);
+                 shared.cfg().backends[chosen].name);
     co_return outcome::proceed;
   }
   if (is_read && !index) {
@@ -1363,7 +1374,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
     co_return outcome::proceed;
   }
   send_error("ERROR", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
-             "sluice: backend '" + shared.cfg.backends[chosen].name + "' is unavailable: " + failure.message);
+             "sluice: backend '" + shared.cfg().backends[chosen].name + "' is unavailable: " + failure.message);
   co_return outcome::proceed;
 }
 
@@ -1492,7 +1503,7 @@ asio::awaitable<bool> client_session::capture_settings() {
 
 void client_session::route_writing_functions(classify::classification& kind, std::string_view sql) const {
   if (kind.target != classify::route::replica || !kind.calls_functions ||
-      !owner_.shared().cfg.routing.volatile_functions_on_primary) {
+      !owner_.shared().cfg().routing.volatile_functions_on_primary) {
     return;
   }
   // Only the route depends on what follows (kind.target), and effective_route sends everything to the
@@ -1500,7 +1511,7 @@ void client_session::route_writing_functions(classify::classification& kind, std
   // functions' lookups and the second lexing of `sql` would change nothing (issue 14). What else the
   // classification says (pins, settings, calls noted by note_kind, hints for read_your_writes) is
   // computed by classify() and kept.
-  if (!owner_.shared().cfg.routing.read_write_split || pinned_) return;
+  if (!owner_.shared().cfg().routing.read_write_split || pinned_) return;
   struct lookup {
     const client_session* session;
     bool may_write;
@@ -1616,7 +1627,7 @@ asio::awaitable<bool> client_session::drain_unsolicited() {
     }
     input.commit(count);
   }
-  const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
+  const auto& name = owner_.shared().cfg().backends[server_->backend_index()].name;
   spdlog::warn("user '{}': the server connection to backend '{}' kept for this session ended while the client was idle",
                user_name_, name);
   const std::string context = "sluice: the server connection to backend '" + name +
@@ -1696,7 +1707,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
     send_error("FATAL", "08P01", std::string("malformed ") + std::string(what) + " message");
     return outcome::close;
   };
-  const classify::options options{owner_.shared().cfg.routing.write_functions};
+  const classify::options options{owner_.shared().cfg().routing.write_functions};
   // What a statement does to the session, noted when it is executed (a simple Query, or the Bind of
   // a prepared statement, named or unnamed), whichever protocol carries it.
   const auto note_kind = [&](const classify::classification& kind, std::string_view sql) {
@@ -1856,6 +1867,10 @@ client_session::outcome client_session::forward_message(const wire::message_view
       if (copy_in_) {
         copy_in_ = false;
         if (!tracker_.empty() && tracker_.front_kind() == request_kind::query) awaiting_server_ = true;
+      } else {
+        // Maybe pipelined ahead of the CopyInResponse of a COPY that is about to start: the tracker
+        // marks where that COPY ends (the Syncs before it are ignored by the server).
+        tracker_.push({request_kind::copy_end, request_action::forward, 0});
       }
       return outcome::proceed;
     case wire::fe::terminate:
@@ -1942,7 +1957,8 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
         }
         break;
       case wire::be::copy_in_response:
-        copy_in_ = true;
+        // The client may have sent its CopyDone/CopyFail already (pipelined): then no copy-in follows.
+        copy_in_ = !tracker_.copy_ended_early();
         break;
       default:
         break;
@@ -2139,7 +2155,7 @@ void client_session::release_server(bool reusable) {
 
 asio::awaitable<client_session::outcome> client_session::server_failed(wire::bytes_view server_error,
                                                                       std::string_view what) {
-  const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
+  const auto& name = owner_.shared().cfg().backends[server_->backend_index()].name;
   const std::string server_text = server_error.empty() ? std::string(what) : error_text(server_error);
   spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, server_text);
   owner_.mark_down(server_->backend_index());
@@ -2208,7 +2224,7 @@ void client_session::forget_unit_server_state() {
 // run the client's next statements with settings it did not choose, so the session ends (FATAL), as
 // it would had the connection failed in a transaction. Otherwise the client never notices.
 client_session::outcome client_session::lost_after_unit(std::string_view what, bool state_lost) {
-  const auto& name = owner_.shared().cfg.backends[server_->backend_index()].name;
+  const auto& name = owner_.shared().cfg().backends[server_->backend_index()].name;
   spdlog::warn("user '{}': lost server connection to backend '{}': {}", user_name_, name, what);
   owner_.mark_down(server_->backend_index());
   tracker_.clear();
@@ -2240,7 +2256,7 @@ void client_session::cancel_running_query() {
   asio::co_spawn(
       executor,
       [weak = weak_from_this(), executor, endpoint = server_->endpoint(), key, index,
-       timeout = owner_.shared().cfg.pool.connect_timeout]() -> asio::awaitable<void> {
+       timeout = owner_.shared().cfg().pool.connect_timeout]() -> asio::awaitable<void> {
         const bool answered = co_await backends::pg::send_cancel_request(executor, endpoint, key, timeout);
         if (auto self = weak.lock()) self->on_cancel_answered(index, key, answered);
       },
@@ -2397,7 +2413,7 @@ asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
 // each probe, so a short timer re-reads it; a CancelRequest ends the wait with 57014.
 asio::awaitable<client_session::stall_wait> client_session::wait_for_stalled_primary(
     std::chrono::steady_clock::time_point since) {
-  const auto deadline = since + owner_.shared().cfg.failover.hold_timeout;
+  const auto deadline = since + owner_.shared().cfg().failover.hold_timeout;
   asio::steady_timer tick(client_.get_executor());
   cancel_requested_ = false;
   waiting_ = true;
@@ -2491,7 +2507,7 @@ client_summary client_session::summary() const {
   } else {
     out.state = "idle";
   }
-  if (server_) out.backend = owner_.shared().cfg.backends[server_->backend_index()].name;
+  if (server_) out.backend = owner_.shared().cfg().backends[server_->backend_index()].name;
   out.pinned = pinned_;
   out.connected_at = connected_at_;
   out.worker = owner_.index();

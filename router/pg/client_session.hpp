@@ -94,6 +94,8 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   asio::awaitable<bool> startup();
   asio::awaitable<bool> startup_sequence();
   asio::awaitable<bool> authenticate();
+  // Makes pools_ and held_ reach `backend` (one a reload added after this client logged in).
+  void ensure_pool(std::size_t backend);
   asio::awaitable<bool> greet();
   bool parse_startup_parameters(wire::bytes_view payload);
 
@@ -231,7 +233,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   static constexpr std::chrono::milliseconds unflushed_commit_window{200};
 
   // Pools and connections, by backend index.
-  std::vector<backends::pool::server_pool*> pools_;
+  std::vector<backends::pool::server_pool*> pools_;  // per backend slot in use at login; more added by ensure_pool
   std::vector<std::unique_ptr<server_connection>> held_;  // session mode: parked idle connections
   // Done with, but a CancelRequest for them is unanswered: pooled once it is (see on_cancel_answered).
   std::vector<std::unique_ptr<server_connection>> canceling_;

@@ -20,6 +20,8 @@ enum class request_kind : std::uint8_t {
   close,          // answered by CloseComplete
   sync,           // answered by ReadyForQuery
   query,          // simple Query or FunctionCall: answered by everything up to ReadyForQuery
+  copy_end,       // CopyDone or CopyFail sent before the server's CopyInResponse (pipelined ahead of
+                  // it): answered by nothing; it marks where a COPY that is about to start ends
 };
 
 enum class request_action : std::uint8_t {
@@ -43,6 +45,13 @@ enum class response_verdict : std::uint8_t {
 class response_tracker {
  public:
   void push(request entry) {
+    if (entry.kind == request_kind::copy_end) {
+      // With nothing pending, or while the server skips to Sync, no COPY can start before it: the
+      // server ignores it (postgres.c: "Accept but ignore these messages, per protocol spec").
+      if (empty() || skipping_) return;
+      queue_.push_back(entry);
+      return;
+    }
     if (entry.kind == request_kind::sync) skipping_ = false;
     queue_.push_back(entry);
     // The server sends its output at a Sync, a Query or a FunctionCall (ReadyForQuery flushes).
@@ -62,6 +71,7 @@ class response_tracker {
     head_ = 0;
     flushed_to_ = 0;
     skipping_ = false;
+    copy_ended_early_ = false;
   }
   // The server is skipping until Sync: an extended-protocol request failed and no Sync was pushed
   // since. PostgreSQL then ignores every message but Sync (postgres.c: "ignore it if we're skipping
@@ -101,11 +111,16 @@ class response_tracker {
   bool unsynced_tail() const noexcept {
     for (std::size_t i = queue_.size(); i > head_; --i) {
       const auto kind = queue_[i - 1].kind;
+      if (kind == request_kind::copy_end) continue;
       if (kind == request_kind::sync) return false;
       if (kind != request_kind::query) return true;
     }
     return false;
   }
+
+  // The latest CopyInResponse found its CopyDone/CopyFail already sent (pipelined ahead of it): the
+  // COPY ends without further client input, so the session is not in copy-in mode.
+  bool copy_ended_early() const noexcept { return copy_ended_early_; }
 
   // Pops synthesized requests at the head (their answers are due now, before anything later) and
   // returns their kinds through `emit`.
@@ -139,11 +154,11 @@ class response_tracker {
         return head.kind == request_kind::execute ? complete_head() : verdict_of(head);
       case 'Z':  // ReadyForQuery completes a sync or query
         return complete_head();
-      case 'G':  // CopyInResponse: for an Execute, the Syncs sent after it reach a server in copy-in
-                 // mode, which ignores them (docs 55.2.6: "the exception for Flush and Sync is for the
-                 // convenience of client libraries that always send Flush or Sync after an Execute");
-                 // the client sends another after CopyDone or CopyFail
-        if (head.kind == request_kind::execute) drop_syncs_after_head();
+      case 'G':  // CopyInResponse: the Syncs sent after the Query or Execute reach a server in copy-in
+                 // mode, which ignores them (docs 55.2.6: "The backend will ignore Flush and Sync
+                 // messages received during copy-in mode"), up to the CopyDone or CopyFail that ends
+                 // it; one the client pipelined ahead is a copy_end entry (copy_ended_early())
+        copy_ended_early_ = drop_syncs_in_copy();
         return verdict_of(head);
       case 'E': {  // ErrorResponse
         if (head.kind == request_kind::query || head.kind == request_kind::sync) return response_verdict::forward;
@@ -176,17 +191,31 @@ class response_tracker {
     pop();
     return verdict;
   }
-  void drop_syncs_after_head() noexcept {
+  // Drops the Syncs after the head up to the first copy_end (and that entry); true when there was one.
+  bool drop_syncs_in_copy() noexcept {
     std::size_t kept = head_ + 1;
-    for (std::size_t i = head_ + 1; i < queue_.size(); ++i) {
-      if (queue_[i].kind != request_kind::sync) queue_[kept++] = queue_[i];
+    std::size_t dropped_before_flush = 0;
+    bool ended = false;
+    std::size_t i = head_ + 1;
+    for (; i < queue_.size() && !ended; ++i) {
+      const auto kind = queue_[i].kind;
+      if (kind == request_kind::sync || kind == request_kind::copy_end) {
+        if (i < flushed_to_) ++dropped_before_flush;
+        ended = kind == request_kind::copy_end;
+      } else {
+        queue_[kept++] = queue_[i];
+      }
     }
+    for (; i < queue_.size(); ++i) queue_[kept++] = queue_[i];
     queue_.resize(kept);
-    flushed_to_ = std::min(flushed_to_, kept);
+    flushed_to_ = std::max(flushed_to_ - dropped_before_flush, head_ + 1);
+    return ended;
   }
 
   void pop() noexcept {
     ++head_;
+    // A copy_end that reaches the head met no COPY: the server ignored it.
+    while (head_ < queue_.size() && queue_[head_].kind == request_kind::copy_end) ++head_;
     if (head_ == queue_.size()) {
       queue_.clear();  // keeps capacity: no allocation once warmed up
       head_ = 0;
@@ -198,6 +227,7 @@ class response_tracker {
   std::size_t head_ = 0;
   std::size_t flushed_to_ = 0;  // requests before this index are answered without further input
   bool skipping_ = false;
+  bool copy_ended_early_ = false;
 };
 
 }  // namespace sluice::router::pg

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Issue 15, item 1: large pipelines whose answers are large too. sluice must forward and relay at the
-same time, with bounded buffers: a client that writes a 12 MiB pipeline (12 Binds of a 1 MiB parameter
-to `select $1::text`, one Sync) while reading its answers gets all of them, as it does directly; so
-does one of 200,000 Bind/Execute of `select 1`. Before, sluice wrote the whole batch to the server
-without reading it, the server blocked on its answers, and nothing ever came back (the server
-connection stuck for good). A reader thread reads while the main thread writes, as libpq does."""
+same time, with bounded buffers: a client that writes a 12 MiB and a 64 MiB pipeline (12 or 64 Binds
+of a 1 MiB parameter to `select $1::text`, one Sync) while reading its answers gets all of them, as it
+does directly; so does one of 200,000 Bind/Execute of `select 1`. Before, sluice wrote the whole batch
+to the server without reading it, the server blocked on its answers, and nothing ever came back (the
+server connection stuck for good). A reader thread reads while the main thread writes, as libpq does."""
 
 import os
 import struct
@@ -83,16 +83,17 @@ def pipeline(port, chunks, expect_rows, row_size, deadline):
     return state, seconds
 
 
-with t.section("12 Binds of a 1 MiB parameter, one Sync (12 MiB each way)"):
-    value = b"x" * (1 << 20)
-    chunks = [parse("select $1::text", (25,))] + [bind([value]) + execute() for _ in range(12)] + [sync()]
-    direct, direct_s = pipeline(lib.PRIMARY, chunks, 12, 1 << 20, 60)
-    lib.info(f"direct: {direct['rows']} rows in {direct_s:.2f} s")
-    state, seconds = pipeline(lib.SLUICE, chunks, 12, 1 << 20, 60)
-    t.ok(state["done"] and not state["errors"], f"through sluice the pipeline completes ({seconds:.2f} s)",
-         f"{state['rows']} rows, errors {state['errors'][:2]}")
-    t.eq(state["rows"], 12, "all 12 rows come back")
-    t.ok(state["row_bytes"] >= 12 * (1 << 20), "each row carries its 1 MiB value", state["row_bytes"])
+for mib in (12, 64):
+    with t.section(f"{mib} Binds of a 1 MiB parameter, one Sync ({mib} MiB each way)"):
+        value = b"x" * (1 << 20)
+        chunks = [parse("select $1::text", (25,))] + [bind([value]) + execute() for _ in range(mib)] + [sync()]
+        direct, direct_s = pipeline(lib.PRIMARY, chunks, mib, 1 << 20, 120)
+        lib.info(f"direct: {direct['rows']} rows in {direct_s:.2f} s")
+        state, seconds = pipeline(lib.SLUICE, chunks, mib, 1 << 20, 120)
+        t.ok(state["done"] and not state["errors"], f"through sluice the pipeline completes ({seconds:.2f} s)",
+             f"{state['rows']} rows, errors {state['errors'][:2]}")
+        t.eq(state["rows"], mib, f"all {mib} rows come back")
+        t.ok(state["row_bytes"] >= mib * (1 << 20), "each row carries its 1 MiB value", state["row_bytes"])
 
 with t.section("200,000 Bind/Execute of select 1, one Sync"):
     count = 200_000

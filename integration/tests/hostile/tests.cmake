@@ -19,3 +19,11 @@ sluice_integration_test(hostile_dba_logs SANDBOX_ONLY TIMEOUT 120
 #                             restart by SO_REUSEPORT hand-over without losing clients that retry
 sluice_integration_test(hostile_graceful_shutdown SANDBOX_ONLY TIMEOUT 180
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/graceful_shutdown.py)
+#   unusual_sequences      2. valid but unusual sequences, clients leaving anywhere: every server connection returns
+sluice_integration_test(hostile_unusual_sequences TIMEOUT 300
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/unusual_sequences.py)
+#   reload                13. SIGHUP / POST /reload / sluicectl reload apply users, passwords, backends added
+#                             and removed, pool sizes and limits with a transaction open across; listen_port
+#                             reported as needing a restart; a broken file refused with file:line:key
+sluice_integration_test(hostile_reload SANDBOX_ONLY TIMEOUT 180
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/reload.py)

@@ -134,6 +134,22 @@ TEST_CASE("response_tracker: scripted sequences", "[response_tracker]") {
       {"error with a Query queued behind (no Sync between): the server skips it too",
        {fwd(parse, 1), fwd(bind), fwd(query), fwd(sync)}, "EZ", "EZ", {1}, 0},
 
+      // ---- COPY FROM STDIN with the client's messages pipelined ahead of the CopyInResponse ----
+      // (a Sync sent in copy-in mode is ignored by the server; the CopyDone/CopyFail the client sent
+      // ahead ends the COPY: found by hostile_unusual_sequences, where such a session hung for good)
+      {"simple COPY: Sync and CopyDone pipelined ahead, then a Sync that counts",
+       {fwd(query), fwd(sync), fwd(copy_end), fwd(sync)}, "GCZZ", "GCZZ", {}, 0},
+      {"simple COPY: Sync pipelined, no CopyDone yet: the Sync is ignored",
+       {fwd(query), fwd(sync)}, "G", "G", {}, 1},
+      {"extended COPY: Execute, Sync, CopyDone, Sync all pipelined",
+       {fwd(bind), fwd(execute), fwd(sync), fwd(copy_end), fwd(sync)}, "2GCZ", "2GCZ", {}, 0},
+      {"CopyDone outside COPY behind a pending query is dropped when it reaches the head",
+       {fwd(query), fwd(copy_end), fwd(query)}, "CZCZ", "CZCZ", {}, 0},
+      {"a COPY that failed before starting: the pipelined Sync is answered",
+       {fwd(query), fwd(sync), fwd(copy_end)}, "EZZ", "EZZ", {}, 0},
+      {"extended COPY failing on its data: the Sync after CopyDone ends the skip",
+       {fwd(bind), fwd(execute), fwd(sync), fwd(copy_end), fwd(sync)}, "2GEZ", "2GEZ", {}, 0},
+
       // ---- asynchronous messages ----
       {"NoticeResponse with nothing pending", {}, "N", "N", {}, 0},
       {"ParameterStatus with nothing pending", {}, "S", "S", {}, 0},
@@ -148,6 +164,33 @@ TEST_CASE("response_tracker: scripted sequences", "[response_tracker]") {
   CHECK(result.failed == s.failed);
   CHECK(tracker.pending() == s.pending_after);
   CHECK(tracker.empty() == (s.pending_after == 0));
+}
+
+TEST_CASE("response_tracker: copy_end is not queued when nothing is pending or the server skips", "[response_tracker]") {
+  using enum request_kind;
+  response_tracker tracker;
+  tracker.push(fwd(copy_end));
+  CHECK(tracker.empty());
+  tracker.push(fwd(parse, 1));
+  tracker.push(fwd(execute));
+  CHECK(drive(tracker, "E").client == "E");
+  REQUIRE(tracker.skipping());
+  tracker.push(fwd(copy_end));
+  CHECK(tracker.empty());
+}
+
+TEST_CASE("response_tracker: copy_ended_early tells whether the client already ended the COPY", "[response_tracker]") {
+  using enum request_kind;
+  response_tracker tracker;
+  tracker.push(fwd(query));
+  tracker.push(fwd(copy_end));
+  drive(tracker, "G");
+  CHECK(tracker.copy_ended_early());
+  CHECK(tracker.pending() == 1);
+  drive(tracker, "CZ");
+  tracker.push(fwd(query));
+  drive(tracker, "G");
+  CHECK_FALSE(tracker.copy_ended_early());
 }
 
 TEST_CASE("response_tracker: simple query entry is popped at ReadyForQuery, not before", "[response_tracker]") {

@@ -218,6 +218,15 @@ struct hand_driven_worker {
     front.emplace(owner->io(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   }
 
+  // The fake servers run on the worker's io_context: they close their sockets before it goes (ASan
+  // found the reverse order: a socket closed through a destroyed reactor).
+  ~hand_driven_worker() {
+    front.reset();
+    servers.clear();
+  }
+  hand_driven_worker(const hand_driven_worker&) = delete;
+  hand_driven_worker& operator=(const hand_driven_worker&) = delete;
+
   // Connects `client` through a session of the worker's and logs it in (greeting checked).
   void connect(sluice::testing::test_client& client) {
     client.socket.connect(front->local_endpoint());
