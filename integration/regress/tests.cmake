@@ -10,7 +10,7 @@ string(SUBSTRING "${regress_tree_hash}" 0 8 regress_tree_hash)
 add_test(NAME regress_subset COMMAND ${BASH_EXECUTABLE} ${SLUICE_REGRESS_DIR}/run.sh --subset
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(regress_subset PROPERTIES
-    RUN_SERIAL TRUE TIMEOUT 300 LABELS "integration;regress"
+    RESOURCE_LOCK sluice_integration TIMEOUT 300 LABELS "integration;regress"
     ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR};SLUICE_SANDBOX_DIR=/tmp/sluice-regress-${regress_tree_hash};SLUICE_REGRESS_OUT=${CMAKE_BINARY_DIR}/regress")
 if(NOT SLUICE_PROXY_TESTS)
   set_tests_properties(regress_subset PROPERTIES DISABLED TRUE)

@@ -1195,16 +1195,17 @@ bool client_session::next_batch_needs_primary(const wire::message_view& message)
 }
 
 client_statement& client_session::remember_statement(const wire::parse_message& parse,
-                                                     const classify::classification& kind) {
+                                                     const classify::classification& kind, std::uint32_t serial) {
   const auto id = owner_.statement_id(parse.query, parse.parameter_types);
   client_statement statement{id, std::string(parse.query),
                              std::string(reinterpret_cast<const char*>(parse.parameter_types.data()),
                                          parse.parameter_types.size()),
                              parse.parameter_count, kind};
   if (auto found = statements_.find(parse.statement); found != statements_.end()) {
-    found->second = std::move(statement);
+    found->second = std::move(statement);  // not created by this Parse: a skip leaves it defined
     return found->second;
   }
+  statement.created_by = serial;
   return statements_.emplace(std::string(parse.statement), std::move(statement)).first->second;
 }
 
@@ -1770,15 +1771,16 @@ client_session::outcome client_session::forward_message(const wire::message_view
         tracker_.push({request_kind::parse, request_action::forward, 0});
         return outcome::proceed;
       }
-      const auto id = remember_statement(*parse, kind).id;
+      if (++parse_serial_ == 0) parse_serial_ = 1;
+      const auto id = remember_statement(*parse, kind, parse_serial_).id;
       if (server_->prepared().contains(id)) {
         server_->prepared().touch(id);
-        tracker_.push({request_kind::parse, request_action::synthesize, id});
+        tracker_.push({request_kind::parse, request_action::synthesize, id, parse_serial_});
       } else {
         note_prepared(id);
         const server_statement_name name(id);
         wire::encode_parse(server_out_, name.view(), parse->query, parse->parameter_count, parse->parameter_types);
-        tracker_.push({request_kind::parse, request_action::forward, id});
+        tracker_.push({request_kind::parse, request_action::forward, id, parse_serial_});
       }
       return outcome::proceed;
     }
@@ -1932,7 +1934,17 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
           server_->unnamed_stamp = unknown_unnamed;  // a Close of the unnamed statement (or a portal) skipped
         }
       } else if (skipped.statement_id != 0) {
-        server_->prepared().erase(skipped.statement_id);
+        // A client's named Parse the server skipped (an earlier request of its batch failed): as in
+        // PostgreSQL the name stays undefined, so a later Bind of it fails (26000) rather than running.
+        if (skipped.client_parse != 0) {
+          for (auto it = statements_.begin(); it != statements_.end(); ++it) {
+            if (it->second.created_by == skipped.client_parse) {
+              statements_.erase(it);
+              break;
+            }
+          }
+        }
+        if (skipped.action == request_action::forward) server_->prepared().erase(skipped.statement_id);
       } else {
         // An unnamed Parse that failed or was skipped: what the server holds now is unknown.
         server_->unnamed_stamp = unknown_unnamed;

@@ -50,6 +50,7 @@ struct client_statement {
   std::string parameter_types;        // raw int32 OIDs as sent
   std::uint16_t parameter_count = 0;
   classify::classification kind;      // classified once, at Parse
+  std::uint32_t created_by = 0;       // the serial of the Parse that defined this name (request::client_parse)
 };
 
 // The client's unnamed prepared statement (Parse with an empty name), carried like a named one: the
@@ -132,7 +133,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   bool answer_parses_locally();
   bool answer_deallocate_locally(wire::bytes_view query_payload);
   bool answer_deallocate_batch_locally();
-  client_statement& remember_statement(const wire::parse_message& parse, const classify::classification& kind);
+  // `serial`: the Parse's request::client_parse (0: answered here, it cannot be skipped).
+  client_statement& remember_statement(const wire::parse_message& parse, const classify::classification& kind,
+                                       std::uint32_t serial = 0);
   void detach_if_done();
   void release_server(bool reusable);
   // The attached server connection failed: `server_error` is the server's own FATAL ErrorResponse
@@ -283,6 +286,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
 
   // Named prepared statements by the client's name, and the unnamed one.
   std::unordered_map<std::string, client_statement, string_hash, std::equal_to<>> statements_;
+  std::uint32_t parse_serial_ = 0;  // the last request::client_parse given
   client_unnamed_statement unnamed_;
   // The classification routing gave an unnamed Parse's query in this pass over client_in_, by the
   // address of its bytes (valid until the pass ends: the buffer is not compacted within it), so the

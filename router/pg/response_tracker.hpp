@@ -34,6 +34,8 @@ struct request {
   request_kind kind = request_kind::query;
   request_action action = request_action::forward;
   std::uint64_t statement_id = 0;  // for parse: sluice's id of the statement being prepared
+  std::uint32_t client_parse = 0;  // a client's named Parse: its serial in the session (0: none); one
+                                   // the server skips must not leave the name defined (on_server_message)
 };
 
 // What to do with one server message.
@@ -135,7 +137,8 @@ class response_tracker {
   // Classifies one server message by its type byte and advances the queue. For an ErrorResponse in
   // the extended protocol the requests up to the next sync are dropped, as the server skips them;
   // `skipped` receives each parse that will not exist on the server (statement_id 0 is the unnamed
-  // statement) and each close the server did not run (its statement is still there).
+  // statement), each client's named Parse the server skipped (client_parse; answered by sluice or
+  // not), and each close the server did not run (its statement is still there).
   template <class FailedParse>
   response_verdict on_server_message(char type, FailedParse&& failed_parse) {
     if (empty()) return response_verdict::forward;  // notices, notifications, parameter status
@@ -167,8 +170,9 @@ class response_tracker {
         // client learns why its Bind/Describe failed.
         while (!empty() && queue_[head_].kind != request_kind::sync) {
           const request& dropped = queue_[head_];
-          if ((dropped.kind == request_kind::parse || dropped.kind == request_kind::close) &&
-              dropped.action != request_action::synthesize) {
+          if (((dropped.kind == request_kind::parse || dropped.kind == request_kind::close) &&
+               dropped.action != request_action::synthesize) ||
+              (dropped.kind == request_kind::parse && dropped.client_parse != 0)) {
             failed_parse(dropped);
           }
           pop();

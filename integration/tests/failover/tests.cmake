@@ -9,7 +9,7 @@ function(sluice_failover_test name script timeout)
   add_test(NAME ${name} COMMAND /usr/bin/python3 -B ${SLUICE_FAILOVER_TEST_DIR}/${script}
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES
-      RUN_SERIAL TRUE TIMEOUT ${timeout} LABELS "integration;failover"
+      RESOURCE_LOCK sluice_integration TIMEOUT ${timeout} LABELS "integration;failover"
       ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICECTL_BIN=$<TARGET_FILE:sluicectl>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
   if(NOT SLUICE_PROXY_TESTS)
     set_tests_properties(${name} PROPERTIES DISABLED TRUE)

@@ -7,7 +7,7 @@ function(sluice_qos_test scenario timeout)
   add_test(NAME qos_${scenario} COMMAND /usr/bin/python3 ${SLUICE_QOS_TEST_DIR}/qos.py ${scenario}
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(qos_${scenario} PROPERTIES
-      RUN_SERIAL TRUE TIMEOUT ${timeout} LABELS "integration;qos"
+      RESOURCE_LOCK sluice_integration TIMEOUT ${timeout} LABELS "integration;qos"
       ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
   if(NOT SLUICE_PROXY_TESTS)
     set_tests_properties(qos_${scenario} PROPERTIES DISABLED TRUE)

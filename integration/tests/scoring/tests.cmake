@@ -10,7 +10,7 @@ function(sluice_scoring_test name script timeout)
   add_test(NAME ${name} COMMAND /usr/bin/python3 ${SLUICE_SCORING_TEST_DIR}/${script}
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES
-      RUN_SERIAL TRUE TIMEOUT ${timeout} LABELS "integration;scoring"
+      RESOURCE_LOCK sluice_integration TIMEOUT ${timeout} LABELS "integration;scoring"
       ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
   if(NOT SLUICE_PROXY_TESTS)
     set_tests_properties(${name} PROPERTIES DISABLED TRUE)

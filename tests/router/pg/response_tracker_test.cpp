@@ -222,6 +222,23 @@ TEST_CASE("response_tracker: ErrorResponse leaves exactly the Sync", "[response_
   CHECK(tracker.ready_for_query_owed() == 2);
 }
 
+TEST_CASE("response_tracker: a client's named Parse dropped by an error is reported, answered by sluice or not",
+          "[response_tracker]") {
+  using enum request_kind;
+  response_tracker tracker;
+  // Bind fails; behind it a client's Parse answered by sluice (serial 7) and one forwarded (serial 8),
+  // then sluice's own Parse (no serial, answered by sluice): only the client's two are reported.
+  tracker.push(fwd(bind));
+  tracker.push({parse, request_action::synthesize, 3, 7});
+  tracker.push({parse, request_action::forward, 4, 8});
+  tracker.push({parse, request_action::synthesize, 5, 0});
+  tracker.push(fwd(sync));
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> reported;
+  tracker.on_server_message('E', [&](const request& skipped) { reported.emplace_back(skipped.statement_id, skipped.client_parse); });
+  CHECK(reported == std::vector<std::pair<std::uint64_t, std::uint32_t>>{{3, 7}, {4, 8}});
+  CHECK(tracker.pending() == 1);
+}
+
 TEST_CASE("response_tracker: ready_for_query_owed counts pending Syncs and Queries", "[response_tracker]") {
   using enum request_kind;
   response_tracker tracker;

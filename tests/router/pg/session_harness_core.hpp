@@ -610,7 +610,17 @@ inline run_report run_script(const script& s, const fault& f,
     }
     return idle;
   };
+  // An idle connection the server closed after sluice took it back is found by the worker's periodic
+  // reap (maintenance_loop, not run here), as in the process: reap now, as that loop would.
+  const auto reap_pools = [&] {
+    for (const auto& figures : owner->pool_figures()) {
+      if (const auto* user = shared->find_user(figures.user)) {
+        owner->pool(figures.backend, figures.database, *user->config).reap(sluice::backends::pg::steady_clock::now());
+      }
+    }
+  };
   run_until(io, [&] {
+    reap_pools();
     for (std::size_t b = 0; b < servers.size(); ++b) {
       if (servers[b]->open_connections() != idle_of(b)) return false;
     }
