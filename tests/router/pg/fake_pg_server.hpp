@@ -588,6 +588,9 @@ class fake_pg_server {
       } else {
         wire::message_builder(c.out, wire::be::function_call_response).add_int32(-1).finish();
       }
+      // Outside a transaction block the call commits its transaction (the extended messages before it
+      // ran in it), and a commit drops the portals (portalmem.c AtCommit_Portals).
+      if (c.tx == wire::tx_status::idle) c.portals.erase("");
       c.in_batch = false;
       wire::encode_ready_for_query(c.out, c.tx);
       return true;

@@ -221,7 +221,9 @@ inline void add_message(choices& in, client_model& m, fe_messages& out, bool exa
       out.function_call(1598);  // random(): any oid, the fake server answers NULL
       const bool skipped = m.skipping;
       owed_query();
-      if (!skipped) m.portal.reset();
+      // Outside a transaction block the call commits (postgres.c finish_xact_command), and a commit
+      // drops the portals; inside one the portal stays (as in fake_pg_server).
+      if (!skipped && m.tx == 'I') m.portal.reset();
       break;
     }
     case 20:  // copy messages outside COPY
