@@ -133,6 +133,8 @@ def main():
     p.add_argument("--sluice-workers", type=int, default=1,
                    help="sluice workers (1: one thread, as PgBouncer's one process)")
     p.add_argument("--sluice-probe-timeout", default="10s", help="[health] probe_timeout (callgrind is slow)")
+    p.add_argument("--split", action="store_true",
+                   help="sluice with read_write_split = true over the primary and two replicas (it classifies)")
     p.add_argument("--keep-sandbox", action="store_true")
     p.add_argument("--classifier", metavar="BENCH_BIN",
                    help="instead: the classifier alone, per statement (tests/sluice_classify_bench)")
@@ -158,7 +160,7 @@ def main():
         sandbox.init_pgbench(args.scale)
         bench = Bench(args, sandbox, work)
         for name in proxies:
-            proxy = {"sluice": compare.Sluice, "pgbouncer": compare.PgBouncer}[name](bench)
+            proxy = compare.Sluice(bench, split=args.split) if name == "sluice" else compare.PgBouncer(bench)
             compare.Process = wrapped
             try:
                 proxy.start()
@@ -172,7 +174,8 @@ def main():
         compare.stop_all_started()
         sandbox.stop()
     print(f"user-space instructions per transaction (callgrind), pgbench -S -c {args.clients}, "
-          f"{args.long - args.short} transactions per client counted")
+          f"{args.long - args.short} transactions per client counted, sluice read_write_split = "
+          f"{'true' if args.split else 'false'}")
     print(f"{'mode':10}" + "".join(f"{n:>12}" for n in proxies) +
           ("   sluice/pgbouncer" if {"sluice", "pgbouncer"} <= set(proxies) else ""))
     for mode in args.modes:
