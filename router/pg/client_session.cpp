@@ -1944,7 +1944,9 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
             }
           }
         }
-        if (skipped.action == request_action::forward) server_->prepared().erase(skipped.statement_id);
+        // Forwarded or injected by sluice (swallow): not prepared on the server. Answered by sluice
+        // (synthesize): prepared there before, and still is.
+        if (skipped.action != request_action::synthesize) server_->prepared().erase(skipped.statement_id);
       } else {
         // An unnamed Parse that failed or was skipped: what the server holds now is unknown.
         server_->unnamed_stamp = unknown_unnamed;
