@@ -608,6 +608,11 @@ class fake_pg_server {
       const std::string name(p->statement);
       if (!name.empty() && c.statements.count(name) != 0) {
         batch_error("42P05", "prepared statement \"" + name + "\" already exists");
+      } else if (p->query.find("parse_error_here") != std::string_view::npos) {
+        // Text PostgreSQL rejects at Parse (syntax, or a relation that does not exist): the statement
+        // is not defined; an unnamed one is dropped first (postgres.c exec_parse_message).
+        if (name.empty()) c.statements.erase("");
+        batch_error("42601", "syntax error at or near \"parse_error_here\"");
       } else {
         c.statements[name] = std::string(p->query);
         wire::encode_parse_complete(c.out);

@@ -171,7 +171,13 @@ script skipped_named_parse() {
       .run(0, fe_messages().bind("", "nope").parse("s3", "SELECT 'A-2'").sync()).expect("E:ERROR:26000 Z:I")
       .run(0, fe_messages().bind("", "s3").execute().sync()).expect("E:ERROR:26000 Z:I")
       .run(0, fe_messages().parse("s2", "SELECT 'A-3'").bind("", "s2").execute().sync())
-      .expect("1 2 D:SELECT 'A-3' C:SELECT 1 Z:I");
+      .expect("1 2 D:SELECT 'A-3' C:SELECT 1 Z:I")
+      // A Parse sluice injects before a Bind (the statement was answered locally) and the server fails
+      // is not prepared there: the next Bind injects it again and gets the server's own error, not
+      // 26000 for sluice's name (the first version of the fix above kept it marked prepared).
+      .run(0, fe_messages().parse("s4", "SELECT parse_error_here").sync()).expect("1 Z:I")
+      .run(0, fe_messages().bind("", "s4").execute().sync()).expect("E:ERROR:42601 Z:I")
+      .run(0, fe_messages().bind("", "s4").execute().sync()).expect("E:ERROR:42601 Z:I");
   return s;
 }
 
