@@ -39,10 +39,18 @@ void fit_clients_to_open_files(config::config& cfg, bool warn) {
 std::string reload_report::summary() const {
   if (!ok) return "reload refused, nothing changed: " + error;
   std::string out = applied.empty() ? std::string("nothing to apply") : "applied: ";
-  for (std::size_t i = 0; i < applied.size(); ++i) out += (i ? "; " : "") + applied[i];
+  // Appended piece by piece: GCC 12 at -O3 sees `"; " + std::string` as an overlapping memcpy
+  // (-Wrestrict false positive, GCC PR 105651) and the Release build fails.
+  for (std::size_t i = 0; i < applied.size(); ++i) {
+    if (i != 0) out += "; ";
+    out += applied[i];
+  }
   if (!needs_restart.empty()) {
     out += "; needs a restart (kept as before): ";
-    for (std::size_t i = 0; i < needs_restart.size(); ++i) out += (i ? "; " : "") + needs_restart[i];
+    for (std::size_t i = 0; i < needs_restart.size(); ++i) {
+      if (i != 0) out += "; ";
+      out += needs_restart[i];
+    }
   }
   return out;
 }
@@ -51,8 +59,12 @@ std::string reload_report::to_json() const {
   if (!ok) return R"({"error":)" + admin::json_string(error) + "}";
   const auto list = [](const std::vector<std::string>& lines) {
     std::string out = "[";
-    for (std::size_t i = 0; i < lines.size(); ++i) out += (i ? "," : "") + admin::json_string(lines[i]);
-    return out + "]";
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (i != 0) out += ",";
+      out += admin::json_string(lines[i]);
+    }
+    out += "]";
+    return out;
   };
   return R"({"reloaded":true,"applied":)" + list(applied) + R"(,"needs_restart":)" + list(needs_restart) + "}";
 }
