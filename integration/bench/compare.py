@@ -424,6 +424,7 @@ read_write_split = {"true" if self.split else "false"}
 # The default 500 ms: on a saturated 2-core machine one late probe marks the only backend unreachable
 # and sluice refuses queries the server would answer (see docs/benchmarks.md).
 probe_timeout = "{a.sluice_probe_timeout}"
+probe_interval = "{getattr(a, 'sluice_probe_interval', '250ms')}"
 
 [logging]
 level = "warn"

@@ -133,6 +133,9 @@ def main():
     p.add_argument("--sluice-workers", type=int, default=1,
                    help="sluice workers (1: one thread, as PgBouncer's one process)")
     p.add_argument("--sluice-probe-timeout", default="10s", help="[health] probe_timeout (callgrind is slow)")
+    # Probes run in sluice's process (a libpq connection per backend): under callgrind a run lasts
+    # minutes, and probes every 250 ms would add instructions in proportion to time, not transactions.
+    p.add_argument("--sluice-probe-interval", default="60s", help="[health] probe_interval")
     p.add_argument("--split", action="store_true",
                    help="sluice with read_write_split = true over the primary and two replicas (it classifies)")
     p.add_argument("--keep-sandbox", action="store_true")
