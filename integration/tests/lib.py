@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -107,6 +108,24 @@ def poll(fn, timeout, interval=0.05):
         if result or time.monotonic() >= deadline:
             return result
         time.sleep(interval)
+
+
+def free_port():
+    """A TCP port on HOST that nothing listens on now (for a sluice a test starts itself)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc, timeout):
+    """SIGTERM to `proc` if it still runs; SIGKILL when it has not exited `timeout` seconds later."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def wait_for_replica_reads(timeout=10):

@@ -42,6 +42,8 @@ struct classification {
   bool defines_function = false;       // CREATE / ALTER / DROP FUNCTION, PROCEDURE or ROUTINE
   bool statement_count_multiple = false;  // more than one statement in the string
   bool empty = false;                  // no statement at all (only whitespace / comments)
+
+  bool operator==(const classification&) const = default;  // every field (fast path vs full path, cache)
 };
 
 struct options {

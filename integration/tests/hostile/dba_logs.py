@@ -14,7 +14,6 @@ limits.startup_timeout = 1s, an admin API):
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -33,12 +32,6 @@ SLOW_CLIENTS = 12
 WORKERS = 2
 
 t = lib.Checks()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((lib.HOST, 0))
-        return s.getsockname()[1]
 
 
 def config_text(port, admin_listen, token, connections=None):
@@ -73,8 +66,8 @@ password = "app_pw"
 
 class OwnSluice:
     def __init__(self, work, name, connections=None):
-        self.port = free_port()
-        self.admin_port = free_port()
+        self.port = lib.free_port()
+        self.admin_port = lib.free_port()
         self.config = os.path.join(work, f"{name}.toml")
         self.log_path = os.path.join(work, f"{name}.log")
         with open(self.config, "w") as f:
@@ -102,12 +95,7 @@ class OwnSluice:
                                 connect_timeout=5, sslmode="disable")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        lib.stop_process(self.proc, 10)
         self.log.close()
 
 
@@ -117,14 +105,14 @@ os.makedirs(work, exist_ok=True)
 with t.section("--check warns about an exposed admin API with a short token"):
     exposed = os.path.join(work, "exposed.toml")
     with open(exposed, "w") as f:
-        f.write(config_text(free_port(), f"0.0.0.0:{free_port()}", "short"))
+        f.write(config_text(lib.free_port(), f"0.0.0.0:{lib.free_port()}", "short"))
     r = subprocess.run([SLUICE_BIN, "--config", exposed, "--check"], capture_output=True, text=True, timeout=30)
     lib.info(f"--check: {r.stderr.strip()}")
     t.ok(r.returncode == 0, "the config is valid (a warning, not an error)", r.stderr)
     t.ok(re.search(r"warning: .*exposed\.toml:\d+:\d+: key 'admin\.listen': .*beyond loopback.*5 characters", r.stderr),
          "--check warns, naming file, line and key", r.stderr)
     with open(exposed, "w") as f:
-        f.write(config_text(free_port(), f"127.0.0.1:{free_port()}", "short"))
+        f.write(config_text(lib.free_port(), f"127.0.0.1:{lib.free_port()}", "short"))
     r = subprocess.run([SLUICE_BIN, "--config", exposed, "--check"], capture_output=True, text=True, timeout=30)
     t.ok(r.returncode == 0 and "warning" not in r.stderr, "no warning on loopback", r.stderr)
 

@@ -13,8 +13,6 @@ line per worker per 10 s about it, and sluice serves a new client once others cl
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,12 +31,6 @@ LOWERED = 100
 CONNECT_TIMEOUT = 10  # a client left in the backlog fails with a timeout: the bug
 
 t = lib.Checks()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((lib.HOST, 0))
-        return s.getsockname()[1]
 
 
 def write_config(path, port):
@@ -114,7 +106,7 @@ def served(port):
 
 work = os.path.join(lib.SANDBOX_DIR, f"fd-limit-{os.getpid()}")
 os.makedirs(work, exist_ok=True)
-port = free_port()
+port = lib.free_port()
 config = os.path.join(work, "sluice.toml")
 log_path = os.path.join(work, "sluice.log")
 write_config(config, port)
@@ -186,12 +178,7 @@ finally:
             c.close()
         except Exception:
             pass
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    lib.stop_process(proc, 10)
     log.close()
 
 t.finish()

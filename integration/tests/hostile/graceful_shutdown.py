@@ -35,12 +35,6 @@ work = os.path.join(lib.SANDBOX_DIR, f"graceful-shutdown-{os.getpid()}")
 os.makedirs(work, exist_ok=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((lib.HOST, 0))
-        return s.getsockname()[1]
-
-
 def write_config(name, port, admin_port, extra=""):
     backends = "".join(
         f'\n[[backends]]\nname = "{n}"\nhost = "127.0.0.1"\nport = {p}\nrole = "{role}"\n'
@@ -163,7 +157,7 @@ setup.close()
 procs = []
 try:
     with t.section("1. SIGTERM drains: transactions and statements in flight finish, idle clients get 57P01"):
-        port, admin_port = free_port(), free_port()
+        port, admin_port = lib.free_port(), lib.free_port()
         s = Proc("drain", write_config("drain", port, admin_port))
         procs.append(s)
         in_tx = connect(port)
@@ -234,7 +228,7 @@ try:
         t.ok("every client has gone" in s.text(), "the log says the drain finished", s.text()[-1500:])
 
     with t.section("2. shutdown_timeout cuts a transaction left open; a second SIGTERM cuts at once"):
-        port, admin_port = free_port(), free_port()
+        port, admin_port = lib.free_port(), lib.free_port()
         s = Proc("timeout", write_config("timeout", port, admin_port, 'shutdown_timeout = "2s"\n'))
         procs.append(s)
         stuck = connect(port)
@@ -251,7 +245,7 @@ try:
         stuck.close()
         t.eq(committed_rows("timeout"), 0, "the cut transaction did not commit")
 
-        port, admin_port = free_port(), free_port()
+        port, admin_port = lib.free_port(), lib.free_port()
         s = Proc("twice", write_config("twice", port, admin_port))
         procs.append(s)
         stuck = connect(port)
@@ -267,7 +261,7 @@ try:
         stuck.close()
 
     with t.section("3. restart by hand-over: start a new sluice on the same port, then SIGTERM the old"):
-        port, admin_port = free_port(), free_port()
+        port, admin_port = lib.free_port(), lib.free_port()
         config = write_config("handover", port, admin_port)
         old = Proc("handover-old", config)
         procs.append(old)

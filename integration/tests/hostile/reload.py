@@ -19,10 +19,8 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -41,13 +39,7 @@ work = os.path.join(lib.SANDBOX_DIR, f"reload-{os.getpid()}")
 os.makedirs(work, exist_ok=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((lib.HOST, 0))
-        return s.getsockname()[1]
-
-
-PORT, ADMIN_PORT = free_port(), free_port()
+PORT, ADMIN_PORT = lib.free_port(), lib.free_port()
 CONFIG = os.path.join(work, "sluice.toml")
 
 
@@ -57,7 +49,7 @@ def write_config(replicas, pool_size=4, max_clients=50, port=PORT, users_extra="
     for name in replicas:
         backends += (f'\n[[backends]]\nname = "pg-{name}"\nhost = "127.0.0.1"\nport = {lib.NODE_PORTS[name]}\n'
                      f'role = "replica"\n')
-    pool = f'size = "lots"' if broken else f"size = {pool_size}"
+    pool = 'size = "lots"' if broken else f"size = {pool_size}"
     text = f"""# written by integration/tests/hostile/reload.py
 listen = "127.0.0.1:{port}"
 workers = 2
@@ -265,7 +257,7 @@ try:
         t.eq(lib.value(held[0], "select 2"), 2, "the session opened before both reloads still works")
 
     with t.section("3. sluicectl reload: listen_port needs a restart"):
-        new_port = free_port()
+        new_port = lib.free_port()
         write_config(["replica2"], pool_size=6, max_clients=50, users_extra=PLAINUSER, md5_password="md5_new_pw",
                      port=new_port)
         r = subprocess.run([SLUICECTL_BIN, "--admin", f"127.0.0.1:{ADMIN_PORT}", "--token", TOKEN, "reload"],
@@ -304,11 +296,6 @@ try:
 finally:
     for c in held:
         c.close()
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    lib.stop_process(proc, 15)
     log.close()
 t.finish()
