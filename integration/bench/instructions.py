@@ -21,6 +21,7 @@ import argparse
 import glob
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,16 +66,21 @@ class Bench:
         self.sluice_bin = os.path.abspath(args.sluice_bin)
 
 
-def under_callgrind(out_dir):
+def under_callgrind(out_dir, instrument_at_start=False):
     """compare.Process, with every proxy started under callgrind."""
     original = compare.Process
 
     def process(name, args, log_path, env=None, cwd=None):
-        valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+        valgrind = ["valgrind", "--tool=callgrind", f"--instr-atstart={'yes' if instrument_at_start else 'no'}",
                     f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
         return original(name, valgrind + list(args), log_path, env=env, cwd=cwd)
 
     return original, process
+
+
+def modes_for(name, modes):
+    # PgBouncer 1.18 has no prepared statements in transaction pooling (docs/benchmarks.md).
+    return [m for m in modes if not (name == "pgbouncer" and m == "prepared")]
 
 
 def pgbench(port, mode, clients, transactions):
@@ -88,12 +94,13 @@ def pgbench(port, mode, clients, transactions):
 
 
 def measure(proxy, args, out_dir):
+    """Instructions per transaction with callgrind_control: zero, run, dump, in one running proxy."""
     pid = proxy.pid
     r = callgrind_control("-i", "on", str(pid))
     if r.returncode != 0:
         raise RuntimeError(f"callgrind_control -i on {pid}: {r.stdout} {r.stderr}")
     results = {}
-    for mode in args.modes:
+    for mode in modes_for(proxy.name, args.modes):
         pgbench(proxy.port, mode, args.clients, args.short)  # warm: pools filled, statements prepared
         counts = []
         for transactions in (args.short, args.long):
@@ -104,6 +111,108 @@ def measure(proxy, args, out_dir):
         results[mode] = per_tx
         compare.info(f"{proxy.name} -M {mode}: {per_tx:,.0f} instructions per transaction")
     return results
+
+
+def exit_total(out_dir, pid):
+    """The instructions in the dump callgrind writes when process `pid` exits."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*")):
+            with open(path, errors="replace") as f:
+                m = re.search(r"^(?:summary|totals):\s*(\d+)", f.read(), re.M)
+            if m:
+                return int(m.group(1))
+        time.sleep(0.2)
+    raise RuntimeError(f"no callgrind dump from {pid} in {out_dir}")
+
+
+def measure_by_restart(name, make_proxy, wrapped, args, out_dir):
+    """Instructions per transaction without callgrind_control (which gets no answer from a PgBouncer
+    that dropped to the postgres user): for each mode, the proxy runs twice under callgrind from start to
+    exit, each time with a warm-up run then SHORT or LONG transactions per client. Start-up, log-ins and
+    shutdown are the same in both, so the difference of the totals is the cost of the extra transactions."""
+    results = {}
+    for mode in modes_for(name, args.modes):
+        counts = []
+        for transactions in (args.short, args.long):
+            proxy = make_proxy()
+            original = compare.Process
+            compare.Process = wrapped
+            try:
+                proxy.start()
+            finally:
+                compare.Process = original
+            pid = proxy.pid
+            try:
+                pgbench(proxy.port, mode, args.clients, args.short)
+                pgbench(proxy.port, mode, args.clients, transactions)
+            finally:
+                proxy.stop()
+            counts.append(exit_total(out_dir, pid))
+        per_tx = (counts[1] - counts[0]) / (args.clients * (args.long - args.short))
+        results[mode] = per_tx
+        compare.info(f"{name} -M {mode}: {per_tx:,.0f} instructions per transaction (by restart)")
+    return results
+
+
+SYSCALL_EVENTS = ("raw_syscalls:sys_enter", "syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_pwait",
+                  "syscalls:sys_enter_epoll_ctl", "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_sendto",
+                  "syscalls:sys_enter_recvmsg", "syscalls:sys_enter_sendmsg", "syscalls:sys_enter_read",
+                  "syscalls:sys_enter_write", "syscalls:sys_enter_futex", "context-switches", "task-clock")
+
+
+def perf_counts(pid, run):
+    """Runs `run()` while `perf stat` counts SYSCALL_EVENTS in process `pid` (all its threads)."""
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(SYSCALL_EVENTS), "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # perf attaches
+    try:
+        run()
+    finally:
+        perf.send_signal(signal.SIGINT)
+        _, err = perf.communicate(timeout=30)
+    counts = {}
+    for line in err.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 3:
+            try:
+                counts[fields[2]] = float(fields[0])
+            except ValueError:
+                pass
+    return counts
+
+
+def measure_syscalls(proxy, args):
+    """System calls (by kind), context switches and CPU (task-clock, ms) per transaction, from the
+    difference of a short and a long run, as for instructions."""
+    results = {}
+    for mode in modes_for(proxy.name, args.modes):
+        pgbench(proxy.port, mode, args.clients, args.short)
+        counts = [perf_counts(proxy.pid, lambda: pgbench(proxy.port, mode, args.clients, n))
+                  for n in (args.short, args.long)]
+        transactions = args.clients * (args.long - args.short)
+        per_tx = {k: (counts[1].get(k, 0) - counts[0].get(k, 0)) / transactions for k in SYSCALL_EVENTS}
+        results[mode] = per_tx
+        compare.info(f"{proxy.name} -M {mode}: {per_tx['raw_syscalls:sys_enter']:.2f} system calls, "
+                     f"{per_tx['task-clock'] * 1000:.1f} us CPU per transaction")
+    return results
+
+
+def syscall_table(results, proxies, modes):
+    short = {k: k.split(":")[-1].replace("sys_enter_", "") for k in SYSCALL_EVENTS}
+    short["raw_syscalls:sys_enter"] = "all calls"
+    print(f"{'mode':10} {'proxy':10}" + "".join(f"{short[k]:>13}" for k in SYSCALL_EVENTS))
+    for mode in modes:
+        for name in proxies:
+            if mode not in results[name]:
+                continue
+            row = results[name][mode]
+            cells = []
+            for k in SYSCALL_EVENTS:
+                v = row.get(k, 0)
+                cells.append(f"{v * 1000:13.1f}" if k == "task-clock" else f"{v:13.3f}")
+            print(f"{mode:10} {name:10}" + "".join(cells))
+    print("(per transaction; task-clock in microseconds of CPU)")
 
 
 def classifier(bench_bin, iterations):
@@ -139,6 +248,11 @@ def main():
     p.add_argument("--split", action="store_true",
                    help="sluice with read_write_split = true over the primary and two replicas (it classifies)")
     p.add_argument("--keep-sandbox", action="store_true")
+    p.add_argument("--figure", choices=("instructions", "syscalls"), default="instructions",
+                   help="syscalls: system calls by kind, context switches and CPU per transaction (perf "
+                        "stat, no callgrind)")
+    p.add_argument("--restart", action="store_true",
+                   help="instructions for sluice too by two runs from start to exit (PgBouncer always is)")
     p.add_argument("--classifier", metavar="BENCH_BIN",
                    help="instead: the classifier alone, per statement (tests/sluice_classify_bench)")
     p.add_argument("--iterations", type=int, default=1000, help="--classifier: calls per statement")
@@ -162,28 +276,49 @@ def main():
         sandbox.start()
         sandbox.init_pgbench(args.scale)
         bench = Bench(args, sandbox, work)
+
+        def make(name):
+            return compare.Sluice(bench, split=args.split) if name == "sluice" else compare.PgBouncer(bench)
+
         for name in proxies:
-            proxy = compare.Sluice(bench, split=args.split) if name == "sluice" else compare.PgBouncer(bench)
-            compare.Process = wrapped
-            try:
-                proxy.start()
-            finally:
-                compare.Process = original
-            try:
-                results[name] = measure(proxy, args, out_dir)
-            finally:
-                proxy.stop()
+            if args.figure == "syscalls":
+                proxy = make(name).start()
+                try:
+                    results[name] = measure_syscalls(proxy, args)
+                finally:
+                    proxy.stop()
+            elif args.restart or name == "pgbouncer":
+                results[name] = measure_by_restart(name, lambda: make(name), under_callgrind(out_dir, True)[1], args,
+                                                   out_dir)
+            else:
+                proxy = make(name)
+                compare.Process = wrapped
+                try:
+                    proxy.start()
+                finally:
+                    compare.Process = original
+                try:
+                    results[name] = measure(proxy, args, out_dir)
+                finally:
+                    proxy.stop()
     finally:
         compare.stop_all_started()
         sandbox.stop()
+    split = "true" if args.split else "false"
+    if args.figure == "syscalls":
+        print(f"system calls per transaction (perf stat), pgbench -S -c {args.clients}, "
+              f"{args.long - args.short} transactions per client counted, sluice workers = {args.sluice_workers}, "
+              f"read_write_split = {split}")
+        syscall_table(results, proxies, args.modes)
+        return 0
     print(f"user-space instructions per transaction (callgrind), pgbench -S -c {args.clients}, "
-          f"{args.long - args.short} transactions per client counted, sluice read_write_split = "
-          f"{'true' if args.split else 'false'}")
+          f"{args.long - args.short} transactions per client counted, sluice read_write_split = {split}")
     print(f"{'mode':10}" + "".join(f"{n:>12}" for n in proxies) +
           ("   sluice/pgbouncer" if {"sluice", "pgbouncer"} <= set(proxies) else ""))
     for mode in args.modes:
-        line = f"{mode:10}" + "".join(f"{results[n][mode]:12,.0f}" for n in proxies)
-        if {"sluice", "pgbouncer"} <= set(proxies):
+        line = f"{mode:10}" + "".join(f"{results[n][mode]:12,.0f}" if mode in results[n] else f"{'-':>12}"
+                                      for n in proxies)
+        if {"sluice", "pgbouncer"} <= set(proxies) and mode in results["pgbouncer"]:
             line += f"   {results['sluice'][mode] / results['pgbouncer'][mode]:17.2f}"
         print(line)
     return 0

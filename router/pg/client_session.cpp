@@ -770,6 +770,13 @@ asio::awaitable<void> client_session::serve() {
   }
 }
 
+bool client_session::reads_may_leave_primary() const {
+  const auto& settings = owner_.shared().cfg();
+  if (!settings.routing.read_write_split) return false;
+  return std::any_of(settings.backends.begin(), settings.backends.end(),
+                     [](const auto& backend) { return backend.role == config::backend_role::replica; });
+}
+
 classify::route client_session::effective_route(const classify::classification& kind) const {
   if (!owner_.shared().cfg().routing.read_write_split || pinned_ || kind.pins_session) {
     return classify::route::primary;
@@ -1362,8 +1369,10 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       ++stats.routed_replica;
     } else {
       ++stats.routed_primary;
-      // read_your_writes: remember to take the commit's WAL position when this work ends.
-      if (read_your_writes_ && target == classify::route::primary) wrote_ = true;
+      // read_your_writes: remember to take the commit's WAL position when this work ends, where a
+      // later read may go to a replica (not with read_write_split off or no replica configured: there
+      // it would be a round trip per transaction for nothing).
+      if (read_your_writes_ && target == classify::route::primary && reads_may_leave_primary()) wrote_ = true;
     }
     SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_, is_read ? "read" : "write",
                  shared.cfg().backends[chosen].name);

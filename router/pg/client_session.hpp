@@ -184,6 +184,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   // Routing helpers.
   std::optional<classify::classification> classify_extended_batch(bool& complete) const;
   classify::route effective_route(const classify::classification& kind) const;
+  bool reads_may_leave_primary() const;  // read_write_split on and a replica configured
   bool next_batch_needs_primary(const wire::message_view& message) const;
 
   // I/O helpers.

@@ -479,13 +479,15 @@ struct quiet_logs {
   spdlog::level::level_enum previous;
 };
 
-inline std::string config_text(const script& s, const std::vector<std::unique_ptr<fake_pg_server>>& servers) {
+// `routing`: more [routing] lines ("key = value\n"), for tests that change a routing setting.
+inline std::string config_text(const script& s, const std::vector<std::unique_ptr<fake_pg_server>>& servers,
+                               std::string_view routing = {}) {
   std::ostringstream text;
   text << "listen = \"127.0.0.1:6432\"\n"  // never bound: the harness hands sockets to sessions itself
        << "workers = 1\n"
        << "[pool]\nsize = 4\nconnect_timeout = \"2s\"\nquery_wait_timeout = \"" << s.query_wait_timeout_value().count()
        << "ms\"\nretry_interval = \"1ms\"\n"
-       << "[routing]\nbalance = \"round_robin\"\n";
+       << "[routing]\nbalance = \"round_robin\"\n" << routing;
   for (std::size_t i = 0; i < servers.size(); ++i) {
     text << "[[backends]]\nname = \"" << servers[i]->name() << "\"\nhost = \"127.0.0.1\"\nport = " << servers[i]->port()
          << "\nrole = \"" << (i == 0 ? "primary" : "replica") << "\"\n";

@@ -238,13 +238,16 @@ using namespace std::chrono_literals;
 // One fake backend and a worker in front of it, driven by hand (no script): for tests that act on the
 // worker or the shared state between a client's messages.
 struct hand_driven_worker {
-  explicit hand_driven_worker(const char* name) {
-    servers.push_back(std::make_unique<sluice::testing::fake_pg_server>("pg1", false, plan));
+  // `backends`: the first is the primary, the others replicas; `routing`: more [routing] lines.
+  explicit hand_driven_worker(const char* name, std::size_t backends = 1, std::string_view routing = {}) {
+    for (std::size_t i = 0; i < backends; ++i) {
+      servers.push_back(std::make_unique<sluice::testing::fake_pg_server>("pg" + std::to_string(i + 1), i != 0, plan));
+    }
     const sluice::testing::script s(name);
-    shared = std::make_unique<sluice::router::shared_state>(
-        sluice::router::config::load_config_text(sluice::testing::config_text(s, servers), "harness.toml"));
+    shared = std::make_unique<sluice::router::shared_state>(sluice::router::config::load_config_text(
+        sluice::testing::config_text(s, servers, routing), "harness.toml"));
     owner = std::make_unique<sluice::router::worker>(*shared, 0);
-    servers[0]->start(owner->io());
+    for (auto& server : servers) server->start(owner->io());
     front.emplace(owner->io(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   }
 
@@ -474,5 +477,44 @@ TEST_CASE("session harness: draining tells idle clients 57P01 at once, the other
     for (const auto& pool : owner.pool_figures()) {
       CHECK(pool.stats.idle == pool.stats.total);  // every server connection back in its pool
     }
+  }
+}
+
+// Issue 14: read_your_writes took the primary's WAL position after every unit that ran on the primary,
+// one more round trip per transaction, also where no read can ever go to a replica: with
+// read_write_split off (every read runs on the primary), and with no replica configured.
+TEST_CASE("session harness: the WAL position is read only where a later read may go to a replica",
+          "[session_harness][read_your_writes]") {
+  using namespace sluice::testing;
+  quiet_logs quiet;
+  std::signal(SIGPIPE, SIG_IGN);
+  const auto wal_position_reads = [](const fake_pg_server& server) {
+    return std::count_if(server.log().begin(), server.log().end(),
+                         [](const std::string& entry) { return entry.find("pg_current_wal_insert_lsn") != std::string::npos; });
+  };
+  struct setup {
+    const char* name;
+    std::size_t backends;
+    const char* routing;
+    long expected;  // WAL position reads for the two units below
+  };
+  for (const auto& [name, backends, routing, expected] :
+       {setup{"split on, a replica", 2, "", 2}, setup{"split off", 2, "read_write_split = false\n", 0},
+        setup{"no replica", 1, "", 0}}) {
+    INFO(name);
+    hand_driven_worker rig(name, backends, routing);
+    auto& io = rig.owner->io();
+    test_client client(io, "A", "A-", "");
+    rig.connect(client);
+    client.send(q("INSERT INTO t VALUES ('A-1')"));
+    REQUIRE(run_until(io, [&] { return client.settled(); }, 2s));
+    CHECK(client.take_transcript() == "C:INSERT 0 1 Z:I");
+    client.send(q("SELECT 'A-2' FOR UPDATE"));
+    REQUIRE(run_until(io, [&] { return client.settled(); }, 2s));
+    CHECK(client.take_transcript() == "T D:SELECT 'A-2' FOR UPDATE C:SELECT 1 Z:I");
+    CHECK(wal_position_reads(*rig.servers[0]) == expected);
+    CHECK(client.problems().empty());
+    client.leave(false);
+    run_until(io, [&] { return rig.shared->clients.load() == 0; }, 2s);
   }
 }
