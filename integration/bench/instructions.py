@@ -73,7 +73,14 @@ def under_callgrind(out_dir, instrument_at_start=False):
     def process(name, args, log_path, env=None, cwd=None):
         valgrind = ["valgrind", "--tool=callgrind", f"--instr-atstart={'yes' if instrument_at_start else 'no'}",
                     f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
-        return original(name, valgrind + list(args), log_path, env=env, cwd=cwd)
+        args = list(args)
+        if args[:3] == ["/usr/sbin/pgbouncer", "-u", "postgres"]:
+            # PgBouncer drops to postgres itself (-u), after callgrind, still root, created its output
+            # file and control pipes: it could then neither write its counts nor answer
+            # callgrind_control. Run the whole of valgrind as postgres instead (setpriv execs: same pid).
+            args = ["/usr/sbin/pgbouncer"] + args[3:]
+            valgrind = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + valgrind
+        return original(name, valgrind + args, log_path, env=env, cwd=cwd)
 
     return original, process
 
