@@ -75,6 +75,18 @@ void server_pool::close_idle_returning_budget() {
   for (std::size_t i = 0; i < closed; ++i) release_slot();
 }
 
+std::unique_ptr<server_connection> server_pool::take_idle() {
+  if (idle_.empty()) return nullptr;
+  const auto now = pg::steady_clock::now();
+  auto& newest = *idle_.back();
+  // Only one lendable without a look at the socket: a check that finds it closed (acquire) replaces it.
+  if (now - newest.last_used >= settings_.check_after || !lendable(newest, now)) return nullptr;
+  auto connection = std::move(idle_.back());
+  idle_.pop_back();
+  stats_.idle = idle_.size();
+  return connection;
+}
+
 asio::awaitable<acquire_result> server_pool::acquire() {
   const auto deadline = pg::steady_clock::now() + settings_.wait_timeout;
   // One connection's budget is ours: reserved by us, taken over from a closed idle connection, or

@@ -71,6 +71,10 @@ class server_pool {
   // or the first one released (or slot freed) on any worker, in FIFO order, within wait_timeout.
   asio::awaitable<acquire_result> acquire();
 
+  // acquire()'s common case without a coroutine frame: the most recently idle connection when it can be
+  // lent as it is (no health check due), else null and the caller co_awaits acquire().
+  std::unique_ptr<server_connection> take_idle();
+
   // Takes a connection back. `reusable` false closes it (server-side failure, unknown protocol state).
   void release(std::unique_ptr<server_connection> connection, bool reusable);
 

@@ -1037,7 +1037,9 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       unit_open_ = true;
       bool admitted = true;
       if (owner_.shared().tenants.enabled()) admitted = co_await admit_unit(unit_sql(message));
-      if (admitted && owner_.primary().backend == server_->backend_index()) admitted = co_await pass_write_gate();
+      if (admitted && owner_.primary().backend == server_->backend_index()) {
+        admitted = write_gate_open_now() || co_await pass_write_gate();
+      }
       if (!admitted) {
         end_unit();
         if (message.type == wire::fe::query || message.type == wire::fe::function_call) {
@@ -1061,15 +1063,19 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       dispatched_at_ = std::chrono::steady_clock::now();
       owner_.on_dispatch(server_->backend_index());
     }
-    switch (co_await send_relaying()) {
-      case send_result::sent:
-        break;
-      case send_result::failed:
-        co_return co_await server_failed({}, "could not send data to server");
-      case send_result::session_over:
-        co_return outcome::close;
-      case send_result::server_lost:
-        co_return outcome::proceed;  // the client was told (server_failed); the rest is discarded
+    // All of it at once, as nearly always: no frame for send_relaying. Else (or with a batch's end
+    // owed) send_relaying waits for the socket while relaying the server's answers.
+    if (!send_server_now() || batch_end_pending_) {
+      switch (co_await send_relaying()) {
+        case send_result::sent:
+          break;
+        case send_result::failed:
+          co_return co_await server_failed({}, "could not send data to server");
+        case send_result::session_over:
+          co_return outcome::close;
+        case send_result::server_lost:
+          co_return outcome::proceed;  // the client was told (server_failed); the rest is discarded
+      }
     }
   }
   tracker_.drain_synthesized([&](request_kind kind) {
@@ -1081,7 +1087,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
   // client (and leave the session deaf to it).
   if (!tracker_.answer_due() && !copy_in_) awaiting_server_ = false;
   client_in_.shrink_if_idle(client_read_buffer_size);  // after a huge message, give the memory back
-  if (!co_await flush_client()) co_return outcome::close;
+  if (!client_out_.empty() && !co_await flush_client()) co_return outcome::close;  // no frame when empty
   co_return outcome::proceed;
 }
 
@@ -1282,7 +1288,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   std::size_t chosen = 0;
   for (std::size_t attempt = 0; attempt <= shared.cfg().backends.size() + 1; ++attempt) {
     if (!is_read) {
-      if (!co_await pass_write_gate()) co_return outcome::proceed;
+      if (!write_gate_open_now() && !co_await pass_write_gate()) co_return outcome::proceed;
       auto writes = owner_.primary();
       if (!writes.backend && writes.stalled_since) {
         const auto waited = co_await wait_for_stalled_primary(*writes.stalled_since);
@@ -1313,6 +1319,8 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       // kept from above
     } else if (held_[chosen]) {
       server_ = std::move(held_[chosen]);
+    } else if (auto idle = pools_[chosen]->take_idle()) {
+      server_ = std::move(idle);  // the common case, with no coroutine frame for acquire()
     } else {
       auto acquired = co_await pools_[chosen]->acquire();
       if (acquired.connection) {
@@ -2014,7 +2022,11 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   if (hold_answer) {
     flush_run();  // into client_out_, sent after the capture
   } else if (client_out_.empty()) {
-    written = co_await write_client(available.subspan(run_begin, offset - run_begin));
+    // The server's bytes as they are, straight from the read buffer (write_client, without its frame).
+    const auto run = available.subspan(run_begin, offset - run_begin);
+    std::size_t sent = 0;
+    const auto state = write_client_now(run, sent);
+    written = state == write_state::done || (state == write_state::blocked && co_await write_client_rest(run, sent));
   } else {
     flush_run();
     written = co_await flush_client();
@@ -2463,6 +2475,18 @@ asio::awaitable<client_session::stall_wait> client_session::wait_for_stalled_pri
   co_return result;
 }
 
+bool client_session::write_gate_open_now() {
+  if (unit_on_primary_) return true;
+  auto& gate = owner_.shared().writes;
+  gate.enter();  // counted first, then the gate looked at: see pass_write_gate
+  if (gate.held_now()) {
+    gate.leave();
+    return false;
+  }
+  unit_on_primary_ = true;
+  return true;
+}
+
 asio::awaitable<bool> client_session::pass_write_gate() {
   if (unit_on_primary_) co_return true;  // this unit is counted already
   auto& gate = owner_.shared().writes;
@@ -2547,8 +2571,7 @@ void client_session::send_error(std::string_view severity, std::string_view sqls
 // Writes on the non-blocking socket at once, and waits (async_write) only for what the socket buffer
 // cannot take. An answer nearly always fits: this saves the asynchronous operation, its completion
 // posted through the scheduler and the extra epoll_wait that a queued completion costs (issue 14).
-asio::awaitable<bool> client_session::write_client(wire::bytes_view bytes) {
-  std::size_t written = 0;
+client_session::write_state client_session::write_client_now(wire::bytes_view bytes, std::size_t& written) {
   while (written < bytes.size()) {
     const auto sent = ::send(client_.native_handle(), bytes.data() + written, bytes.size() - written,
                              MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -2557,17 +2580,30 @@ asio::awaitable<bool> client_session::write_client(wire::bytes_view bytes) {
       continue;
     }
     if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
-    auto [ec, count] = co_await asio::async_write(
-        client_, asio::buffer(bytes.data() + written, bytes.size() - written), use_tuple);
-    co_return !ec;
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return write_state::failed;
+    return write_state::blocked;
   }
-  co_return true;
+  return write_state::done;
+}
+
+asio::awaitable<bool> client_session::write_client_rest(wire::bytes_view bytes, std::size_t written) {
+  auto [ec, count] =
+      co_await asio::async_write(client_, asio::buffer(bytes.data() + written, bytes.size() - written), use_tuple);
+  co_return !ec;
+}
+
+asio::awaitable<bool> client_session::write_client(wire::bytes_view bytes) {
+  std::size_t written = 0;
+  const auto state = write_client_now(bytes, written);
+  if (state != write_state::blocked) co_return state == write_state::done;
+  co_return co_await write_client_rest(bytes, written);
 }
 
 asio::awaitable<bool> client_session::flush_client() {
   if (client_out_.empty()) co_return true;
-  const bool ok = co_await write_client(client_out_);
+  std::size_t written = 0;
+  const auto state = write_client_now(client_out_, written);
+  const bool ok = state == write_state::done || (state == write_state::blocked && co_await write_client_rest(client_out_, written));
   client_out_.clear();
   co_return ok;
 }
@@ -2576,6 +2612,23 @@ asio::awaitable<bool> client_session::flush_client() {
 // answers fill the server's output while sluice still writes its input, and a proxy that only wrote
 // would wait for the server while the server waits for it (libpq does the same: pqSendSome reads when
 // it cannot write). Each direction is bounded by its socket buffers and sluice's read buffer.
+bool client_session::send_server_now() {
+  std::size_t written = 0;
+  while (written < server_out_.size()) {
+    const auto sent = ::send(server_->socket().native_handle(), server_out_.data() + written,
+                             server_out_.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent > 0) {
+      written += static_cast<std::size_t>(sent);
+    } else if (sent < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // full, or failed: send_relaying waits, or finds the error again
+    }
+  }
+  server_out_.erase(server_out_.begin(), server_out_.begin() + static_cast<std::ptrdiff_t>(written));
+  return server_out_.empty();
+}
+
 asio::awaitable<client_session::send_result> client_session::send_relaying() {
   using namespace asio::experimental::awaitable_operators;
   std::size_t written = 0;

@@ -189,6 +189,17 @@ class client_session final : public cancel_target, public std::enable_shared_fro
 
   // I/O helpers.
   asio::awaitable<bool> write_client(wire::bytes_view bytes);
+  // write_client in two halves, so that the common case (the socket takes it all) needs no coroutine
+  // frame: what the socket takes now, then (blocked) the rest with async_write.
+  enum class write_state {
+    done,     // every byte is written
+    blocked,  // the socket buffer is full: `written` bytes went, the rest needs write_client_rest
+    failed,   // the client is gone
+  };
+  write_state write_client_now(wire::bytes_view bytes, std::size_t& written);
+  asio::awaitable<bool> write_client_rest(wire::bytes_view bytes, std::size_t written);
+  bool send_server_now();  // send_relaying's common case, no frame: true when all of server_out_ went
+  bool write_gate_open_now();  // pass_write_gate's common case, without a coroutine frame
   asio::awaitable<bool> flush_client();
   asio::awaitable<bool> write_server();
   enum class send_result {

@@ -596,6 +596,38 @@ TEST_CASE("server_pool: within check_after, a connection is lent without the che
   });
 }
 
+// take_idle is acquire's common case without a coroutine frame (issue 14): it lends only what acquire
+// would lend without looking at the socket, and leaves everything else to acquire.
+TEST_CASE("server_pool: take_idle lends a recently used connection, and nothing that needs a check",
+          "[server_pool]") {
+  asio::io_context io;
+  fake_server server(io);
+  server.plan.push_back({login_script::mode::close_after_login, 0});
+  auto settings = settings_with(1);
+  settings.check_after = 200ms;
+  server_pool pool(io.get_executor(), 0, settings, target_of(server));
+  run(io, [&]() -> asio::awaitable<void> {
+    CHECK(pool.take_idle() == nullptr);  // nothing idle: acquire connects
+    auto first = co_await pool.acquire();
+    REQUIRE(first.connection);
+    const server_connection* identity = first.connection.get();
+    CHECK(co_await eventually([&] { return server.server_closed == 1; }));
+    pool.release(std::move(first.connection), true);
+    auto again = pool.take_idle();
+    REQUIRE(again != nullptr);
+    CHECK(again.get() == identity);
+    CHECK(pool.stats().idle == 0);
+    pool.release(std::move(again), true);
+    co_await sleep_for(250ms);
+    CHECK(pool.take_idle() == nullptr);  // past check_after: acquire checks it (closed) and replaces it
+    CHECK(pool.stats().idle == 1);
+    auto later = co_await pool.acquire();
+    REQUIRE(later.connection);
+    CHECK(later.connection->key().process_id == 1002);
+    pool.release(std::move(later.connection), true);
+  });
+}
+
 TEST_CASE("server_pool: unsolicited bytes from the server make an idle connection unhealthy",
           "[server_pool]") {
   // A FATAL sent to an idle connection (e.g. 57P01 at server shutdown) arrives as unread input.
