@@ -1342,7 +1342,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       }
     }
     server_->prepared().set_capacity(shared.cfg().pool.max_prepared_statements);
-    const auto replayed = co_await replay_settings();
+    const auto replayed = settings_in_place() ? internal_result::ok : co_await replay_settings();
     if (replayed == internal_result::server_error) {
       // The server refuses this session's settings (a startup parameter it does not know, a value it
       // rejects, a custom setting that a library loaded since has reserved): the session cannot be what
@@ -1426,9 +1426,13 @@ asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn, long lo
 // server reported them (current_setting, captured after the unit that set them) through set_config(),
 // which takes a value as the GUC's own input syntax: a list setting such as search_path or DateStyle
 // ('ISO, YMD') comes back whole, which `SET name TO 'a, b'` would not do.
+bool client_session::settings_in_place() const {
+  return !server_->settings_unknown && server_->applied_settings() == settings_;
+}
+
 asio::awaitable<client_session::internal_result> client_session::replay_settings() {
   auto& applied = server_->applied_settings();
-  if (!server_->settings_unknown && applied == settings_) co_return internal_result::ok;
+  if (settings_in_place()) co_return internal_result::ok;
   std::string sql;
   const auto reset = [&](const std::string& name) { sql += "RESET " + quote_setting_name(name) + "; "; };
   std::string calls;
@@ -2043,7 +2047,13 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
     batch_end_hold_ = hold_answer;
     co_return outcome::proceed;
   }
-  if (batch_done) co_return co_await end_batch(hold_answer);
+  if (batch_done) {
+    if (!end_batch_queries_due()) {
+      end_batch_now();  // the common case, with no coroutine frame
+      co_return outcome::proceed;
+    }
+    co_return co_await end_batch(hold_answer);
+  }
   // What the server was to send has come (a Flush was answered, or a Sync/Query with requests after
   // it): the client speaks next.
   if (!tracker_.answer_due() && !copy_in_) awaiting_server_ = false;
@@ -2052,6 +2062,54 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
 
 // The batch's last ReadyForQuery was relayed (`hold_answer`: its answer waits in client_out_ for the
 // commit position): end-of-unit work, then the connection goes back to the pool if it can.
+bool client_session::end_batch_queries_due() const {
+  // The unit is over (committed, rolled back, or a statement outside a transaction): nothing is
+  // outstanding (batch_done) and no transaction is open.
+  if (tx_ != wire::tx_status::idle) return false;
+  return (wrote_ && !pinned_) || !unit_unknown_functions_.empty() || (unit_changed_settings_ && !pinned_);
+}
+
+void client_session::end_batch_now() {
+  ready_ = true;
+  awaiting_server_ = false;
+  finish_dispatch(false);
+  const bool unit_over = tx_ == wire::tx_status::idle;
+  note_defined_functions(unit_over);
+  if (unit_changed_settings_ && unit_over) forget_unit_settings();  // pinned: nothing to carry
+  end_batch_tail(unit_over);
+}
+
+void client_session::note_defined_functions(bool unit_over) {
+  if (unit_defined_function_ && unit_over) {
+    unit_defined_function_ = false;
+    owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void client_session::forget_unit_settings() {
+  unit_changed_settings_ = false;
+  unit_custom_settings_.clear();
+  // Settings whose names nothing spelled out (a DO block, set_config(expr)) may be custom ones
+  // pg_settings does not list: the next borrower starts from RESET ALL, which clears those too.
+  if (unit_dynamic_settings_ && server_) server_->settings_unknown = true;
+  unit_dynamic_settings_ = false;
+}
+
+void client_session::end_batch_tail(bool unit_over) {
+  if (server_state_reset_) {
+    // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection, unless
+    // the batch failed (BEGIN; DISCARD ALL is refused): then which are left is unknown, and the
+    // connection is not pooled again.
+    server_state_reset_ = false;
+    server_->prepared().clear();
+    server_->unnamed_stamp = unknown_unnamed;
+    if (batch_failed_) discard_server_ = true;
+  }
+  batch_failed_ = false;
+  if (unit_over) end_unit();
+  detach_if_done();
+}
+
 asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_answer) {
   ready_ = true;
   awaiting_server_ = false;
@@ -2102,10 +2160,7 @@ asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_ans
     owner_.shared().global_commits.publish(lsn, unflushed);
     if (hold_answer && !co_await flush_client()) co_return outcome::close;
   }
-  if (unit_defined_function_ && unit_over) {
-    unit_defined_function_ = false;
-    owner_.shared().function_generation.fetch_add(1, std::memory_order_relaxed);
-  }
+  note_defined_functions(unit_over);
   if (!unit_unknown_functions_.empty() && unit_over) {
     if (!co_await learn_functions()) {
       lost_after_unit("lost while looking up the functions the unit called", true);
@@ -2117,31 +2172,14 @@ asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_ans
     // What the unit left in force is what the server now reports, SET LOCAL and rolled-back SETs
     // gone, two-part values such as DateStyle merged. A pinned session never moves, so there is
     // nothing to carry.
-    if (pinned_) {
-      unit_changed_settings_ = false;
-      unit_custom_settings_.clear();
-    } else if (!co_await capture_settings()) {
+    if (!pinned_ && !co_await capture_settings()) {
       lost_after_unit("lost while reading the session's settings", true);
       co_await flush_client();
       co_return outcome::close;
     }
-    // Settings whose names nothing spelled out (a DO block, set_config(expr)) may be custom ones
-    // pg_settings does not list: the next borrower starts from RESET ALL, which clears those too.
-    if (unit_dynamic_settings_ && server_) server_->settings_unknown = true;
-    unit_dynamic_settings_ = false;
+    forget_unit_settings();  // captured (capture_settings cleared the flag and names), or pinned
   }
-  if (server_state_reset_) {
-    // DISCARD ALL / DEALLOCATE ALL dropped every prepared statement on this server connection, unless
-    // the batch failed (BEGIN; DISCARD ALL is refused): then which are left is unknown, and the
-    // connection is not pooled again.
-    server_state_reset_ = false;
-    server_->prepared().clear();
-    server_->unnamed_stamp = unknown_unnamed;
-    if (batch_failed_) discard_server_ = true;
-  }
-  batch_failed_ = false;
-  if (unit_over) end_unit();
-  detach_if_done();
+  end_batch_tail(unit_over);
   co_return outcome::proceed;
 }
 

@@ -199,6 +199,14 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   write_state write_client_now(wire::bytes_view bytes, std::size_t& written);
   asio::awaitable<bool> write_client_rest(wire::bytes_view bytes, std::size_t written);
   bool send_server_now();  // send_relaying's common case, no frame: true when all of server_out_ went
+  bool settings_in_place() const;  // the attached connection has this session's settings: no replay
+  // end_batch in parts: the synchronous head and tail, and whether anything between needs a query
+  // (else end_batch_now does it all without a coroutine frame).
+  bool end_batch_queries_due() const;
+  void end_batch_now();
+  void note_defined_functions(bool unit_over);
+  void forget_unit_settings();
+  void end_batch_tail(bool unit_over);
   bool write_gate_open_now();  // pass_write_gate's common case, without a coroutine frame
   asio::awaitable<bool> flush_client();
   asio::awaitable<bool> write_server();
