@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice: %s\n", error.what());
     return 1;
   }
-  if (loaded.workers == 0) loaded.workers = std::max(1u, std::thread::hardware_concurrency());
+  loaded.workers = sluice::router::config::resolve_workers(loaded.workers);
   if (!check_only) {
     spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");

@@ -78,7 +78,7 @@ reload_report reloader::reload() {
   try {
     auto loaded = config::load_config_file(before.cfg.source_path);
     // As at start: workers resolved, the client limit fitted (with the threads that run).
-    const auto wanted_workers = loaded.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : loaded.workers;
+    const auto wanted_workers = config::resolve_workers(loaded.workers);
     loaded.workers = before.cfg.workers;
     // Quiet: the start-up said it; a reload that changes the fitted value lists it among what it applied.
     fit_clients_to_open_files(loaded, false);

@@ -17,7 +17,7 @@ namespace auth = backends::pg::auth;
 
 shared_state::shared_state(config::config loaded)
     : backend_slots(config::backend_capacity(loaded.backends.size())),
-      current_((loaded.workers = loaded.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : loaded.workers,
+      current_((loaded.workers = config::resolve_workers(loaded.workers),
                 publish_locked(std::move(loaded), nullptr))) {
   mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
   mock_salt_secret = auth::random_bytes(32);

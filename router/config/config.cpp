@@ -3,6 +3,7 @@
 // "<source>:<line>:<column>: key '<dotted.key>': <what is wrong>".
 #include "router/config/config.hpp"
 
+#include <sched.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <span>
 #include <sstream>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 namespace sluice::router::config {
@@ -1213,6 +1215,21 @@ config load_config_file(const std::string& path) {
     throw config_error(path + ": cannot read: " + std::strerror(errno));
   }
   return load_config_text(text.str(), path);
+}
+
+unsigned usable_cpus() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return static_cast<unsigned>(count);
+  }
+  const unsigned online = std::thread::hardware_concurrency();
+  return online > 0 ? online : 1;
+}
+
+unsigned resolve_workers(unsigned configured) noexcept {
+  return configured != 0 ? configured : default_workers(usable_cpus());
 }
 
 }  // namespace sluice::router::config

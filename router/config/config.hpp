@@ -165,7 +165,7 @@ struct config {
   std::string source_path;  // the file it was loaded from (for reloads)
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 6432;
-  unsigned workers = 0;  // 0: one per core
+  unsigned workers = 0;  // 0: default_workers(usable_cpus())
   // SIGTERM/SIGINT: running transactions get this long to finish before the rest are cut (main.cpp).
   milliseconds shutdown_timeout{30'000};
   pool_config pool;
@@ -190,6 +190,16 @@ class config_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// `workers = 0`: one worker per two usable CPUs, at least one. Measured (docs/benchmarks.md, "Worker
+// count"): on 2 cores one worker serves as many transactions as two, for less CPU each, since the
+// kernel's share of every transaction (loopback or NIC, both directions) runs beside it; beyond that,
+// one thread per two cores leaves the other half to the kernel and to the processes sharing the host.
+constexpr unsigned default_workers(unsigned cpus) noexcept { return cpus / 2 > 1 ? cpus / 2 : 1; }
+// The CPUs this process may run on (its affinity mask: taskset, cpusets), else the online count.
+unsigned usable_cpus() noexcept;
+// `configured`, or default_workers(usable_cpus()) for 0.
+unsigned resolve_workers(unsigned configured) noexcept;
 
 // Loads and validates a TOML file. Throws config_error naming file, line and key.
 config load_config_file(const std::string& path);

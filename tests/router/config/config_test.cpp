@@ -776,3 +776,19 @@ TEST_CASE("logging.connections", "[config]") {
   CHECK(load("[logging]\nconnections = true\n" + minimal_tail).logging.connections);
   check_errors({{"[logging]\nconnections = \"yes\"\n" + minimal_tail, {":2:15: key 'logging.connections'"}}});
 }
+
+// Issue 14: `workers = 0` meant one worker per core; on 2 cores one worker did as well as two for less
+// CPU per transaction (docs/benchmarks.md, "Worker count"). Now one per two usable CPUs, at least one.
+TEST_CASE("config: workers = 0 starts one worker per two usable CPUs, at least one", "[config]") {
+  using sluice::router::config::default_workers;
+  STATIC_REQUIRE(default_workers(0) == 1);
+  STATIC_REQUIRE(default_workers(1) == 1);
+  STATIC_REQUIRE(default_workers(2) == 1);
+  STATIC_REQUIRE(default_workers(3) == 1);
+  STATIC_REQUIRE(default_workers(4) == 2);
+  STATIC_REQUIRE(default_workers(16) == 8);
+  const auto cpus = sluice::router::config::usable_cpus();
+  CHECK(cpus >= 1);
+  CHECK(sluice::router::config::resolve_workers(0) == default_workers(cpus));
+  CHECK(sluice::router::config::resolve_workers(3) == 3);  // a configured count stands
+}
