@@ -87,6 +87,8 @@ void replica_scorer::on_probe(std::size_t index, const probe_result& probe) noex
     b.probe_window.add_success(probe.at, log_latency(rtt_us));
   }
   probes_[index] = probe;
+  topology_from_ = time_point::max();  // topology() decides again
+  topology_until_ = time_point::min();
 
   const topology_view view = decide_topology(probes_, probe.at, config_.probe_staleness);
   primary_ = view.primary;  // set only for single_primary
@@ -375,7 +377,16 @@ void replica_scorer::explain(time_point now, choice_explanation& out) const noex
 }
 
 topology_view replica_scorer::topology(time_point now) const noexcept {
-  return decide_topology(probes_, now, config_.probe_staleness);
+  if (topology_from_ <= now && now <= topology_until_) return topology_cache_;
+  topology_cache_ = decide_topology(probes_, now, config_.probe_staleness);
+  // A fresh probe stays fresh until at + staleness; a stale one stays stale as time goes on.
+  topology_from_ = now;
+  topology_until_ = time_point::max();
+  for (const auto& probe : probes_) {
+    if (!probe || !is_fresh(*probe, now, config_.probe_staleness)) continue;
+    topology_until_ = std::min(topology_until_, probe->at + config_.probe_staleness);
+  }
+  return topology_cache_;
 }
 
 std::size_t replica_scorer::take_events(std::span<outlier_event> out) noexcept {

@@ -2,8 +2,10 @@
 // do not count (unreachable, stale).
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <vector>
 
+#include "scoring/replica_scorer.hpp"
 #include "scoring/topology.hpp"
 #include "scoring_test_support.hpp"
 
@@ -79,4 +81,43 @@ TEST_CASE("staleness is measured at the given instant") {
   const auto list = probes("PR");
   CHECK(decide_topology(list, t0() + 1s, 1s).state == topology_state::single_primary);
   CHECK(decide_topology(list, t0() + 1001ms, 1s).state == topology_state::unknown);
+}
+
+// replica_scorer::topology keeps its last answer while it stays right (issue 14). Random probes at
+// random times, and questions at times going forward, standing still and going back: every answer
+// must be decide_topology's over the same probes.
+TEST_CASE("replica_scorer::topology answers as decide_topology does, at every instant") {
+  std::mt19937_64 rng(14);
+  scoring_config config;
+  config.probe_failures_to_down = 1;  // every probe the test sends is stored (none held back)
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t count = 1 + rng() % 4;
+    replica_scorer scorer(count, config);
+    std::vector<std::optional<probe_result>> latest(count);
+    time_point now = t0();
+    for (int step = 0; step < 200; ++step) {
+      const auto roll = rng() % 10;
+      if (roll < 3) {
+        const std::size_t backend = rng() % count;
+        // Never older than the backend's last one (on_probe ignores a probe delivered late).
+        time_point at = now - std::chrono::milliseconds(rng() % 1500);
+        if (latest[backend] && at < latest[backend]->at) at = latest[backend]->at;
+        const auto kind = rng() % 3;
+        const probe_result p = kind == 0 ? primary_probe(at, 100) : kind == 1 ? replica_probe(at, 100) : down_probe(at);
+        scorer.on_probe(backend, p);
+        latest[backend] = p;
+      } else if (roll < 8) {
+        now += std::chrono::milliseconds(rng() % 400);
+      } else if (roll == 8) {
+        now -= std::chrono::milliseconds(rng() % 400);
+      }
+      const auto got = scorer.topology(now);
+      const auto want = decide_topology(latest, now, config.probe_staleness);
+      INFO("round " << round << " step " << step);
+      REQUIRE(got.state == want.state);
+      REQUIRE(got.primary == want.primary);
+      REQUIRE(got.claimants == want.claimants);
+      REQUIRE(got.fresh == want.fresh);
+    }
+  }
 }
