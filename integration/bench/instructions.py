@@ -10,8 +10,16 @@ ready, instrumentation is switched on (callgrind_control -i on), and for each pg
 callgrind_control -z (zero) and -d (dump). The difference of the two counts divided by the difference of
 the transactions is the cost of one transaction, without the clients' logins (SCRAM) and start-up.
 
+The storm figure (`--modes ... ,storm`, in the default list) is the cost of one client connection: two
+runs of `pgbench -n -S -C -c STORM_CLIENTS -t N` (a new connection per transaction; N = --storm-short,
+then --storm-long) as compare.py's storm user (md5: with SCRAM, the client's PBKDF2 would dominate the
+wall clock). The difference of the counts over the difference of the connections is what one
+connection costs the proxy: accept, start-up, md5 login, greeting, one transaction and the end of the
+session (server connections stay pooled).
+
   integration/bench/instructions.py                         # sluice (build/router/sluice) and pgbouncer
   integration/bench/instructions.py --proxies sluice --modes extended --sluice-bin build/h/router/sluice
+  integration/bench/instructions.py --proxies sluice --modes storm --sluice-bin build/rel/router/sluice
   integration/bench/instructions.py --classifier build/h/tests/sluice_classify_bench   # per statement
 
 Run as root (the sandbox runs PostgreSQL as postgres); PgBouncer comes from install-peers.sh. A report,
@@ -33,6 +41,7 @@ sys.path.insert(0, HERE)
 import compare  # noqa: E402  (the sandbox, the proxies' configurations, process handling)
 
 MODES = ("simple", "extended", "prepared")
+STORM = "storm"  # the connection storm, per connection (pgbench -S -C, md5 user)
 
 
 def callgrind_control(*args):
@@ -90,11 +99,23 @@ def modes_for(name, modes):
     return [m for m in modes if not (name == "pgbouncer" and m == "prepared")]
 
 
-def pgbench(port, mode, clients, transactions):
+def workload(args, mode):
+    """(pgbench -M mode, clients, short and long transactions per client, connect anew) for a --modes entry."""
+    if mode == STORM:
+        return "simple", args.storm_clients, args.storm_short, args.storm_long, True
+    return mode, args.clients, args.short, args.long, False
+
+
+def unit(mode):
+    return "connection" if mode == STORM else "transaction"
+
+
+def pgbench(port, mode, clients, transactions, connect=False):
+    user, password = (compare.STORM_USER, compare.STORM_PASSWORD) if connect else (compare.USER, compare.PASSWORD)
     args = [os.path.join(compare.PG_BIN, "pgbench"), "-n", "-S", "-M", mode, "-c", str(clients), "-j",
-            str(min(clients, 2)), "-t", str(transactions), "-h", compare.HOST, "-p", str(port), "-U", compare.USER,
-            compare.DATABASE]
-    r = compare.run(args, timeout=3600, env=compare.client_env())
+            str(min(clients, 2)), "-t", str(transactions), "-h", compare.HOST, "-p", str(port), "-U", user,
+            *(["-C"] if connect else []), compare.DATABASE]
+    r = compare.run(args, timeout=3600, env=compare.client_env(password))
     failed = re.search(r"number of failed transactions: (\d+)", r.stdout)
     if failed and int(failed.group(1)) != 0:
         raise RuntimeError(f"pgbench: {failed.group(0)}")
@@ -108,15 +129,17 @@ def measure(proxy, args, out_dir):
         raise RuntimeError(f"callgrind_control -i on {pid}: {r.stdout} {r.stderr}")
     results = {}
     for mode in modes_for(proxy.name, args.modes):
-        pgbench(proxy.port, mode, args.clients, args.short)  # warm: pools filled, statements prepared
+        pg_mode, clients, short, long, connect = workload(args, mode)
+        pgbench(proxy.port, pg_mode, clients, short, connect)  # warm: pools filled, statements prepared
         counts = []
-        for transactions in (args.short, args.long):
+        for transactions in (short, long):
             callgrind_control("-z", str(pid))
-            pgbench(proxy.port, mode, args.clients, transactions)
+            pgbench(proxy.port, pg_mode, clients, transactions, connect)
             counts.append(dump_total(out_dir, pid))
-        per_tx = (counts[1] - counts[0]) / (args.clients * (args.long - args.short))
-        results[mode] = per_tx
-        compare.info(f"{proxy.name} -M {mode}: {per_tx:,.0f} instructions per transaction")
+        per_unit = (counts[1] - counts[0]) / (clients * (long - short))
+        results[mode] = per_unit
+        compare.info(f"{proxy.name} {mode}: {per_unit:,.0f} instructions per {unit(mode)} (callgrind dumps in "
+                     f"{out_dir}: callgrind_annotate --inclusive=yes the latest for the profile)")
     return results
 
 
@@ -140,8 +163,9 @@ def measure_by_restart(name, make_proxy, wrapped, args, out_dir):
     shutdown are the same in both, so the difference of the totals is the cost of the extra transactions."""
     results = {}
     for mode in modes_for(name, args.modes):
+        pg_mode, clients, short, long, connect = workload(args, mode)
         counts = []
-        for transactions in (args.short, args.long):
+        for transactions in (short, long):
             proxy = make_proxy()
             original = compare.Process
             compare.Process = wrapped
@@ -151,14 +175,14 @@ def measure_by_restart(name, make_proxy, wrapped, args, out_dir):
                 compare.Process = original
             pid = proxy.pid
             try:
-                pgbench(proxy.port, mode, args.clients, args.short)
-                pgbench(proxy.port, mode, args.clients, transactions)
+                pgbench(proxy.port, pg_mode, clients, short, connect)
+                pgbench(proxy.port, pg_mode, clients, transactions, connect)
             finally:
                 proxy.stop()
             counts.append(exit_total(out_dir, pid))
-        per_tx = (counts[1] - counts[0]) / (args.clients * (args.long - args.short))
-        results[mode] = per_tx
-        compare.info(f"{name} -M {mode}: {per_tx:,.0f} instructions per transaction (by restart)")
+        per_unit = (counts[1] - counts[0]) / (clients * (long - short))
+        results[mode] = per_unit
+        compare.info(f"{name} {mode}: {per_unit:,.0f} instructions per {unit(mode)} (by restart)")
     return results
 
 
@@ -194,14 +218,15 @@ def measure_syscalls(proxy, args):
     difference of a short and a long run, as for instructions."""
     results = {}
     for mode in modes_for(proxy.name, args.modes):
-        pgbench(proxy.port, mode, args.clients, args.short)
-        counts = [perf_counts(proxy.pid, lambda: pgbench(proxy.port, mode, args.clients, n))
-                  for n in (args.short, args.long)]
-        transactions = args.clients * (args.long - args.short)
-        per_tx = {k: (counts[1].get(k, 0) - counts[0].get(k, 0)) / transactions for k in SYSCALL_EVENTS}
-        results[mode] = per_tx
-        compare.info(f"{proxy.name} -M {mode}: {per_tx['raw_syscalls:sys_enter']:.2f} system calls, "
-                     f"{per_tx['task-clock'] * 1000:.1f} us CPU per transaction")
+        pg_mode, clients, short, long, connect = workload(args, mode)
+        pgbench(proxy.port, pg_mode, clients, short, connect)
+        counts = [perf_counts(proxy.pid, lambda: pgbench(proxy.port, pg_mode, clients, n, connect))
+                  for n in (short, long)]
+        units = clients * (long - short)
+        per_unit = {k: (counts[1].get(k, 0) - counts[0].get(k, 0)) / units for k in SYSCALL_EVENTS}
+        results[mode] = per_unit
+        compare.info(f"{proxy.name} {mode}: {per_unit['raw_syscalls:sys_enter']:.2f} system calls, "
+                     f"{per_unit['task-clock'] * 1000:.1f} us CPU per {unit(mode)}")
     return results
 
 
@@ -219,7 +244,7 @@ def syscall_table(results, proxies, modes):
                 v = row.get(k, 0)
                 cells.append(f"{v * 1000:13.1f}" if k == "task-clock" else f"{v:13.3f}")
             print(f"{mode:10} {name:10}" + "".join(cells))
-    print("(per transaction; task-clock in microseconds of CPU)")
+    print("(per transaction, storm per connection; task-clock in microseconds of CPU)")
 
 
 def classifier(bench_bin, iterations):
@@ -240,10 +265,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sluice-bin", default=os.path.join(compare.SOURCE_DIR, "build", "router", "sluice"))
     p.add_argument("--proxies", default="sluice,pgbouncer", help="of sluice, pgbouncer")
-    p.add_argument("--modes", default=",".join(MODES), help="pgbench -M modes")
+    p.add_argument("--modes", default=",".join(MODES + (STORM,)),
+                   help="pgbench -M modes, and `storm` for the cost per connection (pgbench -S -C, md5 user)")
     p.add_argument("--clients", type=int, default=16, help="pgbench -c")
     p.add_argument("--short", type=int, default=20, help="transactions per client of the short run")
     p.add_argument("--long", type=int, default=220, help="transactions per client of the long run")
+    p.add_argument("--storm-clients", type=int, default=4, help="storm: pgbench -c")
+    p.add_argument("--storm-short", type=int, default=10, help="storm: connections per client of the short run")
+    p.add_argument("--storm-long", type=int, default=60, help="storm: connections per client of the long run")
     p.add_argument("--scale", type=int, default=1, help="pgbench -i -s")
     p.add_argument("--pool-size", type=int, default=16)
     p.add_argument("--sluice-workers", type=int, default=1,
@@ -318,16 +347,27 @@ def main():
               f"read_write_split = {split}")
         syscall_table(results, proxies, args.modes)
         return 0
-    print(f"user-space instructions per transaction (callgrind), pgbench -S -c {args.clients}, "
-          f"{args.long - args.short} transactions per client counted, sluice read_write_split = {split}")
-    print(f"{'mode':10}" + "".join(f"{n:>12}" for n in proxies) +
-          ("   sluice/pgbouncer" if {"sluice", "pgbouncer"} <= set(proxies) else ""))
-    for mode in args.modes:
+    def row(mode):
         line = f"{mode:10}" + "".join(f"{results[n][mode]:12,.0f}" if mode in results[n] else f"{'-':>12}"
                                       for n in proxies)
         if {"sluice", "pgbouncer"} <= set(proxies) and mode in results["pgbouncer"]:
             line += f"   {results['sluice'][mode] / results['pgbouncer'][mode]:17.2f}"
         print(line)
+
+    header = f"{'mode':10}" + "".join(f"{n:>12}" for n in proxies) + \
+        ("   sluice/pgbouncer" if {"sluice", "pgbouncer"} <= set(proxies) else "")
+    per_tx_modes = [m for m in args.modes if m != STORM]
+    if per_tx_modes:
+        print(f"user-space instructions per transaction (callgrind), pgbench -S -c {args.clients}, "
+              f"{args.long - args.short} transactions per client counted, sluice read_write_split = {split}")
+        print(header)
+        for mode in per_tx_modes:
+            row(mode)
+    if STORM in args.modes:
+        print(f"user-space instructions per connection (callgrind), pgbench -S -C -c {args.storm_clients} as "
+              f"{compare.STORM_USER} (md5), {args.storm_long - args.storm_short} connections per client counted")
+        print(header)
+        row(STORM)
     return 0
 
 
