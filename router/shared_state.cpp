@@ -4,9 +4,6 @@
 
 #include "router/config/reload_plan.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
@@ -19,9 +16,6 @@ shared_state::shared_state(config::config loaded)
     : backend_slots(config::backend_capacity(loaded.backends.size())),
       current_((loaded.workers = config::resolve_workers(loaded.workers),
                 publish_locked(std::move(loaded), nullptr))) {
-  mock_verifier = auth::make_scram_verifier(auth::random_bytes(16), auth::random_bytes(16), auth::default_scram_iterations);
-  mock_salt_secret = auth::random_bytes(32);
-
   const auto& backends = cfg().backends;
   for (std::size_t i = 0; i < backends.size(); ++i) {
     if (backends[i].role == config::backend_role::primary) primary_index = i;
@@ -55,6 +49,9 @@ std::unique_ptr<settings_snapshot> shared_state::build(config::config next, cons
       if (!verifier) throw std::runtime_error("user '" + user.name + "': no usable SCRAM verifier or password");
       entry.verifier = std::move(*verifier);
     }
+    if (user.auth == config::auth_method::md5 && user.password) {
+      entry.md5_stored = auth::md5_stored_password(user.name, *user.password);
+    }
     built->user_index.emplace(user.name, built->users.size());
     built->users.push_back(std::move(entry));
   }
@@ -72,19 +69,6 @@ const settings_snapshot& shared_state::publish(config::config next) {
   const auto* published = publish_locked(std::move(next), current_.load(std::memory_order_acquire));
   current_.store(published, std::memory_order_release);
   return *published;
-}
-
-backends::pg::auth::scram_verifier shared_state::mock_verifier_for(std::string_view user_name) const {
-  // The salt is a keyed hash of the name (PostgreSQL's scram_mock_salt does the same), so asking
-  // twice for an unknown user gives the same salt, and unknown users differ from each other just as
-  // real ones do. The keys are random: nothing can ever verify against them.
-  auto verifier = mock_verifier;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), mock_salt_secret.data(), static_cast<int>(mock_salt_secret.size()),
-       reinterpret_cast<const unsigned char*>(user_name.data()), user_name.size(), digest, &length);
-  verifier.salt.assign(reinterpret_cast<const char*>(digest), 16);
-  return verifier;
 }
 
 const user_entry* settings_snapshot::find_user(std::string_view name) const {

@@ -28,6 +28,8 @@ struct user_entry {
   const config::user_config* config = nullptr;
   backends::pg::auth::scram_verifier verifier;  // for scram-sha-256 users; computed once (start, or the
                                                 // reload that changed the user's password)
+  std::string md5_stored;  // for md5 users with a password: "md5" + hex(md5(password + name)), computed
+                           // with the snapshot, so that a login costs one MD5 (auth::md5_stored_password)
   commit_mark* commits = nullptr;  // read_your_writes marks of this user's sessions (kept by name across reloads)
 };
 
@@ -101,10 +103,8 @@ struct shared_state {
   std::atomic<const settings_snapshot*> current_{nullptr};
 
  public:
-  // For unknown users (see client_login): a per-name salt over random keys.
-  backends::pg::auth::scram_verifier mock_verifier_for(std::string_view user_name) const;
-  backends::pg::auth::scram_verifier mock_verifier;
-  std::string mock_salt_secret;
+  // For unknown users (see client_login, which asks for one only when it runs a mock exchange).
+  backends::pg::auth::scram_mock_verifiers mock_verifiers;
   // Where each backend is (same index as cfg().backends): host names resolved at start, and again on
   // SIGHUP, after health.dns_ttl and after a failed connect (router/backend_addresses.hpp).
   backend_addresses addresses{cfg().backends, cfg().health.dns_ttl, backend_addresses::system_resolver(),

@@ -5,9 +5,8 @@ namespace sluice::router::pg {
 
 namespace auth = backends::pg::auth;
 
-client_login::client_login(const config::user_config* user, const auth::scram_verifier* verifier,
-                           std::string user_name)
-    : user_(user), verifier_(verifier), user_name_(std::move(user_name)) {}
+client_login::client_login(known_user user, const auth::scram_mock_verifiers& mocks, std::string_view user_name)
+    : user_(user.config), verifier_(user.verifier), md5_stored_(user.md5_stored), mocks_(mocks), user_name_(user_name) {}
 
 client_login::step client_login::fail(wire::byte_buffer& out, std::string_view sqlstate,
                                       std::string_view message) {
@@ -17,13 +16,13 @@ client_login::step client_login::fail(wire::byte_buffer& out, std::string_view s
 }
 
 client_login::step client_login::password_failed(wire::byte_buffer& out) {
-  return fail(out, "28P01", "password authentication failed for user \"" + user_name_ + "\"");
+  return fail(out, "28P01", "password authentication failed for user \"" + std::string(user_name_) + "\"");
 }
 
 client_login::step client_login::start(wire::byte_buffer& out) {
-  // An unknown user still goes through a SCRAM exchange against a made-up verifier (the caller passes
-  // one), so a client cannot tell unknown users from wrong passwords, as with PostgreSQL's mock
-  // verifier.
+  // An unknown user still goes through a SCRAM exchange against a made-up verifier, so a client cannot
+  // tell unknown users from wrong passwords, as with PostgreSQL's mock verifier. It is made here, for
+  // that exchange only (an HMAC and three copies: not worth paying on every md5 or trust login).
   const auto method = user_ ? user_->auth : config::auth_method::scram_sha_256;
   switch (method) {
     case config::auth_method::trust:
@@ -39,7 +38,11 @@ client_login::step client_login::start(wire::byte_buffer& out) {
       return step::read;
     }
     case config::auth_method::scram_sha_256: {
-      scram_.emplace(*verifier_);
+      if (user_ != nullptr && verifier_ != nullptr) {
+        scram_.emplace(*verifier_);
+      } else {
+        scram_.emplace(mocks_.for_user(user_name_));
+      }
       state_ = state::awaiting_sasl_initial;
       const std::string_view mechanisms[] = {auth::scram_sha_256};
       wire::encode_auth_sasl_mechanisms(out, mechanisms);
@@ -56,9 +59,10 @@ client_login::step client_login::on_message(const wire::message_view& message, w
   switch (state_) {
     case state::awaiting_md5: {
       auto sent = wire::decode_query(message.payload);  // one NUL-terminated string
-      if (!sent || !user_ || !user_->password) return password_failed(out);
-      const std::string expected = auth::md5_password_response(user_->name, *user_->password, md5_salt_);
-      if (*sent != expected) return password_failed(out);
+      if (!sent || !user_ || md5_stored_.empty()) return password_failed(out);
+      // One MD5 over the secret precomputed with the settings (the inner md5(password + name)).
+      const std::string expected = auth::md5_response_from_stored(md5_stored_, md5_salt_);
+      if (expected.empty() || *sent != expected) return password_failed(out);
       state_ = state::finished;
       wire::encode_authentication(out, wire::auth_code::ok);
       return step::done;

@@ -22,11 +22,18 @@ class client_login {
     failed, // `out` holds the ErrorResponse to send before closing
   };
 
-  // `user` null: unknown user (fails like a wrong password, after the exchange). `verifier` is the
-  // user's SCRAM verifier, computed once at start-up (or a mock one for unknown users); it must
-  // outlive this object.
-  client_login(const config::user_config* user, const backends::pg::auth::scram_verifier* verifier,
-               std::string user_name);
+  // A user of the settings in force (router/shared_state.hpp user_entry); all of it must outlive this
+  // object.
+  struct known_user {
+    const config::user_config* config = nullptr;                   // null: unknown user
+    const backends::pg::auth::scram_verifier* verifier = nullptr;  // scram-sha-256 users
+    std::string_view md5_stored;  // md5 users: "md5" + hex(md5(password + name)); empty: no password
+  };
+
+  // An unknown user (`user.config` null) fails like a wrong password, after a SCRAM exchange against a
+  // verifier from `mocks`, made only then: trust, md5 and SCRAM users never pay for one. `mocks` and
+  // `user_name` must outlive this object.
+  client_login(known_user user, const backends::pg::auth::scram_mock_verifiers& mocks, std::string_view user_name);
 
   step start(wire::byte_buffer& out);
   step on_message(const wire::message_view& message, wire::byte_buffer& out);
@@ -45,7 +52,9 @@ class client_login {
 
   const config::user_config* user_;
   const backends::pg::auth::scram_verifier* verifier_;
-  std::string user_name_;
+  std::string_view md5_stored_;
+  const backends::pg::auth::scram_mock_verifiers& mocks_;
+  std::string_view user_name_;
   state state_ = state::initial;
   std::string md5_salt_;
   std::optional<backends::pg::auth::scram_server> scram_;

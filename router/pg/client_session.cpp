@@ -610,10 +610,9 @@ bool client_session::parse_startup_parameters(wire::bytes_view payload) {
 asio::awaitable<bool> client_session::authenticate() {
   auto& shared = owner_.shared();
   const user_entry* entry = shared.find_user(user_name_);
-  const bool known_scram = entry != nullptr && entry->config->auth == config::auth_method::scram_sha_256;
-  const auto mock = known_scram ? backends::pg::auth::scram_verifier{} : shared.mock_verifier_for(user_name_);
-  const auto* verifier = known_scram ? &entry->verifier : &mock;
-  client_login login(entry != nullptr ? entry->config : nullptr, verifier, user_name_);
+  client_login::known_user known;
+  if (entry != nullptr) known = {entry->config, &entry->verifier, entry->md5_stored};
+  client_login login(known, shared.mock_verifiers, user_name_);
   auto step = login.start(client_out_);
   while (step == client_login::step::read) {
     if (!co_await flush_client()) co_return false;

@@ -203,11 +203,24 @@ std::string to_hex(std::string_view raw) {
   return out;
 }
 
+// MD5, looked up in OpenSSL's providers once for the process. EVP_md5() is a legacy handle: with it,
+// OpenSSL 3 fetches the algorithm again inside every EVP_Digest (about 5k instructions, twice per md5
+// login). Null when no provider has MD5 (FIPS).
+const EVP_MD* md5_algorithm() {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  return fetched;
+#else
+  return EVP_md5();
+#endif
+}
+
 // Lowercase hex of MD5(data); empty if OpenSSL refuses MD5 (FIPS provider).
 std::string md5_hex(std::string_view data) {
+  const EVP_MD* md5 = md5_algorithm();
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &length, EVP_md5(), nullptr) != 1) {
+  if (md5 == nullptr || EVP_Digest(data.data(), data.size(), out.data(), &length, md5, nullptr) != 1) {
     return {};
   }
   return to_hex(std::string_view(reinterpret_cast<const char*>(out.data()), length));
@@ -215,7 +228,9 @@ std::string md5_hex(std::string_view data) {
 
 // PostgreSQL's md5 challenge response (pg_md5_encrypt): "md5" + hex(md5(inner_hex + salt)).
 std::string md5_salted(std::string_view inner_hex, std::string_view salt4) {
-  std::string input(inner_hex);
+  std::string input;
+  input.reserve(inner_hex.size() + salt4.size());
+  input += inner_hex;
   input += salt4;
   std::string hex = md5_hex(input);
   if (hex.empty()) {
@@ -414,13 +429,23 @@ std::string format_scram_verifier(const scram_verifier& verifier) {
 
 std::string md5_password_response(std::string_view user, std::string_view password,
                                   std::string_view salt4) {
-  std::string input(password);
+  const std::string stored = md5_stored_password(user, password);
+  if (stored.empty()) {
+    return {};
+  }
+  return md5_salted(std::string_view(stored).substr(md5_prefix.size()), salt4);
+}
+
+std::string md5_stored_password(std::string_view user, std::string_view password) {
+  std::string input;
+  input.reserve(password.size() + user.size());
+  input += password;
   input += user;
   const std::string inner = md5_hex(input);
   if (inner.empty()) {
     return {};
   }
-  return md5_salted(inner, salt4);
+  return std::string(md5_prefix) + inner;
 }
 
 std::string md5_response_from_stored(std::string_view stored_md5, std::string_view salt4) {
@@ -650,6 +675,22 @@ std::optional<std::string> scram_server::handle_client_final(std::string_view cl
     return std::nullopt;
   }
   return "v=" + base64_encode(*server_signature);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown users
+
+scram_mock_verifiers::scram_mock_verifiers()
+    : base_(make_scram_verifier(random_bytes(16), random_bytes(16), default_scram_iterations)),
+      salt_secret_(random_bytes(32)) {}
+
+scram_verifier scram_mock_verifiers::for_user(std::string_view user_name) const {
+  made_.fetch_add(1, std::memory_order_relaxed);
+  scram_verifier verifier = base_;
+  // 16 bytes of HMAC-SHA-256(secret, name), the length of a real verifier's salt. If OpenSSL fails,
+  // the base's random salt stays: the exchange still fails, as it always does.
+  if (auto digest = hmac_sha256(salt_secret_, user_name)) verifier.salt = digest->substr(0, 16);
+  return verifier;
 }
 
 }  // namespace sluice::backends::pg::auth

@@ -2,6 +2,7 @@
 // client side (sluice logging in to a backend) and the server side (a client logging in to sluice).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,6 +34,10 @@ std::string format_scram_verifier(const scram_verifier& verifier);
 // md5 password hash as PostgreSQL sends it: "md5" + hex(md5(hex(md5(password + user)) + salt)).
 std::string md5_password_response(std::string_view user, std::string_view password,
                                   std::string_view salt4);
+// What PostgreSQL stores for an md5 password (pg_authid.rolpassword): "md5" + hex(md5(password + user)).
+// Computed once per user when the settings are loaded, so that checking a login costs one MD5, not two.
+// Empty if OpenSSL has no MD5 (FIPS).
+std::string md5_stored_password(std::string_view user, std::string_view password);
 // When only the stored hash "md5" + hex(md5(password + user)) is known (pg_authid.rolpassword).
 // Empty if `stored_md5` is not "md5" + 32 lowercase hex digits (PostgreSQL's own test), or if
 // OpenSSL has no MD5 (FIPS).
@@ -98,6 +103,23 @@ class scram_server {
   std::string client_first_bare_;
   std::string server_first_;
   std::string combined_nonce_;
+};
+
+// Verifiers for users that do not exist, so that a client cannot tell an unknown user from a wrong
+// password (PostgreSQL's scram_mock_salt): the keys are random, so no proof ever verifies, and the salt
+// is a keyed hash of the name, so the same name gets the same salt every time and two names differ, as
+// real users do. One per process; for_user() is thread-safe.
+class scram_mock_verifiers {
+ public:
+  scram_mock_verifiers();  // random keys and salt secret
+  scram_verifier for_user(std::string_view user_name) const;
+  // How many for_user() made (tests: a login that runs no mock exchange must not pay for one).
+  std::uint64_t made() const noexcept { return made_.load(std::memory_order_relaxed); }
+
+ private:
+  scram_verifier base_;      // random keys; the salt is replaced per name
+  std::string salt_secret_;  // HMAC key of the per-name salt
+  mutable std::atomic<std::uint64_t> made_{0};
 };
 
 // Random bytes from OpenSSL (control path). Empty if the CSPRNG fails: scram_client and scram_server

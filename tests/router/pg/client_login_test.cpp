@@ -103,11 +103,23 @@ byte_buffer sasl_response(std::string_view data) {
   return out;
 }
 
-config::user_config make_user(config::auth_method method, std::optional<std::string> password = "secret") {
-  config::user_config user;
-  user.name = "alice";
-  user.auth = method;
-  user.password = std::move(password);
+// A configured user and what the settings snapshot computes for it (router/shared_state.cpp).
+struct test_user {
+  config::user_config config;
+  std::string md5_stored;  // md5 users with a password
+  client_login::known_user known(const auth::scram_verifier* verifier = nullptr) const {
+    return {&config, verifier, md5_stored};
+  }
+};
+
+test_user make_user(config::auth_method method, std::optional<std::string> password = "secret") {
+  test_user user;
+  user.config.name = "alice";
+  user.config.auth = method;
+  user.config.password = std::move(password);
+  if (method == config::auth_method::md5 && user.config.password) {
+    user.md5_stored = auth::md5_stored_password(user.config.name, *user.config.password);
+  }
   return user;
 }
 
@@ -116,9 +128,9 @@ const auth::scram_verifier& alice_verifier() {
   return verifier;
 }
 
-const auth::scram_verifier& mock_verifier() {
-  static const auto verifier = auth::make_scram_verifier("not a password", "mock-salt-16byte", 4096);
-  return verifier;
+const auth::scram_mock_verifiers& mocks() {
+  static const auth::scram_mock_verifiers verifiers;
+  return verifiers;
 }
 
 const std::string wrong_password_text = "password authentication failed for user \"alice\"";
@@ -190,7 +202,7 @@ scram_run run_scram(client_login& login, std::string_view password) {
 
 TEST_CASE("client_login: trust is done at once with AuthenticationOk", "[client_login]") {
   const auto user = make_user(config::auth_method::trust, std::nullopt);
-  client_login login(&user, nullptr, "alice");
+  client_login login(user.known(), mocks(), "alice");
   byte_buffer out;
   CHECK(login.start(out) == step::done);
   expect_auth_ok(out);
@@ -201,16 +213,36 @@ TEST_CASE("client_login: trust is done at once with AuthenticationOk", "[client_
 
 TEST_CASE("client_login: md5 with the right password", "[client_login][md5]") {
   const auto user = make_user(config::auth_method::md5);
-  client_login login(&user, nullptr, "alice");
+  client_login login(user.known(), mocks(), "alice");
   byte_buffer out;
   const auto salt = start_md5(login, out);
   CHECK(feed(login, password_message(auth::md5_password_response("alice", "secret", salt)), out) == step::done);
   expect_auth_ok(out);
 }
 
+TEST_CASE("client_login: md5 checks the answer against the secret computed with the settings",
+          "[client_login][md5]") {
+  // The inner md5(password + name) comes from the settings snapshot, as PostgreSQL's rolpassword; a
+  // user whose snapshot has none (no password, or no MD5 in OpenSSL) never gets in.
+  auto user = make_user(config::auth_method::md5);
+  CHECK(user.md5_stored == "md5" "4a0a68b43b6cd5cf266fa02f196e2371");  // md5("secretalice")
+  {
+    client_login login(user.known(), mocks(), "alice");
+    byte_buffer out;
+    const auto salt = start_md5(login, out);
+    CHECK(feed(login, password_message(auth::md5_password_response("alice", "secret", salt)), out) == step::done);
+  }
+  user.md5_stored.clear();
+  client_login login(user.known(), mocks(), "alice");
+  byte_buffer out;
+  const auto salt = start_md5(login, out);
+  CHECK(feed(login, password_message(auth::md5_password_response("alice", "secret", salt)), out) == step::failed);
+  CHECK(expect_error(out, "28P01") == wrong_password_text);
+}
+
 TEST_CASE("client_login: md5 salts differ between logins", "[client_login][md5]") {
   const auto user = make_user(config::auth_method::md5);
-  client_login first(&user, nullptr, "alice"), second(&user, nullptr, "alice");
+  client_login first(user.known(), mocks(), "alice"), second(user.known(), mocks(), "alice");
   byte_buffer out;
   CHECK(start_md5(first, out) != start_md5(second, out));
 }
@@ -221,7 +253,7 @@ TEST_CASE("client_login: md5 with a wrong or malformed answer", "[client_login][
                              answer::no_nul, answer::empty, answer::trailing_byte);
   INFO("answer kind " << static_cast<int>(kind));
   const auto user = make_user(config::auth_method::md5);
-  client_login login(&user, nullptr, "alice");
+  client_login login(user.known(), mocks(), "alice");
   byte_buffer out;
   const auto salt = start_md5(login, out);
   const auto right = auth::md5_password_response("alice", "secret", salt);
@@ -256,7 +288,7 @@ TEST_CASE("client_login: md5 with a wrong or malformed answer", "[client_login][
 
 TEST_CASE("client_login: md5 user without a configured password always fails", "[client_login][md5]") {
   const auto user = make_user(config::auth_method::md5, std::nullopt);
-  client_login login(&user, nullptr, "alice");
+  client_login login(user.known(), mocks(), "alice");
   byte_buffer out;
   const auto salt = start_md5(login, out);
   CHECK(feed(login, password_message(auth::md5_password_response("alice", "", salt)), out) == step::failed);
@@ -265,7 +297,7 @@ TEST_CASE("client_login: md5 user without a configured password always fails", "
 
 TEST_CASE("client_login: SCRAM with the right password", "[client_login][scram]") {
   const auto user = make_user(config::auth_method::scram_sha_256);
-  client_login login(&user, &alice_verifier(), "alice");
+  client_login login(user.known(&alice_verifier()), mocks(), "alice");
   const auto run = run_scram(login, "secret");
   CHECK(run.last == step::done);
   CHECK(run.client_verified_server);  // the server signature proves sluice holds the verifier
@@ -274,7 +306,7 @@ TEST_CASE("client_login: SCRAM with the right password", "[client_login][scram]"
 
 TEST_CASE("client_login: SCRAM with a wrong password", "[client_login][scram]") {
   const auto user = make_user(config::auth_method::scram_sha_256);
-  client_login login(&user, &alice_verifier(), "alice");
+  client_login login(user.known(&alice_verifier()), mocks(), "alice");
   auto run = run_scram(login, "wrong");
   CHECK(run.last == step::failed);
   CHECK(expect_error(run.final_out, "28P01") == wrong_password_text);
@@ -283,14 +315,14 @@ TEST_CASE("client_login: SCRAM with a wrong password", "[client_login][scram]") 
 TEST_CASE("client_login: unknown user fails like a wrong password", "[client_login][scram]") {
   // Known user, wrong password.
   const auto user = make_user(config::auth_method::scram_sha_256);
-  client_login known(&user, &alice_verifier(), "alice");
+  client_login known(user.known(&alice_verifier()), mocks(), "alice");
   auto known_run = run_scram(known, "wrong");
   REQUIRE(known_run.last == step::failed);
 
-  // Unknown user (null) with a mock verifier: the whole exchange happens, then the same failure.
+  // Unknown user with a mock verifier: the whole exchange happens, then the same failure.
   const auto password = GENERATE(as<std::string>{}, "secret", "not a password", "wrong");
   INFO("client password: " << password);
-  client_login unknown(nullptr, &mock_verifier(), "alice");
+  client_login unknown({}, mocks(), "alice");
   auto unknown_run = run_scram(unknown, password);
   CHECK(unknown_run.last == step::failed);
   // The same bytes: same severity, SQLSTATE and text. Even the mock's own password does not get in.
@@ -300,11 +332,67 @@ TEST_CASE("client_login: unknown user fails like a wrong password", "[client_log
   CHECK(unknown_run.server_first.find(",i=4096") != std::string::npos);
 }
 
+TEST_CASE("client_login: an unknown user gets the same salt at every login, another name another",
+          "[client_login][scram]") {
+  // PostgreSQL's scram_mock_salt: a salt that changed between logins would tell the name is unknown.
+  const auto salt_of = [](std::string_view name) {
+    client_login login({}, mocks(), name);
+    byte_buffer out;
+    REQUIRE(login.start(out) == step::read);
+    out.clear();
+    auth::scram_client client(name, "secret");
+    REQUIRE(feed(login, sasl_initial(auth::scram_sha_256, client.client_first()), out) == step::read);
+    const auto replies = take_replies(out);
+    REQUIRE(replies.size() == 1);
+    const auto request = auth_of(replies[0]);
+    REQUIRE(request);
+    const auto server_first = std::string(as_text(request->data));
+    const auto start = server_first.find(",s=");
+    REQUIRE(start != std::string::npos);
+    const auto end = server_first.find(',', start + 3);
+    return server_first.substr(start + 3, end - start - 3);
+  };
+  const auto first = salt_of("mallory");
+  CHECK(salt_of("mallory") == first);
+  CHECK(salt_of("trudy") != first);
+  CHECK(auth::base64_decode(first).value_or("").size() == 16);  // as long as a real verifier's salt
+}
+
+TEST_CASE("client_login: a mock verifier is made only for the exchange of an unknown user",
+          "[client_login][scram]") {
+  // It costs an HMAC and three copies; md5, trust and known SCRAM logins never use it.
+  const auth::scram_mock_verifiers counted;
+  byte_buffer out;
+  {
+    const auto user = make_user(config::auth_method::trust, std::nullopt);
+    client_login login(user.known(), counted, "alice");
+    CHECK(login.start(out) == step::done);
+  }
+  out.clear();
+  {
+    const auto user = make_user(config::auth_method::md5);
+    client_login login(user.known(), counted, "alice");
+    const auto salt = start_md5(login, out);
+    CHECK(feed(login, password_message(auth::md5_password_response("alice", "secret", salt)), out) == step::done);
+  }
+  out.clear();
+  {
+    const auto user = make_user(config::auth_method::scram_sha_256);
+    client_login login(user.known(&alice_verifier()), counted, "alice");
+    CHECK(login.start(out) == step::read);
+  }
+  out.clear();
+  CHECK(counted.made() == 0);
+  client_login unknown({}, counted, "nobody");
+  CHECK(unknown.start(out) == step::read);
+  CHECK(counted.made() == 1);
+}
+
 TEST_CASE("client_login: a message other than 'p' during authentication", "[client_login]") {
   const char type = GENERATE(fe::query, fe::parse, fe::sync, fe::terminate, 'x');
   const auto method = GENERATE(config::auth_method::md5, config::auth_method::scram_sha_256);
   const auto user = make_user(method);
-  client_login login(&user, &alice_verifier(), "alice");
+  client_login login(user.known(&alice_verifier()), mocks(), "alice");
   byte_buffer out;
   REQUIRE(login.start(out) == step::read);
   out.clear();
@@ -315,7 +403,7 @@ TEST_CASE("client_login: a message other than 'p' during authentication", "[clie
 TEST_CASE("client_login: SCRAM with a wrong mechanism name", "[client_login][scram]") {
   const auto mechanism = GENERATE("SCRAM-SHA-256-PLUS"sv, "SCRAM-SHA-1"sv, "scram-sha-256"sv, ""sv);
   const auto user = make_user(config::auth_method::scram_sha_256);
-  client_login login(&user, &alice_verifier(), "alice");
+  client_login login(user.known(&alice_verifier()), mocks(), "alice");
   byte_buffer out;
   REQUIRE(login.start(out) == step::read);
   out.clear();
@@ -328,7 +416,7 @@ TEST_CASE("client_login: SCRAM with a wrong mechanism name", "[client_login][scr
 TEST_CASE("client_login: SCRAM accepts a 'y' gs2 header (client could bind, thinks we cannot)",
           "[client_login][scram]") {
   const auto user = make_user(config::auth_method::scram_sha_256);
-  client_login login(&user, &alice_verifier(), "alice");
+  client_login login(user.known(&alice_verifier()), mocks(), "alice");
   byte_buffer out;
   REQUIRE(login.start(out) == step::read);
   out.clear();
@@ -340,7 +428,7 @@ TEST_CASE("client_login: a malformed message injected at each SCRAM step", "[cli
   // Unknown user too: the mock exchange must fail the same way on the same input.
   const bool known = GENERATE(true, false);
   INFO((known ? "known user" : "unknown user"));
-  client_login login(known ? &user : nullptr, known ? &alice_verifier() : &mock_verifier(), "alice");
+  client_login login(known ? user.known(&alice_verifier()) : client_login::known_user{}, mocks(), "alice");
   byte_buffer out;
   REQUIRE(login.start(out) == step::read);
   out.clear();
@@ -418,7 +506,7 @@ TEST_CASE("client_login: a malformed message injected at each SCRAM step", "[cli
 
 TEST_CASE("client_login: on_message before start is refused", "[client_login]") {
   const auto user = make_user(config::auth_method::md5);
-  client_login login(&user, nullptr, "alice");
+  client_login login(user.known(), mocks(), "alice");
   byte_buffer out;
   CHECK(feed(login, password_message("secret"), out) == step::failed);
   expect_error(out, "08P01");

@@ -601,3 +601,28 @@ TEST_CASE("md5_response_from_stored rejects what is not an md5 hash", "[md5]") {
   CAPTURE(bad);
   CHECK(md5_response_from_stored(bad, "abcd").empty());
 }
+
+TEST_CASE("md5_stored_password is what PostgreSQL stores in rolpassword", "[md5]") {
+  CHECK(md5_stored_password("y", "secret") == pg15_md5_y_secret);
+  CHECK(md5_response_from_stored(md5_stored_password("bar", "foo"), "abcd") == "md5f159bdced6a9f4c4c195caf229b6154e");
+}
+
+TEST_CASE("scram_mock_verifiers: a salt per name, the same every time; keys nobody can prove", "[scram][mock]") {
+  const scram_mock_verifiers mocks;
+  const auto alice = mocks.for_user("alice");
+  CHECK(mocks.for_user("alice").salt == alice.salt);
+  CHECK(mocks.for_user("bob").salt != alice.salt);
+  CHECK(alice.salt.size() == 16);
+  CHECK(alice.iterations == default_scram_iterations);
+  CHECK(alice.stored_key.size() == 32);
+  CHECK(alice.server_key.size() == 32);
+  CHECK(mocks.made() == 3);
+  // Another process (another instance) has other random keys and salts.
+  const scram_mock_verifiers other;
+  CHECK(other.for_user("alice").salt != alice.salt);
+  CHECK(other.for_user("alice").stored_key != alice.stored_key);
+  // No password opens it: the keys come from a random password.
+  for (const char* password : {"", "alice", "secret"}) {
+    CHECK(make_scram_verifier(password, alice.salt, alice.iterations).stored_key != alice.stored_key);
+  }
+}
