@@ -126,7 +126,7 @@ asio::awaitable<acquire_result> server_pool::acquire() {
         co_return acquire_result{nullptr, std::move(failure)};
       }
       ++stats_.connects;
-      if (server_parameters_.empty()) server_parameters_ = connection->startup_parameters();
+      learn_parameters(*connection);
       co_return acquire_result{std::move(connection), {}};
     }
     // Slow path: the proxy-wide budget is spent. Queue (FIFO over all workers) until a connection is
@@ -206,10 +206,17 @@ void server_pool::hand_over(std::unique_ptr<server_connection> connection, pool_
 void server_pool::receive(pool_waiter* to, std::unique_ptr<server_connection> connection) {
   ++stats_.total;
   // A pool whose first connection came from another worker greets clients with its parameters.
-  if (server_parameters_.empty()) server_parameters_ = connection->startup_parameters();
+  learn_parameters(*connection);
   to->handed = std::move(connection);
   to->woken = true;
   to->timer.cancel();
+}
+
+void server_pool::learn_parameters(server_connection& connection) {
+  // Set once: every connection of a pool logs in to the same server as the same user and database.
+  if (!server_parameters_.empty()) return;
+  server_parameters_ = connection.startup_parameters();
+  greeting_parameters_ = pg::wire::parameter_status_set(server_parameters_);
 }
 
 void server_pool::grant_slot(pool_waiter* to, const server_pool* from) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/pg/server_connection.hpp"
+#include "backends/pg/wire/parameter_status_set.hpp"
 #include "backends/pool/pool_budget.hpp"
 
 namespace sluice::backends::pool {
@@ -107,6 +108,9 @@ class server_pool {
   const std::vector<std::pair<std::string, std::string>>& server_parameters() const noexcept {
     return server_parameters_;
   }
+  // The same, encoded once when they are learnt: a greeting copies them (issue 14: encoding them for
+  // every client was about 9k instructions per connection).
+  const pg::wire::parameter_status_set& greeting_parameters() const noexcept { return greeting_parameters_; }
 
   const pool_stats& stats() const noexcept { return stats_; }
   const pool_settings& settings() const noexcept { return settings_; }
@@ -125,6 +129,8 @@ class server_pool {
   void receive(pool_waiter* to, std::unique_ptr<server_connection> connection);
   // An idle connection may be lent: recently used or checked healthy, and younger than lifetime.
   bool lendable(server_connection& connection, pg::steady_clock::time_point now) const;
+  // The first connection's ParameterStatus values become the pool's (server_parameters, encoded too).
+  void learn_parameters(server_connection& connection);
   // Closes every idle connection, returning budget without waking anyone (destruction, shutdown).
   void close_idle() noexcept;
   // Closes every idle connection and gives their budget to waiters, if any (reconfigure, retire).
@@ -142,6 +148,7 @@ class server_pool {
   std::shared_ptr<pool_budget> budget_;
   std::uint64_t member_id_ = 0;  // this pool's id among the budget's members
   std::vector<std::pair<std::string, std::string>> server_parameters_;
+  pg::wire::parameter_status_set greeting_parameters_;  // server_parameters_, encoded
   pool_stats stats_;
   std::size_t users_ = 0;
   bool retired_ = false;                              // retire(): nothing goes back to idle_

@@ -673,48 +673,50 @@ asio::awaitable<bool> client_session::greet() {
     pools_[i]->add_user();  // until ~client_session: the worker keeps a pool while someone uses it
   }
 
-  // The ParameterStatus set comes from a real server login (cached per pool), so clients see the
-  // server's version, encoding and settings. Try the primary first, then replicas.
-  const std::vector<std::pair<std::string, std::string>>* parameters = nullptr;
-  backends::pg::connect_failure failure{errc::no_backend, "08006", "no backend configured"};
+  // The ParameterStatus set comes from a real server login (cached per pool, encoded once), so clients
+  // see the server's version, encoding and settings. Try the primary first, then replicas.
+  const backends::pg::wire::parameter_status_set* parameters = nullptr;
   const std::size_t primary_index = owner_.primary().backend.value_or(shared.primary_index);
-  std::vector<std::size_t> order{primary_index};
-  for (std::size_t i = 0; i < backend_count; ++i) {
-    if (i != primary_index && !owner_.removed(i)) order.push_back(i);
-  }
-  for (auto index : order) {
-    if (!pools_[index]->server_parameters().empty()) {
-      parameters = &pools_[index]->server_parameters();
-      break;
+  const auto known = [&](std::size_t index) {
+    if (pools_[index]->greeting_parameters().empty()) return false;
+    parameters = &pools_[index]->greeting_parameters();
+    return true;
+  };
+  // The usual case, a pool that has logged in before, costs no allocation.
+  if (!known(primary_index)) {
+    for (std::size_t i = 0; i < backend_count; ++i) {
+      if (i != primary_index && !owner_.removed(i) && known(i)) break;
     }
-  }
-  for (std::size_t attempt = 0; parameters == nullptr && attempt < order.size(); ++attempt) {
-    const auto index = order[attempt];
-    if (!owner_.is_available(index)) continue;
-    auto acquired = co_await pools_[index]->acquire();
-    if (!acquired.connection) {
-      if (acquired.failure.code == errc::server_connect) owner_.mark_down(index);
-      failure = std::move(acquired.failure);
-      // Authentication or database errors are the same on every backend: report them at once.
-      if (failure.code != errc::server_connect && failure.code != errc::pool_timeout) break;
-      continue;
-    }
-    pools_[index]->release(std::move(acquired.connection), true);
-    parameters = &pools_[index]->server_parameters();
   }
   if (parameters == nullptr) {
-    send_error("FATAL", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
-               "sluice: cannot log in to any backend: " + failure.message);
-    co_await flush_client();
-    co_return false;
-  }
-  for (const auto& [name, value] : *parameters) {
-    std::string_view shown = value;
-    for (const auto& [client_name, client_value] : startup_reported_) {
-      if (iequals(client_name, name)) shown = client_value;
+    backends::pg::connect_failure failure{errc::no_backend, "08006", "no backend configured"};
+    std::vector<std::size_t> order{primary_index};
+    for (std::size_t i = 0; i < backend_count; ++i) {
+      if (i != primary_index && !owner_.removed(i)) order.push_back(i);
     }
-    wire::encode_parameter_status(client_out_, name, shown);
+    for (std::size_t attempt = 0; parameters == nullptr && attempt < order.size(); ++attempt) {
+      const auto index = order[attempt];
+      if (!owner_.is_available(index)) continue;
+      auto acquired = co_await pools_[index]->acquire();
+      if (!acquired.connection) {
+        if (acquired.failure.code == errc::server_connect) owner_.mark_down(index);
+        failure = std::move(acquired.failure);
+        // Authentication or database errors are the same on every backend: report them at once.
+        if (failure.code != errc::server_connect && failure.code != errc::pool_timeout) break;
+        continue;
+      }
+      pools_[index]->release(std::move(acquired.connection), true);
+      parameters = &pools_[index]->greeting_parameters();  // empty if the server reported none
+    }
+    if (parameters == nullptr) {
+      send_error("FATAL", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
+                 "sluice: cannot log in to any backend: " + failure.message);
+      co_await flush_client();
+      co_return false;
+    }
   }
+  // The client's own startup values (application_name, client_encoding...) replace the server's.
+  parameters->append_to(client_out_, startup_reported_);
   cancel_key_ = shared.cancels.add(weak_from_this(), client_.get_executor());
   registered_cancel_ = true;
   wire::encode_backend_key_data(client_out_, cancel_key_.process_id, cancel_key_.secret_key);
