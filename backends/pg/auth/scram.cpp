@@ -13,6 +13,7 @@
 
 #include <array>
 #include <charconv>
+#include <initializer_list>
 #include <climits>
 #include <utility>
 #include <vector>
@@ -191,18 +192,6 @@ bool is_usable(const scram_verifier& verifier) {
          verifier.stored_key.size() == key_length && verifier.server_key.size() == key_length;
 }
 
-std::string to_hex(std::string_view raw) {
-  static constexpr std::string_view digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (const char c : raw) {
-    const auto byte = static_cast<unsigned char>(c);
-    out += digits[byte >> 4];
-    out += digits[byte & 0x0F];
-  }
-  return out;
-}
-
 // MD5, looked up in OpenSSL's providers once for the process. EVP_md5() is a legacy handle: with it,
 // OpenSSL 3 fetches the algorithm again inside every EVP_Digest (about 5k instructions, twice per md5
 // login). Null when no provider has MD5 (FIPS).
@@ -215,28 +204,51 @@ const EVP_MD* md5_algorithm() {
 #endif
 }
 
-// Lowercase hex of MD5(data); empty if OpenSSL refuses MD5 (FIPS provider).
-std::string md5_hex(std::string_view data) {
+// One digest context per thread, reused for every md5 digest (EVP_Digest makes and frees one each time).
+EVP_MD_CTX* md5_context() {
+  struct holder {
+    EVP_MD_CTX* context = EVP_MD_CTX_new();
+    ~holder() { EVP_MD_CTX_free(context); }
+  };
+  thread_local holder held;
+  return held.context;
+}
+
+// Appends the lowercase hex of MD5(the parts, one after the other) to `out`; false if OpenSSL refuses
+// MD5 (FIPS provider).
+bool append_md5_hex(std::initializer_list<std::string_view> parts, std::string& out) {
   const EVP_MD* md5 = md5_algorithm();
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  unsigned int length = 0;
-  if (md5 == nullptr || EVP_Digest(data.data(), data.size(), out.data(), &length, md5, nullptr) != 1) {
-    return {};
+  EVP_MD_CTX* context = md5_context();
+  if (md5 == nullptr || context == nullptr || EVP_DigestInit_ex(context, md5, nullptr) != 1) {
+    return false;
   }
-  return to_hex(std::string_view(reinterpret_cast<const char*>(out.data()), length));
+  for (const auto part : parts) {
+    if (EVP_DigestUpdate(context, part.data(), part.size()) != 1) {
+      return false;
+    }
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(context, digest.data(), &length) != 1) {
+    return false;
+  }
+  static constexpr std::string_view digits = "0123456789abcdef";
+  for (unsigned int i = 0; i < length; ++i) {
+    out += digits[digest[i] >> 4];
+    out += digits[digest[i] & 0x0F];
+  }
+  return true;
 }
 
 // PostgreSQL's md5 challenge response (pg_md5_encrypt): "md5" + hex(md5(inner_hex + salt)).
 std::string md5_salted(std::string_view inner_hex, std::string_view salt4) {
-  std::string input;
-  input.reserve(inner_hex.size() + salt4.size());
-  input += inner_hex;
-  input += salt4;
-  std::string hex = md5_hex(input);
-  if (hex.empty()) {
+  std::string out;
+  out.reserve(md5_prefix.size() + md5_hex_length);
+  out += md5_prefix;
+  if (!append_md5_hex({inner_hex, salt4}, out)) {
     return {};
   }
-  return std::string(md5_prefix) + hex;
+  return out;
 }
 
 constexpr std::string_view base64_alphabet =
@@ -437,15 +449,13 @@ std::string md5_password_response(std::string_view user, std::string_view passwo
 }
 
 std::string md5_stored_password(std::string_view user, std::string_view password) {
-  std::string input;
-  input.reserve(password.size() + user.size());
-  input += password;
-  input += user;
-  const std::string inner = md5_hex(input);
-  if (inner.empty()) {
+  std::string out;
+  out.reserve(md5_prefix.size() + md5_hex_length);
+  out += md5_prefix;
+  if (!append_md5_hex({password, user}, out)) {
     return {};
   }
-  return std::string(md5_prefix) + inner;
+  return out;
 }
 
 std::string md5_response_from_stored(std::string_view stored_md5, std::string_view salt4) {
