@@ -715,7 +715,9 @@ asio::awaitable<bool> client_session::greet() {
       co_return false;
     }
   }
-  // The client's own startup values (application_name, client_encoding...) replace the server's.
+  // The client's own startup values (application_name, client_encoding...) replace the server's. The
+  // whole greeting is written into one allocation (BackendKeyData and ReadyForQuery follow).
+  client_out_.reserve(client_out_.size() + parameters->size_bound(startup_reported_) + 64);
   parameters->append_to(client_out_, startup_reported_);
   cancel_key_ = shared.cancels.add(weak_from_this(), client_.get_executor());
   registered_cancel_ = true;

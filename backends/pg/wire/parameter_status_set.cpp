@@ -26,8 +26,15 @@ parameter_status_set::parameter_status_set(std::span<const parameter> parameters
   }
 }
 
+std::size_t parameter_status_set::size_bound(std::span<const parameter> overrides) const noexcept {
+  // Room for every override as if each one added a message.
+  std::size_t bound = encoded_.size();
+  for (const auto& [name, value] : overrides) bound += typed_header_size + name.size() + value.size() + 2;
+  return bound;
+}
+
 void parameter_status_set::append_to(byte_buffer& out, std::span<const parameter> overrides) const {
-  out.reserve(out.size() + encoded_.size());
+  out.reserve(out.size() + size_bound(overrides));  // one allocation at most
   std::size_t copied_to = 0;  // encoded_ up to here is in `out`
   if (!overrides.empty()) {
     for (const auto& e : entries_) {

@@ -23,6 +23,8 @@ class parameter_status_set {
 
   bool empty() const noexcept { return entries_.empty(); }
   std::size_t size() const noexcept { return entries_.size(); }
+  // At least what append_to(out, overrides) appends (for a caller reserving room for more behind it).
+  std::size_t size_bound(std::span<const parameter> overrides) const noexcept;
 
   // Appends every message to `out`, in order. A parameter named in `overrides` (names compared without
   // regard to case, the last one naming it wins) is shown with that value instead: a client's own

@@ -105,3 +105,14 @@ TEST_CASE("parameter_status_set: empty, copied, moved", "[parameter_status_set]"
   CHECK(a == encode_each(server_reported, client));
   CHECK(b == a);
 }
+
+TEST_CASE("parameter_status_set: size_bound covers what append_to appends", "[parameter_status_set]") {
+  const parameter_status_set set(server_reported);
+  for (const parameters& client : {parameters{}, parameters{{"application_name", "pgbench"}},
+                                   parameters{{"search_path", std::string(100, 's')}, {"TimeZone", "UTC"}}}) {
+    byte_buffer out;
+    set.append_to(out, client);
+    CHECK(out.size() <= set.size_bound(client));
+    CHECK(out.capacity() == set.size_bound(client));  // one allocation, no growth after it
+  }
+}
