@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <initializer_list>
@@ -459,10 +460,12 @@ std::string md5_stored_password(std::string_view user, std::string_view password
 }
 
 std::string md5_response_from_stored(std::string_view stored_md5, std::string_view salt4) {
+  // Runs on every md5 login: the hex digits are tested by range (find_first_not_of with a set of
+  // digits is a memchr per character, about 900 instructions here).
   if (stored_md5.size() != md5_prefix.size() + md5_hex_length ||
       stored_md5.substr(0, md5_prefix.size()) != md5_prefix ||
-      stored_md5.find_first_not_of("0123456789abcdef", md5_prefix.size()) !=
-          std::string_view::npos) {
+      !std::all_of(stored_md5.begin() + static_cast<std::ptrdiff_t>(md5_prefix.size()), stored_md5.end(),
+                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
     return {};
   }
   return md5_salted(stored_md5.substr(md5_prefix.size()), salt4);
