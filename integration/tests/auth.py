@@ -122,6 +122,24 @@ with t.section("logins to missing databases leave no pools behind"):
     t.ok(poll(lambda: not {d for d in pool_databases() if d.startswith("scan_")}, 5),
          "30 logins to missing databases: no pool is kept for any of them", f"pools for {sorted(scanned)[:5]}...")
 
+with t.section("the greeting: the server's parameters, with the client's own startup values"):
+    # sluice greets from the ParameterStatus messages its pool learnt at the first server login, encoded
+    # once; a client's own startup values must still show (libpq keeps them as the session's state).
+    for round_ in range(2):  # the second login greets from the pool's encoded set for sure
+        conn = connect("md5user", application_name=f"it_greeting_{round_}", client_encoding="LATIN1")
+        t.eq(conn.get_parameter_status("application_name"), f"it_greeting_{round_}",
+             f"login {round_ + 1}: application_name in the greeting is the client's")
+        t.eq(conn.get_parameter_status("client_encoding"), "LATIN1",
+             f"login {round_ + 1}: client_encoding in the greeting is the client's")
+        t.ok(bool(conn.get_parameter_status("server_version")), f"login {round_ + 1}: server_version is there",
+             repr(conn.get_parameter_status("server_version")))
+        t.eq(one(conn, "select current_setting('application_name')")[0], f"it_greeting_{round_}",
+             f"login {round_ + 1}: and the server session has it too")
+        conn.close()
+    conn = connect("md5user")
+    t.eq(conn.get_parameter_status("client_encoding"), "UTF8", "without a startup value: the server's")
+    conn.close()
+
 with t.section("the good logins still work after the failures"):
     conn = connect("app")
     t.eq(one(conn, "select 1")[0], 1, "app logs in and queries")
