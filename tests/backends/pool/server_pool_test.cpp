@@ -257,6 +257,11 @@ TEST_CASE("server_pool: acquire connects and caches the server parameters", "[se
                                                                     {"client_encoding", "UTF8"}};
     CHECK(pool.server_parameters() == expected);
     CHECK(result.connection->startup_parameters() == expected);
+    // And encoded once for the greetings: what encoding them one by one gives.
+    sluice::backends::pg::wire::byte_buffer greeting, each;
+    pool.greeting_parameters().append_to(greeting, {});
+    for (const auto& [name, value] : expected) sluice::backends::pg::wire::encode_parameter_status(each, name, value);
+    CHECK(greeting == each);
     CHECK(pool.stats().total == 1);
     CHECK(pool.stats().connects == 1);
     CHECK(pool.stats().idle == 0);
@@ -468,12 +473,14 @@ TEST_CASE("server_pool: login failure injected at each step", "[server_pool][inj
     CHECK(pool.stats().connect_failures == 1);
     CHECK(pool.stats().connects == 0);
     CHECK(pool.server_parameters().empty());
+    CHECK(pool.greeting_parameters().empty());
     // The slot is free again: the next attempt (the server now answers normally) succeeds.
     auto next = co_await pool.acquire();
     REQUIRE(next.connection);
     CHECK(server.accepts == 2);
     CHECK(pool.stats().total == 1);
     CHECK(pool.server_parameters().size() == 2);
+    CHECK(pool.greeting_parameters().size() == 2);
     pool.release(std::move(next.connection), true);
   });
 }
