@@ -1201,7 +1201,8 @@ def parse_args(argv=None):
     p.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
     p.add_argument("--sampling-rate", type=float, default=0.2, help="pgbench --sampling-rate for the latency log")
     p.add_argument("--pool-size", type=int, default=8, help="server connections per pool, every pooler")
-    p.add_argument("--sluice-workers", type=int, default=max(1, os.cpu_count() or 1), help="sluice's workers")
+    # sluice's own default (workers = 0): one per two CPUs, at least one (docs/benchmarks.md, "Worker count").
+    p.add_argument("--sluice-workers", type=int, default=max(1, (os.cpu_count() or 1) // 2), help="sluice's workers")
     p.add_argument("--sluice-probe-timeout", default="2s", help="sluice's health.probe_timeout")
     p.add_argument("--idle-counts", default="1000,5000,10000", help="idle client counts (ascending)")
     p.add_argument("--idle-proxies", default="sluice,pgbouncer,pgpool,haproxy", help="proxies in the idle test")
