@@ -48,7 +48,32 @@ def callgrind_control(*args):
     return subprocess.run(["callgrind_control", *args], capture_output=True, text=True, timeout=120)
 
 
-def dump_total(out_dir, pid):
+ALLOCATION_FUNCTIONS = {"malloc", "calloc", "realloc", "memalign", "aligned_alloc", "posix_memalign"}
+ALLOCATIONS = {}  # (proxy, mode) -> heap allocations per transaction, from the dumps measure() read
+
+
+def heap_allocations(path):
+    """Calls to the C allocation functions in a callgrind dump (operator new, Asio's frames and
+    OpenSSL's allocations all end in one of them): `cfn=` names the callee, the `calls=` line after it
+    counts the calls."""
+    names, count, callee = {}, 0, None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith(("fn=", "cfn=")):
+                m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m:
+                    if m.group(2):
+                        names[m.group(1)] = m.group(2)
+                    name = names.get(m.group(1), "")
+                    callee = name if line.startswith("cfn=") else None
+            elif line.startswith("calls=") and callee is not None:
+                if callee.split(" ")[0].split("'")[0] in ALLOCATION_FUNCTIONS:
+                    count += int(line[6:].split()[0])
+                callee = None
+    return count
+
+
+def dump_total(out_dir, pid, with_path=False):
     """Dumps the counters of `pid` and returns the instructions in that dump (since the last zeroing)."""
     before = set(glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*")))
     r = callgrind_control("-d", str(pid))
@@ -62,7 +87,7 @@ def dump_total(out_dir, pid):
                 text = f.read()
             m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
             if m:
-                return int(m.group(1))
+                return (int(m.group(1)), path) if with_path else int(m.group(1))
         time.sleep(0.2)
     raise RuntimeError(f"no callgrind dump from {pid} in {out_dir}")
 
@@ -131,13 +156,16 @@ def measure(proxy, args, out_dir):
     for mode in modes_for(proxy.name, args.modes):
         pg_mode, clients, short, long, connect = workload(args, mode)
         pgbench(proxy.port, pg_mode, clients, short, connect)  # warm: pools filled, statements prepared
-        counts = []
+        counts, allocations = [], []
         for transactions in (short, long):
             callgrind_control("-z", str(pid))
             pgbench(proxy.port, pg_mode, clients, transactions, connect)
-            counts.append(dump_total(out_dir, pid))
+            total, path = dump_total(out_dir, pid, with_path=True)
+            counts.append(total)
+            allocations.append(heap_allocations(path))
         per_unit = (counts[1] - counts[0]) / (clients * (long - short))
         results[mode] = per_unit
+        ALLOCATIONS[(proxy.name, mode)] = (allocations[1] - allocations[0]) / (clients * (long - short))
         compare.info(f"{proxy.name} {mode}: {per_unit:,.0f} instructions per {unit(mode)} (callgrind dumps in "
                      f"{out_dir}: callgrind_annotate --inclusive=yes the latest for the profile)")
     return results
@@ -368,6 +396,10 @@ def main():
               f"{compare.STORM_USER} (md5), {args.storm_long - args.storm_short} connections per client counted")
         print(header)
         row(STORM)
+    if ALLOCATIONS:
+        # Counted from the dumps of a proxy measured with callgrind_control (sluice, not --restart).
+        print("heap allocations (malloc, calloc, realloc, memalign, ...) per transaction, per connection for storm: " +
+              ", ".join(f"{name} {mode} {per:.3f}" for (name, mode), per in ALLOCATIONS.items()))
     return 0
 
 
