@@ -1425,14 +1425,15 @@ asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn, long lo
   co_return answer == "t";
 }
 
-// Makes the attached server connection's session settings the client's. Values are replayed as the
-// server reported them (current_setting, captured after the unit that set them) through set_config(),
-// which takes a value as the GUC's own input syntax: a list setting such as search_path or DateStyle
-// ('ISO, YMD') comes back whole, which `SET name TO 'a, b'` would not do.
+// The attached connection already has this session's settings (the common case): nothing to replay.
 bool client_session::settings_in_place() const {
   return !server_->settings_unknown && server_->applied_settings() == settings_;
 }
 
+// Makes the attached server connection's session settings the client's. Values are replayed as the
+// server reported them (current_setting, captured after the unit that set them) through set_config(),
+// which takes a value as the GUC's own input syntax: a list setting such as search_path or DateStyle
+// ('ISO, YMD') comes back whole, which `SET name TO 'a, b'` would not do.
 asio::awaitable<client_session::internal_result> client_session::replay_settings() {
   auto& applied = server_->applied_settings();
   if (settings_in_place()) co_return internal_result::ok;
