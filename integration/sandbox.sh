@@ -307,6 +307,9 @@ write_sluice_config() {
   cat >"$SLUICE_CONFIG" <<EOF
 # sluice configuration for the integration sandbox; written by integration/sandbox.sh on each start.
 listen = "127.0.0.1:$SLUICE_PORT"
+# Two workers whatever the machine (the default is one per two CPUs): the tests cover what crosses
+# workers (pool budgets shared by all of them, cancels, reloads).
+workers = 2
 
 [pool]
 size = 8
