@@ -79,7 +79,8 @@ std::unique_ptr<server_connection> server_pool::take_idle() {
   if (idle_.empty()) return nullptr;
   const auto now = pg::steady_clock::now();
   auto& newest = *idle_.back();
-  // Only one lendable without a look at the socket: a check that finds it closed (acquire) replaces it.
+  // Lent without a look at its socket only when used within check_after; anything else is acquire()'s,
+  // which checks it (closing and replacing it if the server closed it).
   if (now - newest.last_used >= settings_.check_after || !lendable(newest, now)) return nullptr;
   auto connection = std::move(idle_.back());
   idle_.pop_back();

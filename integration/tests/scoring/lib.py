@@ -273,7 +273,11 @@ class Sluice:
         text = re.sub(r'(?ms)^(\[admin\]\n(?:[^\[].*?\n)*?)listen = [^\n]*', rf'\g<1>listen = "{HOST}:{self.admin_port}"', text,
                       count=1)
         if workers is not None:
-            text = re.sub(r'(?m)^(listen = .*)$', rf'\1\nworkers = {int(workers)}', text, count=1)
+            # The sandbox's file sets workers (before the first table): replace it, else add it there.
+            if re.search(r'(?m)^workers = ', text):
+                text = re.sub(r'(?m)^workers = .*$', f'workers = {int(workers)}', text, count=1)
+            else:
+                text = re.sub(r'(?m)^(listen = .*)$', rf'\1\nworkers = {int(workers)}', text, count=1)
         text += f"\n# added by {os.path.basename(sys.argv[0])}\n"
         for user in extra_users:
             text += "\n[[users]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in user.items())
