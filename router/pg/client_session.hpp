@@ -196,6 +196,9 @@ class client_session final : public cancel_target, public std::enable_shared_fro
     blocked,  // the socket buffer is full: `written` bytes went, the rest needs write_client_rest
     failed,   // the client is gone
   };
+  // What non-blocking socket `fd` takes now of bytes[written..] (written grows): the one send loop of
+  // write_client_now, send_server_now and send_relaying.
+  static write_state send_now(int fd, wire::bytes_view bytes, std::size_t& written) noexcept;
   write_state write_client_now(wire::bytes_view bytes, std::size_t& written);
   asio::awaitable<bool> write_client_rest(wire::bytes_view bytes, std::size_t written);
   bool send_server_now();  // send_relaying's common case, no frame: true when all of server_out_ went
