@@ -5,6 +5,7 @@
 #include "backends/pg/auth/scram.hpp"
 #include "router/config/config.hpp"
 #include "router/pg/client_login.hpp"
+#include "tests/support/one_backend_config.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -39,22 +40,14 @@ client_login::step md5_login(const sluice::router::shared_state& shared, const s
 }
 
 std::string config_text(const std::string& md5_password) {
-  return R"(
-listen = "127.0.0.1:6432"
-workers = 1
-[[backends]]
-name = "pg1"
-host = "127.0.0.1"
-port = 1
-role = "primary"
-[[users]]
+  return sluice::testing::one_backend_config(R"([[users]]
 name = "alice"
 auth = "md5"
 password = ")" + md5_password + R"("
 [[users]]
 name = "carol"
 auth = "trust"
-)";
+)");
 }
 
 }  // namespace

@@ -10,22 +10,15 @@
 #include <string>
 
 #include "tests/support/counting_allocator.hpp"
+#include "tests/support/one_backend_config.hpp"
 
 namespace {
-constexpr const char* config_text = R"(
-listen = "127.0.0.1:6432"
-workers = 1
-[[backends]]
-name = "pg1"
-host = "127.0.0.1"
-port = 1
-role = "primary"
-[routing]
+const std::string config_text = sluice::testing::one_backend_config(R"([routing]
 write_functions = ["audit_write"]
 [[users]]
 name = "app"
 auth = "trust"
-)";
+)");
 
 }  // namespace
 

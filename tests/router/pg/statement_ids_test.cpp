@@ -2,24 +2,17 @@
 #include "router/config/config.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
+#include "tests/support/one_backend_config.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <string>
 
 namespace {
-constexpr const char* config_text = R"(
-listen = "127.0.0.1:6432"
-workers = 1
-[[backends]]
-name = "pg1"
-host = "127.0.0.1"
-port = 1
-role = "primary"
-[[users]]
+const std::string config_text = sluice::testing::one_backend_config(R"([[users]]
 name = "app"
 auth = "trust"
-)";
+)");
 }  // namespace
 
 TEST_CASE("statement ids: the same text gets the same id, texts beyond the cap are forgotten, ids never repeat",
