@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <thread>
 
 #include "backends/pg/prober.hpp"
 #include "router/admin/admin_actions.hpp"

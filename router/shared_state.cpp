@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <thread>
 
 namespace sluice::router {
 

@@ -215,41 +215,38 @@ EVP_MD_CTX* md5_context() {
   return held.context;
 }
 
-// Appends the lowercase hex of MD5(the parts, one after the other) to `out`; false if OpenSSL refuses
-// MD5 (FIPS provider).
-bool append_md5_hex(std::initializer_list<std::string_view> parts, std::string& out) {
+// "md5" + the lowercase hex of MD5(the parts, one after the other): PostgreSQL's md5 strings, both the
+// stored hash and the challenge response. Empty if OpenSSL refuses MD5 (FIPS provider).
+std::string md5_prefixed_hex(std::initializer_list<std::string_view> parts) {
   const EVP_MD* md5 = md5_algorithm();
   EVP_MD_CTX* context = md5_context();
   if (md5 == nullptr || context == nullptr || EVP_DigestInit_ex(context, md5, nullptr) != 1) {
-    return false;
+    return {};
   }
   for (const auto part : parts) {
     if (EVP_DigestUpdate(context, part.data(), part.size()) != 1) {
-      return false;
+      return {};
     }
   }
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   if (EVP_DigestFinal_ex(context, digest.data(), &length) != 1) {
-    return false;
+    return {};
   }
   static constexpr std::string_view digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(md5_prefix.size() + 2 * length);
+  out += md5_prefix;
   for (unsigned int i = 0; i < length; ++i) {
     out += digits[digest[i] >> 4];
     out += digits[digest[i] & 0x0F];
   }
-  return true;
+  return out;
 }
 
 // PostgreSQL's md5 challenge response (pg_md5_encrypt): "md5" + hex(md5(inner_hex + salt)).
 std::string md5_salted(std::string_view inner_hex, std::string_view salt4) {
-  std::string out;
-  out.reserve(md5_prefix.size() + md5_hex_length);
-  out += md5_prefix;
-  if (!append_md5_hex({inner_hex, salt4}, out)) {
-    return {};
-  }
-  return out;
+  return md5_prefixed_hex({inner_hex, salt4});
 }
 
 constexpr std::string_view base64_alphabet =
@@ -450,13 +447,7 @@ std::string md5_password_response(std::string_view user, std::string_view passwo
 }
 
 std::string md5_stored_password(std::string_view user, std::string_view password) {
-  std::string out;
-  out.reserve(md5_prefix.size() + md5_hex_length);
-  out += md5_prefix;
-  if (!append_md5_hex({password, user}, out)) {
-    return {};
-  }
-  return out;
+  return md5_prefixed_hex({password, user});
 }
 
 std::string md5_response_from_stored(std::string_view stored_md5, std::string_view salt4) {
