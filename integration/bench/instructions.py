@@ -73,23 +73,28 @@ def heap_allocations(path):
     return count
 
 
+def wait_for_total(out_dir, pid, skip=frozenset()):
+    """(instructions, path) of the first complete dump of `pid` in `out_dir` not in `skip`, waiting up to
+    60 s for callgrind to write it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in set(glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*"))) - skip:
+            with open(path, errors="replace") as f:
+                m = re.search(r"^(?:summary|totals):\s*(\d+)", f.read(), re.M)
+            if m:
+                return int(m.group(1)), path
+        time.sleep(0.2)
+    raise RuntimeError(f"no callgrind dump from {pid} in {out_dir}")
+
+
 def dump_total(out_dir, pid, with_path=False):
     """Dumps the counters of `pid` and returns the instructions in that dump (since the last zeroing)."""
-    before = set(glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*")))
+    before = frozenset(glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*")))
     r = callgrind_control("-d", str(pid))
     if r.returncode != 0:
         raise RuntimeError(f"callgrind_control -d {pid}: {r.stdout} {r.stderr}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        new = set(glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*"))) - before
-        for path in new:
-            with open(path, errors="replace") as f:
-                text = f.read()
-            m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
-            if m:
-                return (int(m.group(1)), path) if with_path else int(m.group(1))
-        time.sleep(0.2)
-    raise RuntimeError(f"no callgrind dump from {pid} in {out_dir}")
+    total, path = wait_for_total(out_dir, pid, before)
+    return (total, path) if with_path else total
 
 
 class Bench:
@@ -173,15 +178,7 @@ def measure(proxy, args, out_dir):
 
 def exit_total(out_dir, pid):
     """The instructions in the dump callgrind writes when process `pid` exits."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for path in glob.glob(os.path.join(out_dir, f"callgrind.out.{pid}*")):
-            with open(path, errors="replace") as f:
-                m = re.search(r"^(?:summary|totals):\s*(\d+)", f.read(), re.M)
-            if m:
-                return int(m.group(1))
-        time.sleep(0.2)
-    raise RuntimeError(f"no callgrind dump from {pid} in {out_dir}")
+    return wait_for_total(out_dir, pid)[0]
 
 
 def measure_by_restart(name, make_proxy, wrapped, args, out_dir):
