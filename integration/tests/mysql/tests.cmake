@@ -1,0 +1,28 @@
+# Tests against the MariaDB sandbox (fixture mariadb_cluster, integration/CMakeLists.txt).
+
+# The sandbox itself: servers, roles, GTID replication, read-only replicas, ed25519 (PyMySQL, mariadb CLI).
+sluice_mysql_test(mysql_sandbox TIMEOUT 60
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/sandbox_test.py)
+
+# The Connector/C++ client. Debian 12's libmysqlcppconn-dev cannot be installed beside libboost1.81-dev
+# (it depends on Boost 1.74's libboost-dev), so integration/install-deps.sh unpacks its .deb into
+# SLUICE_MYSQLCPPCONN_DIR with libmysqlcppconn.so pointing at the installed runtime (libmysqlcppconn7v5).
+# Found there (or in the system, if the package is installed); without it the client is not built.
+set(SLUICE_MYSQLCPPCONN_DIR /var/cache/sluice/mysqlcppconn-dev CACHE PATH
+    "where install-deps.sh unpacked libmysqlcppconn-dev (usr/include, usr/lib/<arch>)")
+find_path(MYSQLCPPCONN_INCLUDE_DIR mysql_driver.h HINTS ${SLUICE_MYSQLCPPCONN_DIR}/usr/include)
+find_library(MYSQLCPPCONN_LIBRARY mysqlcppconn
+    HINTS ${SLUICE_MYSQLCPPCONN_DIR}/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE} ${SLUICE_MYSQLCPPCONN_DIR}/usr/lib)
+if(MYSQLCPPCONN_INCLUDE_DIR AND MYSQLCPPCONN_LIBRARY)
+  message(STATUS "Connector/C++: ${MYSQLCPPCONN_INCLUDE_DIR}, ${MYSQLCPPCONN_LIBRARY}")
+  add_executable(sluice_cppconn_client ${CMAKE_CURRENT_LIST_DIR}/cppconn_client.cpp)
+  # SYSTEM (-isystem): its headers are not ours to warn about (and use C++98's throw()).
+  target_include_directories(sluice_cppconn_client SYSTEM PRIVATE ${MYSQLCPPCONN_INCLUDE_DIR})
+  target_link_libraries(sluice_cppconn_client PRIVATE ${MYSQLCPPCONN_LIBRARY} Boost::headers)
+  target_compile_features(sluice_cppconn_client PRIVATE cxx_std_20)
+  target_compile_options(sluice_cppconn_client PRIVATE ${SLUICE_WARNINGS})
+  sluice_mysql_test(mysql_cppconn TIMEOUT 60 COMMAND $<TARGET_FILE:sluice_cppconn_client>)
+else()
+  message(STATUS "Connector/C++ headers not found in ${SLUICE_MYSQLCPPCONN_DIR} (run integration/install-deps.sh): "
+                 "test mysql_cppconn not built")
+endif()
