@@ -26,6 +26,7 @@
 #include "router/admin/json_text.hpp"
 #include "router/admin/metrics.hpp"
 #include "router/classify/classifier.hpp"
+#include "router/engine/route_decision.hpp"
 
 namespace sluice::router::admin {
 
@@ -854,21 +855,12 @@ http_response admin_server::explain(const http_request& request) {
       {"empty", kind.empty},
   };
 
-  // The route, as client_session::effective_route decides it for a session that is not pinned.
-  classify::route route = kind.target;
+  // The route, as engine::decide_route decides it for a session that is not pinned.
+  const auto decision = engine::decide_route(routing.read_write_split, false, kind);
+  const classify::route route = decision.route;
   std::string reason;
-  if (!routing.read_write_split) {
-    route = classify::route::primary;
-    reason = "routing.read_write_split = false: everything runs on the primary";
-  } else if (kind.pins_session) {
-    route = classify::route::primary;
-    reason = "it pins the session (session state that cannot move between server connections): primary from now on";
-  } else if (kind.routing_hint == classify::hint::primary) {
-    route = classify::route::primary;
-    reason = "the hint /* sluice: primary */";
-  } else if (kind.routing_hint == classify::hint::replica) {
-    route = classify::route::replica;
-    reason = "the hint /* sluice: replica */";
+  if (decision.reason != engine::route_reason::classified) {
+    reason = engine::describe(decision.reason);
   } else if (kind.target == classify::route::replica) {
     reason = kind.begins_transaction ? "a read-only transaction begins: the whole transaction runs on one replica"
                                      : "read-only: may run on a replica";

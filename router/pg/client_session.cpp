@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/pg/read_message.hpp"
+#include "router/engine/route_decision.hpp"
 #include "router/pg/client_login.hpp"
 #include "router/worker.hpp"
 
@@ -68,62 +69,13 @@ bool is_backend_fault(std::string_view sqlstate) {
          sqlstate == "XX000" || sqlstate == "40001" || sqlstate.starts_with("08");
 }
 
-// True for an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.
 // Messages that start work on a server (as opposed to Sync, Flush, COPY data or Terminate).
 bool starts_work(char type) {
   return type == wire::fe::query || type == wire::fe::parse || type == wire::fe::bind || type == wire::fe::describe ||
          type == wire::fe::execute || type == wire::fe::close || type == wire::fe::function_call;
 }
 
-// What a QoS refusal says, per docs/qos.md: 53300 when a concurrency limit held the statement,
-// 53400 when a rate or database-time budget did.
-const char* sqlstate_for(policies::limit_kind limit) {
-  switch (limit) {
-    case policies::limit_kind::max_qps:
-    case policies::limit_kind::max_db_time_per_s:
-      return "53400";
-    case policies::limit_kind::none:
-    case policies::limit_kind::max_concurrency:
-    case policies::limit_kind::max_active:
-    case policies::limit_kind::max_queue:
-      break;
-  }
-  return "53300";
-}
-
-std::string format_seconds(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f s", seconds);
-  return text;
-}
-
-std::string format_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", value);
-  return text;
-}
-
-// "max_concurrency=8", ... : the limit and its configured value, for refusal messages.
-std::string describe_limit(policies::limit_kind limit, const policies::tenant_policy& policy,
-                           std::uint32_t max_active) {
-  switch (limit) {
-    case policies::limit_kind::max_qps:
-      return "max_qps=" + format_number(policy.max_qps.value_or(0));
-    case policies::limit_kind::max_db_time_per_s:
-      return "max_db_time_per_s=" + format_number(policy.max_db_time_per_s.value_or(0));
-    case policies::limit_kind::max_concurrency:
-      return "max_concurrency=" + std::to_string(policy.max_concurrency.value_or(0));
-    case policies::limit_kind::max_active:
-      return "its share of qos.max_active=" + std::to_string(max_active) + " (db_time_share=" +
-             format_number(policy.db_time_share) + ")";
-    case policies::limit_kind::max_queue:
-      return "max_queue=" + std::to_string(policy.max_queue.value_or(0));
-    case policies::limit_kind::none:
-      break;
-  }
-  return "its limits";
-}
-
+// True for an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.
 bool is_fatal(wire::bytes_view payload) {
   std::string_view severity;
   wire::for_each_error_field(payload, [&](char field, std::string_view value) {
@@ -340,8 +292,6 @@ client_session::client_session(worker& owner, tcp::socket socket, const tcp::end
 client_session::~client_session() {
   // Normally done already; when a worker stops with this session suspended, its admission, queue
   // place and write-gate count must not outlive it.
-  owner_.shared().tenants.abandon(queued_);
-  end_unit();
   if (registered_cancel_) owner_.shared().cancels.remove(cancel_key_.process_id);
   owner_.shared().clients.fetch_sub(1, std::memory_order_relaxed);
   for (auto* pool : pools_) pool->remove_user();
@@ -375,7 +325,7 @@ asio::awaitable<void> client_session::run() {
   }
   // Give server connections back: clean ones to the pool, ones carrying session state after a reset.
   if (server_) finish_dispatch(false);
-  end_unit();
+  units_.end();
   if (server_) {
     // Extended messages without their Sync leave the server inside an implicit transaction (docs
     // 55.2.3): the next Query on that connection would commit them. Such a connection is closed, and
@@ -736,7 +686,7 @@ asio::awaitable<bool> client_session::greet() {
 
 // Graceful shutdown (worker::begin_drain): PostgreSQL's smart/fast shutdown tells its clients the same.
 bool client_session::between_units() const {
-  return !unit_open_ && !waiting_ && tx_ == wire::tx_status::idle && tracker_.empty() && !awaiting_server_ &&
+  return !units_.open() && !units_.waiting() && tx_ == wire::tx_status::idle && tracker_.empty() && !awaiting_server_ &&
          !copy_in_ && client_out_.empty();
 }
 
@@ -781,12 +731,7 @@ bool client_session::reads_may_leave_primary() const {
 }
 
 classify::route client_session::effective_route(const classify::classification& kind) const {
-  if (!owner_.shared().cfg().routing.read_write_split || pinned_ || kind.pins_session) {
-    return classify::route::primary;
-  }
-  if (kind.routing_hint == classify::hint::primary) return classify::route::primary;
-  if (kind.routing_hint == classify::hint::replica) return classify::route::replica;
-  return kind.target;
+  return engine::decide_route(owner_.shared().cfg().routing.read_write_split, pinned_, kind).route;
 }
 
 // Scans the extended batch at the front of client_in_ up to its Sync or Flush, merging the
@@ -1005,13 +950,13 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       }
       if (batch_incomplete_) break;
       bool admitted = true;
-      if (!unit_open_) {
-        unit_open_ = true;
+      if (!units_.open()) {
+        units_.begin();
         if (owner_.shared().tenants.enabled()) admitted = co_await admit_unit(unit_sql(message));
       }
       if (admitted && co_await attach(effective_route(kind), kind) == outcome::close) co_return outcome::close;
       if (!server_) {
-        end_unit();
+        units_.end();
         // No backend could take it (or QoS refused it): the error is in client_out_.
         if (extended) {
           discard_until_sync_ = true;
@@ -1029,22 +974,22 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
       // its own then. Batches that can run where the current one does stay pipelined.
       break;
     }
-    if (unit_open_ && awaiting_server_ && starts_work(message.type) && owner_.shared().tenants.enabled()) {
+    if (units_.open() && awaiting_server_ && starts_work(message.type) && owner_.shared().tenants.enabled()) {
       // Tenant QoS admits each unit on its own: a request pipelined behind a complete batch waits in
       // the buffer for that batch's ReadyForQuery, which says whether it opened a transaction (then it
       // belongs to the same unit) or ended the unit (then it must be admitted itself).
       break;
     }
-    if (!unit_open_ && starts_work(message.type)) {
+    if (!units_.open() && starts_work(message.type)) {
       // A pinned session (or one holding its connection) starts a unit on the connection it has.
-      unit_open_ = true;
+      units_.begin();
       bool admitted = true;
       if (owner_.shared().tenants.enabled()) admitted = co_await admit_unit(unit_sql(message));
       if (admitted && owner_.primary().backend == server_->backend_index()) {
-        admitted = write_gate_open_now() || co_await pass_write_gate();
+        admitted = units_.write_gate_open_now() || co_await pass_write_gate();
       }
       if (!admitted) {
-        end_unit();
+        units_.end();
         if (message.type == wire::fe::query || message.type == wire::fe::function_call) {
           wire::encode_ready_for_query(client_out_, tx_);
           consume_client(message.wire_size);
@@ -1282,8 +1227,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   if (is_read) {
     index = pick_read();
     if (!index && !fall_back()) {
-      send_error("ERROR", "57P03",
-                 "sluice: no replica can serve this read (down, ejected or lagging) and routing.fallback = \"error\"");
+      refuse(no_replica_refusal());
       co_return outcome::proceed;
     }
   }
@@ -1291,16 +1235,19 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   std::size_t chosen = 0;
   for (std::size_t attempt = 0; attempt <= shared.cfg().backends.size() + 1; ++attempt) {
     if (!is_read) {
-      if (!write_gate_open_now() && !co_await pass_write_gate()) co_return outcome::proceed;
+      if (!units_.write_gate_open_now() && !co_await pass_write_gate()) co_return outcome::proceed;
       auto writes = owner_.primary();
       if (!writes.backend && writes.stalled_since) {
-        const auto waited = co_await wait_for_stalled_primary(*writes.stalled_since);
-        if (waited == stall_wait::cancelled) co_return outcome::proceed;  // 57014 sent
+        engine::refusal why;
+        if (co_await units_.wait_for_stalled_primary(*writes.stalled_since, why) == engine::stall_wait::cancelled) {
+          refuse(why);
+          co_return outcome::proceed;
+        }
         writes = owner_.primary();
       }
       if (!writes.backend) {
         ++stats.writes_refused;
-        send_error("ERROR", writes.sqlstate, "sluice: cannot run this statement: " + writes.reason);
+        refuse({engine::refusal_code::no_primary, "sluice: cannot run this statement: " + writes.reason, writes.sqlstate});
         co_return outcome::proceed;
       }
       index = writes.backend;
@@ -1390,12 +1337,12 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
     co_return outcome::proceed;
   }
   if (is_read && !index) {
-    send_error("ERROR", "57P03",
-               "sluice: no replica can serve this read (down, ejected or lagging) and routing.fallback = \"error\"");
+    refuse(no_replica_refusal());
     co_return outcome::proceed;
   }
-  send_error("ERROR", failure.sqlstate.empty() ? "08006" : failure.sqlstate,
-             "sluice: backend '" + shared.cfg().backends[chosen].name + "' is unavailable: " + failure.message);
+  refuse({failure.code == errc::pool_timeout ? engine::refusal_code::pool_timeout : engine::refusal_code::backend_unavailable,
+          "sluice: backend '" + shared.cfg().backends[chosen].name + "' is unavailable: " + failure.message,
+          std::move(failure.sqlstate)});
   co_return outcome::proceed;
 }
 
@@ -1419,7 +1366,7 @@ asio::awaitable<bool> client_session::wait_for_replay(std::uint64_t lsn, long lo
   const auto result = co_await run_internal_query(sql, &answer);
   if (result != internal_result::ok) {
     release_server(result != internal_result::io_failed);
-    send_error("ERROR", "08006", "sluice: lost the replica while checking its replay position");
+    refuse({engine::refusal_code::replica_check_lost, "sluice: lost the replica while checking its replay position", {}});
     co_return false;
   }
   co_return answer == "t";
@@ -2110,7 +2057,7 @@ void client_session::end_batch_tail(bool unit_over) {
     if (batch_failed_) discard_server_ = true;
   }
   batch_failed_ = false;
-  if (unit_over) end_unit();
+  if (unit_over) units_.end();
   detach_if_done();
 }
 
@@ -2193,7 +2140,7 @@ void client_session::finish_dispatch(bool failed) {
   if (!dispatched_ || !server_) return;
   dispatched_ = false;
   const auto elapsed = std::chrono::steady_clock::now() - dispatched_at_;
-  unit_db_time_ += elapsed;
+  units_.add_db_time(elapsed);
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
   owner_.on_complete(server_->backend_index(), latency, failed || batch_backend_fault_);
   batch_backend_fault_ = false;
@@ -2279,7 +2226,7 @@ asio::awaitable<client_session::outcome> client_session::server_failed(wire::byt
   for (std::size_t i = 0; i < pending_ready; ++i) wire::encode_ready_for_query(client_out_, wire::tx_status::idle);
   if (mid_batch) discard_until_sync_ = true;
   tx_ = wire::tx_status::idle;
-  end_unit();
+  units_.end();
   co_return co_await flush_client() ? outcome::proceed : outcome::close;
 }
 
@@ -2309,7 +2256,7 @@ client_session::outcome client_session::lost_after_unit(std::string_view what, b
   awaiting_server_ = false;
   ready_ = false;
   forget_unit_server_state();
-  end_unit();
+  units_.end();
   if (!state_lost) return outcome::proceed;
   encode_error_with_detail(client_out_, "FATAL", "08006", "server closed the connection unexpectedly",
                            "sluice: the connection to backend '" + name + "' was " + std::string(what) +
@@ -2318,12 +2265,7 @@ client_session::outcome client_session::lost_after_unit(std::string_view what, b
 }
 
 void client_session::cancel_running_query() {
-  if (waiting_) {
-    // Queued by QoS or held by the write gate: the statement has not started; end the wait with 57014.
-    cancel_requested_ = true;
-    if (queued_.active()) queued_.entry->timer.cancel();
-    return;
-  }
+  if (units_.cancel_wait()) return;  // it waited to start: nothing runs on a server
   if (!server_ || tracker_.empty()) return;
   const auto index = server_->backend_index();
   const auto key = server_->key();
@@ -2373,7 +2315,7 @@ void client_session::on_cancel_answered(std::size_t backend, wire::backend_key_d
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Units of work: tenant QoS and the write gate
+// Units of work: tenant QoS and the write gate (engine::unit_admission), rendered for PostgreSQL
 
 // The SQL a unit starts with, for tenant tags: a Query's text, a Parse's, or a named statement's.
 std::string_view client_session::unit_sql(const wire::message_view& message) const {
@@ -2395,19 +2337,6 @@ std::string_view client_session::unit_sql(const wire::message_view& message) con
   return {};
 }
 
-std::size_t client_session::resolve_tenant(std::string_view sql) {
-  auto& gate = owner_.shared().tenants;
-  const policies::tenant_rules::session_identity who{user_name_, database_, application_name_};
-  if (const auto generation = gate.generation(); generation != tenant_rules_generation_) {
-    // First unit, or the policies were reloaded: resolve the session's tenant again.
-    tenant_rules_ = gate.rules();
-    tenant_rules_generation_ = generation;
-    session_tenant_ = tenant_rules_->resolve_session_only(who);
-  }
-  if (session_tenant_ != policies::tenant_rules::npos) return session_tenant_;
-  return tenant_rules_->resolve(who, [sql](std::string_view key) { return classify::find_tag(sql, key); });
-}
-
 // True when the client has gone while a unit waited: the peer closed, reset, or sent Terminate
 // (libpq, psycopg2 and JDBC send one before closing). Other bytes are pipelined requests: not gone.
 bool client_session::client_left() {
@@ -2419,161 +2348,22 @@ bool client_session::client_left() {
 }
 
 asio::awaitable<bool> client_session::admit_unit(std::string_view sql) {
-  using namespace asio::experimental::awaitable_operators;
-  auto& gate = owner_.shared().tenants;
-  const std::size_t tenant = resolve_tenant(sql);  // before any suspension: `sql` points into client_in_
-  cancel_requested_ = false;
-  auto result = gate.start(tenant, owner_.io(), queued_);
-  if (queued_.active()) {
-    // Queued. Sleep on the admission's timer until admitted or the deadline, and watch the client
-    // meanwhile: one that leaves or cancels gives its place up, and nothing is run for it.
-    waiting_ = true;
-    // Answers already due (to earlier pipelined requests) go out before this one waits.
-    if (!co_await flush_client()) {
-      gate.abandon(queued_);
-      waiting_ = false;
-      co_return false;
-    }
-    bool watch_client = true;
-    for (;;) {
-      // Checked before each sleep: an admission or a cancel that came while this coroutine was
-      // suspended elsewhere (the flush above) cancelled a timer nobody was waiting on yet.
-      if (cancel_requested_) {
-        gate.abandon(queued_);
-        waiting_ = false;
-        send_error("ERROR", "57014", "canceling statement due to user request");
-        co_return false;
-      }
-      if (gate.check(queued_, result) != qos::queued_state::waiting) break;
-      auto& timer = queued_.entry->timer;
-      timer.expires_at(queued_.deadline);
-      if (watch_client) {
-        const auto woke = co_await (timer.async_wait(use_tuple) || client_.async_wait(tcp::socket::wait_read, use_tuple));
-        if (woke.index() == 1) {
-          if (client_left()) {
-            gate.abandon(queued_);
-            waiting_ = false;
-            co_return false;
-          }
-          watch_client = false;  // pipelined requests: they are read after this one is admitted
-        }
-      } else {
-        co_await timer.async_wait(use_tuple);
-      }
-    }
-    waiting_ = false;
-  }
-  if (!result.admitted) {
-    const auto policy = gate.policy(tenant);
-    const double waited = std::chrono::duration<double>(result.waited).count();
-    std::string message = "sluice: tenant '" + gate.tenant_name(tenant) + "' ";
-    if (result.refusal == policies::limit_kind::max_queue) {
-      message += "has max_queue=" + std::to_string(policy.max_queue.value_or(0)) + " statements waiting already (held by " +
-                 describe_limit(result.limit, policy, gate.max_active()) + ")";
-    } else {
-      message += "exceeded " + describe_limit(result.limit, policy, gate.max_active()) + "; queued " +
-                 format_seconds(waited) + (result.bounded_by_max_wait ? " (max_wait)" : " (pool.query_wait_timeout)");
-    }
-    send_error("ERROR", sqlstate_for(result.limit), message);
-    co_return false;
-  }
-  unit_admitted_ = true;
-  unit_tenant_ = tenant;
-  unit_admitted_at_ = std::chrono::steady_clock::now();
-  unit_db_time_ = {};
-  co_return true;
-}
-
-// The primary stopped answering probes without losing its role (a stall): the write waits, as it would
-// at the write gate during a switchover, until a primary answers again (the same one, or one a failover
-// promoted) or failover.hold_timeout has passed since the stall began. The worker's picture changes with
-// each probe, so a short timer re-reads it; a CancelRequest ends the wait with 57014.
-asio::awaitable<client_session::stall_wait> client_session::wait_for_stalled_primary(
-    std::chrono::steady_clock::time_point since) {
-  const auto deadline = since + owner_.shared().cfg().failover.hold_timeout;
-  asio::steady_timer tick(client_.get_executor());
-  cancel_requested_ = false;
-  waiting_ = true;
-  auto result = stall_wait::timed_out;
-  for (;;) {
-    const auto writes = owner_.primary();
-    if (writes.backend) {
-      result = stall_wait::primary_back;
-      break;
-    }
-    if (!writes.stalled_since || std::chrono::steady_clock::now() >= deadline) break;
-    tick.expires_after(stall_poll_interval);
-    co_await tick.async_wait(use_tuple);
-    if (cancel_requested_ || client_left()) {
-      result = stall_wait::cancelled;
-      break;
-    }
-  }
-  waiting_ = false;
-  if (result == stall_wait::cancelled) {
-    cancel_requested_ = false;
-    send_error("ERROR", "57014", "canceling statement due to user request");
-  }
-  co_return result;
-}
-
-bool client_session::write_gate_open_now() {
-  if (unit_on_primary_) return true;
-  auto& gate = owner_.shared().writes;
-  gate.enter();  // counted first, then the gate looked at: see pass_write_gate
-  if (gate.held_now()) {
-    gate.leave();
-    return false;
-  }
-  unit_on_primary_ = true;
-  return true;
+  engine::refusal why;
+  const auto result = co_await units_.admit({user_name_, database_, application_name_}, sql, why);
+  if (result == engine::verdict::refused) refuse(why);
+  co_return result == engine::verdict::go;
 }
 
 asio::awaitable<bool> client_session::pass_write_gate() {
-  if (unit_on_primary_) co_return true;  // this unit is counted already
-  auto& gate = owner_.shared().writes;
-  // Count the unit first, then look at the gate: the orchestrator closes the gate first, then looks
-  // at the count (both sequentially consistent), so one of the two always sees the other.
-  gate.enter();
-  while (gate.held_now()) {
-    gate.leave();
-    // A cancel counts for this wait only: left set, it would end every later wait at once.
-    cancel_requested_ = false;
-    waiting_ = true;
-    const auto passed = co_await gate.pass(owner_.io(), &cancel_requested_);
-    waiting_ = false;
-    if (passed == failover::pass_result::cancelled) {
-      cancel_requested_ = false;
-      send_error("ERROR", "57014", "canceling statement due to user request");
-      co_return false;
-    }
-    if (passed != failover::pass_result::open) {
-      ++owner_.stats().writes_refused;
-      send_error("ERROR", "57P03",
-                 passed == failover::pass_result::timed_out
-                     ? "sluice: writes are held for a switchover or failover that did not finish within "
-                       "failover.hold_timeout"
-                     : "sluice: writes are held for a switchover or failover and failover.max_held are waiting already");
-      co_return false;
-    }
-    gate.enter();
-  }
-  unit_on_primary_ = true;
-  co_return true;
+  engine::refusal why;
+  const auto result = co_await units_.pass_write_gate(why);
+  if (result == engine::verdict::refused) refuse(why);
+  co_return result == engine::verdict::go;
 }
 
-void client_session::end_unit() {
-  if (!unit_open_) return;
-  unit_open_ = false;
-  if (unit_admitted_) {
-    unit_admitted_ = false;
-    owner_.shared().tenants.release(unit_tenant_, unit_db_time_, unit_admitted_at_);
-  }
-  if (unit_on_primary_) {
-    unit_on_primary_ = false;
-    owner_.shared().writes.leave();
-  }
-  unit_db_time_ = {};
+engine::refusal client_session::no_replica_refusal() {
+  return {engine::refusal_code::no_replica,
+          "sluice: no replica can serve this read (down, ejected or lagging) and routing.fallback = \"error\"", {}};
 }
 
 client_summary client_session::summary() const {
@@ -2581,13 +2371,9 @@ client_summary client_session::summary() const {
   out.user = user_name_;
   out.database = database_;
   out.application_name = application_name_;
-  if (unit_admitted_) {
-    out.tenant = owner_.shared().tenants.tenant_name(unit_tenant_);
-  } else if (session_tenant_ != policies::tenant_rules::npos) {
-    out.tenant = owner_.shared().tenants.tenant_name(session_tenant_);
-  }
+  if (const auto tenant = units_.tenant()) out.tenant = owner_.shared().tenants.tenant_name(*tenant);
   out.address = peer_endpoint_.address().to_string() + ':' + std::to_string(peer_endpoint_.port());
-  if (waiting_) {
+  if (units_.waiting()) {
     out.state = "waiting";
   } else if (tx_ != wire::tx_status::idle) {
     out.state = "idle in transaction";
@@ -2609,6 +2395,8 @@ client_summary client_session::summary() const {
 void client_session::send_error(std::string_view severity, std::string_view sqlstate, std::string_view message) {
   wire::encode_error_response(client_out_, severity, sqlstate, message);
 }
+
+void client_session::refuse(const engine::refusal& why) { send_error("ERROR", engine::pg_sqlstate(why), why.message); }
 
 // Writes on the non-blocking socket at once, and waits (async_write) only for what the socket buffer
 // cannot take. An answer nearly always fits: this saves the asynchronous operation, its completion

@@ -20,6 +20,8 @@
 #include "router/client_summary.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/config/config.hpp"
+#include "router/engine/refusal.hpp"
+#include "router/engine/unit_admission.hpp"
 #include "router/pg/response_tracker.hpp"
 #include "router/qos/tenant_gate.hpp"
 
@@ -66,7 +68,9 @@ struct client_unnamed_statement {
   classify::classification kind;
 };
 
-class client_session final : public cancel_target, public std::enable_shared_from_this<client_session> {
+class client_session final : public cancel_target,
+                             public std::enable_shared_from_this<client_session>,
+                             private engine::admission_hooks {
  public:
   client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer);
   ~client_session() override;
@@ -166,20 +170,17 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   void finish_dispatch(bool failed);
 
   // Units of work: a transaction, or a statement (batch) outside one. Tenant QoS admits units and the
-  // write gate holds those bound for the primary during a switchover; both act only at a unit's start,
-  // so a transaction already running is never stopped midway.
-  asio::awaitable<bool> admit_unit(std::string_view sql);  // false: refused, the error is in client_out_
-  asio::awaitable<bool> pass_write_gate();                 // false: refused, the error is in client_out_
-  enum class stall_wait {
-    primary_back,  // a primary answers again: go on
-    timed_out,     // failover.hold_timeout passed since the stall began (or it is no stall any more)
-    cancelled,     // the client cancelled or left: 57014 is in client_out_
-  };
-  asio::awaitable<stall_wait> wait_for_stalled_primary(std::chrono::steady_clock::time_point since);
-  static constexpr std::chrono::milliseconds stall_poll_interval{20};
-  void end_unit();
-  bool client_left();
-  std::size_t resolve_tenant(std::string_view sql);
+  // write gate holds those bound for the primary during a switchover (engine::unit_admission); both
+  // act only at a unit's start, so a transaction already running is never stopped midway. These render
+  // its refusals as ErrorResponses in client_out_ (false: refused or the client left).
+  asio::awaitable<bool> admit_unit(std::string_view sql);
+  asio::awaitable<bool> pass_write_gate();
+  static engine::refusal no_replica_refusal();
+  void refuse(const engine::refusal& why);  // an ERROR ErrorResponse with its SQLSTATE
+  // engine::admission_hooks
+  asio::awaitable<bool> flush_client() override;
+  // The client has gone while a unit waited: the peer closed, reset, or sent Terminate.
+  bool client_left() override;
   std::string_view unit_sql(const wire::message_view& message) const;
   // Routing helpers.
   std::optional<classify::classification> classify_extended_batch(bool& complete) const;
@@ -210,8 +211,6 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   void note_defined_functions(bool unit_over);
   void forget_unit_settings();
   void end_batch_tail(bool unit_over);
-  bool write_gate_open_now();  // pass_write_gate's common case, without a coroutine frame
-  asio::awaitable<bool> flush_client();
   asio::awaitable<bool> write_server();
   enum class send_result {
     sent,          // all of server_out_ went out
@@ -294,18 +293,7 @@ class client_session final : public cancel_target, public std::enable_shared_fro
   std::string application_name_;   // from the StartupMessage (tenant rules match it)
   tcp::endpoint peer_endpoint_;    // the client's address, from accept
   std::chrono::system_clock::time_point connected_at_{};
-  bool unit_open_ = false;         // a unit has started and not ended
-  bool unit_admitted_ = false;     // ... holding a QoS admission, released at its end
-  bool unit_on_primary_ = false;   // ... counted by the write gate as running on the primary
-  bool waiting_ = false;           // queued by QoS or held by the write gate right now
-  bool cancel_requested_ = false;  // a CancelRequest arrived while waiting_: end the wait with 57014
-  qos::queued_admission queued_;   // while queued by QoS
-  std::size_t unit_tenant_ = 0;
-  std::chrono::steady_clock::time_point unit_admitted_at_{};
-  std::chrono::nanoseconds unit_db_time_{0};  // server time of the unit's batches so far
-  std::shared_ptr<const policies::tenant_rules> tenant_rules_;
-  std::uint64_t tenant_rules_generation_ = 0;
-  std::size_t session_tenant_ = policies::tenant_rules::npos;  // when tags cannot change it
+  engine::unit_admission units_{owner_, client_, *this};
 
   // Named prepared statements by the client's name, and the unnamed one.
   std::unordered_map<std::string, client_statement, string_hash, std::equal_to<>> statements_;
