@@ -126,6 +126,11 @@ bool session_state_reader::next(session_state_entry& out) noexcept {
         out.name = data.lenenc_string();
         break;
       case session_track_state_change:
+        // The entry's data is the flag itself ("1"), with no length of its own (real MariaDB 10.11 bytes:
+        // 02 01 31), unlike every other type.
+        out.value = as_text(out.data);
+        data.skip(out.data.size());
+        break;
       case session_track_transaction_characteristics:
       case session_track_transaction_state:
         out.value = data.lenenc_string();

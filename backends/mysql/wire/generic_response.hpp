@@ -82,8 +82,8 @@ struct session_state_entry {
   std::uint8_t type = 0;     // session_track_*
   bytes_view data;           // the entry's raw data
   std::string_view name;     // system variable name; schema name
-  std::string_view value;    // system variable value; "1" for state change; GTIDs; characteristics;
-                             // the 8-character transaction state
+  std::string_view value;    // system variable value; "1" for state change (the raw entry data); GTIDs;
+                             // transaction characteristics; the 8-character transaction state
   std::uint8_t gtid_encoding = 0;  // session_track_gtids: the encoding specification byte
 };
 
