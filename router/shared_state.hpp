@@ -16,13 +16,14 @@
 #include "router/backend_addresses.hpp"
 #include "router/cancel_registry.hpp"
 #include "router/config/config.hpp"
+#include "router/engine/read_your_writes.hpp"
 #include "router/failover/write_gate.hpp"
 #include "router/pool_budgets.hpp"
 #include "router/qos/tenant_gate.hpp"
 
 namespace sluice::router {
 
-struct commit_mark;
+using engine::commit_mark;
 
 struct user_entry {
   const config::user_config* config = nullptr;
@@ -40,24 +41,6 @@ struct backend_control {
   std::atomic<bool> fenced{false};   // an old primary after switchover/failover: never a write target again
 };
 
-// read_your_writes state shared by the sessions of one consistency_scope (a user's, or everyone's):
-// written once per write unit, read with a few loads per read (no lock).
-struct commit_mark {
-  std::atomic<std::uint64_t> lsn{0};        // the latest commit position published (raised as a max)
-  std::atomic<std::int64_t> unflushed_until{0};  // steady_clock ticks: until then the latest commit may
-                                                 // not be flushed (synchronous_commit = off), so no
-                                                 // replica can have it and reads go to the primary
-
-  void publish(std::uint64_t position, std::int64_t unflushed_deadline) noexcept {
-    auto seen = lsn.load(std::memory_order_relaxed);
-    while (seen < position && !lsn.compare_exchange_weak(seen, position, std::memory_order_relaxed)) {
-    }
-    auto until = unflushed_until.load(std::memory_order_relaxed);
-    while (until < unflushed_deadline &&
-           !unflushed_until.compare_exchange_weak(until, unflushed_deadline, std::memory_order_relaxed)) {
-    }
-  }
-};
 
 // One published set of settings: a config and the users built from it. Immutable once published. A
 // reload publishes a new one (router/reloader.cpp); every snapshot ever published is kept until the

@@ -20,6 +20,7 @@
 #include "router/admin/worker_snapshot.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/client_summary.hpp"
+#include "router/engine/backend_view.hpp"
 #include "router/function_effects.hpp"
 #include "router/log_throttle.hpp"
 #include "router/process_memory.hpp"
@@ -68,7 +69,7 @@ struct write_target {
   std::optional<std::chrono::steady_clock::time_point> stalled_since;
 };
 
-class worker {
+class worker final : public engine::backend_view {
  public:
   // Statement texts a worker remembers ids for (worker::statement_id).
   static constexpr std::size_t statement_id_cap = 10'000;
@@ -110,7 +111,7 @@ class worker {
   // A replica for the next read, or nullopt (the caller applies routing.fallback). `exclude`: backends
   // to skip this time. `min_replay_lsn`: only replicas whose last probe shows they replayed at least
   // this far (read_your_writes).
-  std::optional<std::size_t> choose_replica(scoring::backend_set exclude = {}, std::uint64_t min_replay_lsn = 0);
+  std::optional<std::size_t> choose_replica(scoring::backend_set exclude, std::uint64_t min_replay_lsn) override;
   // The backend that takes writes: the single backend whose probes say it is not in recovery; the
   // configured primary until the first probes arrive.
   write_target primary() const;
@@ -131,12 +132,12 @@ class worker {
   void on_probe(std::size_t backend, const backends::pg::probe_sample& sample);
   // The replay position of each replica at its last probe (0 when unknown).
   std::uint64_t replay_lsn(std::size_t backend) const { return replay_lsn_[backend]; }
-  bool all_replicas_reached(std::uint64_t lsn) const;
+  bool all_replicas_reached(std::uint64_t lsn) const override;
   // The WAL position the primary reported at its latest probe (consistency_scope = "global"); 0 before.
-  std::uint64_t primary_probe_lsn() const { return primary_lsn_; }
+  std::uint64_t primary_probe_position() const override { return primary_lsn_; }
   // read_your_writes: the replica whose last probe shows the furthest replay position, skipping
   // `exclude` and backends marked down; the one most likely to have replayed a fresh commit.
-  std::optional<std::size_t> most_advanced_replica(scoring::backend_set exclude) const;
+  std::optional<std::size_t> most_advanced_replica(scoring::backend_set exclude) const override;
   scoring::replica_scorer& scorer() noexcept { return scorer_; }
   // Which functions clients call may change session settings (see function_effects.hpp).
   function_effects& functions() noexcept { return functions_; }

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/pg/read_message.hpp"
+#include "router/engine/backend_choice.hpp"
 #include "router/engine/route_decision.hpp"
 #include "router/pg/client_login.hpp"
 #include "router/worker.hpp"
@@ -584,22 +585,16 @@ asio::awaitable<bool> client_session::authenticate() {
   user_ = entry->config;
   const auto mode = user_->mode.value_or(shared.cfg().pool.mode);
   session_mode_ = mode == config::pool_mode::session;
-  read_your_writes_ = user_->consistency.value_or(shared.cfg().routing.consistency) ==
-                      config::consistency_mode::read_your_writes;
   // Every read_your_writes session publishes its commits for its user's sessions and for everyone's;
   // its reads consult what its scope names.
-  user_commits_ = entry->commits;
-  switch (user_->scope.value_or(shared.cfg().routing.scope)) {
-    case config::consistency_scope::session:
-      break;
-    case config::consistency_scope::user:
-      scope_commits_ = user_commits_;
-      break;
-    case config::consistency_scope::global:
-      scope_commits_ = &shared.global_commits;
-      global_scope_ = true;
-      break;
-  }
+  const auto scope = user_->scope.value_or(shared.cfg().routing.scope);
+  read_your_writes_.configure(
+      user_->consistency.value_or(shared.cfg().routing.consistency) == config::consistency_mode::read_your_writes,
+      entry->commits,
+      scope == config::consistency_scope::user     ? entry->commits
+      : scope == config::consistency_scope::global ? &shared.global_commits
+                                                   : nullptr,
+      scope == config::consistency_scope::global);
   co_return true;
 }
 
@@ -1175,65 +1170,20 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   auto& shared = owner_.shared();
   auto& stats = owner_.stats();
   const auto& routing = shared.cfg().routing;
-  scoring::backend_set tried;  // backends that refused this batch a connection
-  bool is_read = target == classify::route::replica;
-  bool causal_check = false;   // read_your_writes: verify the replica's replay position first
-  long long causal_wait_ms = 0;  // ... how long the replica checked may wait for it
-  std::optional<std::size_t> index;
-
   // read_your_writes: reads must see this client's last commit (and, by consistency_scope, its user's
-  // or everyone's through this sluice). Replicas known (from probes) to have replayed it qualify with
-  // no extra round trip; otherwise one is checked directly (below).
-  std::uint64_t need_lsn = 0;
-  auto unflushed_until = unflushed_commit_until_;
-  // A `/* sluice: replica */` hint asks for a replica, whatever it has replayed.
-  if (read_your_writes_ && kind.routing_hint != classify::hint::replica) {
-    need_lsn = required_lsn_;
-    if (scope_commits_) {
-      need_lsn = std::max(need_lsn, scope_commits_->lsn.load(std::memory_order_relaxed));
-      const std::chrono::steady_clock::duration shared_unflushed{
-          scope_commits_->unflushed_until.load(std::memory_order_relaxed)};
-      unflushed_until = std::max(unflushed_until, std::chrono::steady_clock::time_point(shared_unflushed));
-    }
-    if (global_scope_) need_lsn = std::max(need_lsn, owner_.primary_probe_lsn());
-    if (need_lsn != 0 && owner_.all_replicas_reached(need_lsn)) required_lsn_ = need_lsn = 0;
-  }
-
-  const auto pick_read = [&]() -> std::optional<std::size_t> {
-    causal_check = false;
-    auto chosen = owner_.choose_replica(tried, need_lsn);
-    if (!chosen && need_lsn != 0) {
-      // No probe shows the commit replayed yet (it is younger than the last probe): check the
-      // replica that was furthest along, the likeliest to have it within causal_wait. A commit whose
-      // WAL the primary had not flushed yet (synchronous_commit = off) reaches no replica before the
-      // WAL writer's next round: that replica is asked whether it has it already, without waiting.
-      chosen = owner_.most_advanced_replica(tried);
-      causal_check = chosen.has_value();
-      causal_wait_ms = std::chrono::steady_clock::now() < unflushed_until ? 0 : routing.causal_wait.count();
-    }
-    return chosen;
-  };
-  // Where a read goes when no replica can take it (routing.fallback); false: refused.
-  const auto fall_back = [&]() -> bool {
-    if (routing.fallback == config::read_fallback::error) {
-      ++stats.fallback_errors;
-      return false;
-    }
-    ++stats.replica_fallbacks;
-    is_read = false;
-    return true;
-  };
-
-  if (is_read) {
-    index = pick_read();
-    if (!index && !fall_back()) {
-      refuse(no_replica_refusal());
-      co_return outcome::proceed;
-    }
+  // or everyone's through this sluice).
+  const auto need = read_your_writes_.requirement(kind.routing_hint, owner_);
+  engine::backend_choice choice(owner_, routing, stats, target, need, std::chrono::steady_clock::now());
+  auto place = choice.first();
+  if (place.what == engine::placement::kind::refused) {
+    refuse(no_replica_refusal());
+    co_return outcome::proceed;
   }
   backends::pg::connect_failure failure;
   std::size_t chosen = 0;
   for (std::size_t attempt = 0; attempt <= shared.cfg().backends.size() + 1; ++attempt) {
+    const bool is_read = place.what == engine::placement::kind::replica;
+    std::size_t index = place.backend;
     if (!is_read) {
       if (!units_.write_gate_open_now() && !co_await pass_write_gate()) co_return outcome::proceed;
       auto writes = owner_.primary();
@@ -1250,9 +1200,9 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
         refuse({engine::refusal_code::no_primary, "sluice: cannot run this statement: " + writes.reason, writes.sqlstate});
         co_return outcome::proceed;
       }
-      index = writes.backend;
+      index = *writes.backend;
     }
-    chosen = *index;
+    chosen = index;
     ensure_pool(chosen);
     if (held_[chosen] && !held_[chosen]->idle_and_healthy()) {
       // Session mode: the connection this client keeps got something while the client was idle. A
@@ -1283,9 +1233,8 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
         if (failure.code == errc::server_connect || failure.code == errc::server_error) owner_.mark_down(chosen);
         if (is_read) {
           // A replica that cannot be reached: try another, then the fallback.
-          tried.set(chosen);
-          index = pick_read();
-          if (!index && !fall_back()) break;
+          place = choice.replica_unreachable(chosen);
+          if (place.what == engine::placement::kind::refused) break;
           continue;
         }
         break;
@@ -1311,15 +1260,14 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       release_server(false);
       break;
     }
-    if (is_read && causal_check) {
+    if (is_read && place.causal_check) {
       ++stats.causal_checks;
-      const auto reached = co_await wait_for_replay(need_lsn, causal_wait_ms);
+      const auto reached = co_await wait_for_replay(need.position, place.causal_wait.count());
       if (!server_) co_return outcome::proceed;  // the replica failed while checking: error sent
       if (!reached) {
         // Not replayed within causal_wait: this read goes to the primary, which has the commit.
-        ++stats.causal_primary_reads;
         release_server(true);
-        is_read = false;
+        place = choice.replica_behind();
         continue;
       }
     }
@@ -1330,13 +1278,13 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       // read_your_writes: remember to take the commit's WAL position when this work ends, where a
       // later read may go to a replica (not with read_write_split off or no replica configured: there
       // it would be a round trip per transaction for nothing).
-      if (read_your_writes_ && target == classify::route::primary && reads_may_leave_primary()) wrote_ = true;
+      if (target == classify::route::primary && reads_may_leave_primary()) read_your_writes_.note_write();
     }
     SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_, is_read ? "read" : "write",
                  shared.cfg().backends[chosen].name);
     co_return outcome::proceed;
   }
-  if (is_read && !index) {
+  if (place.what == engine::placement::kind::refused) {
     refuse(no_replica_refusal());
     co_return outcome::proceed;
   }
@@ -1972,7 +1920,7 @@ asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   // only once the commit's position is published (below), one round trip later; otherwise a read it
   // sent at once on another connection could miss the commit.
   const bool hold_answer =
-      batch_done && wrote_ && tx_ == wire::tx_status::idle && !pinned_ && scope_commits_ != nullptr;
+      batch_done && read_your_writes_.holds_answer() && tx_ == wire::tx_status::idle && !pinned_;
   bool written = true;
   if (hold_answer) {
     flush_run();  // into client_out_, sent after the capture
@@ -2017,7 +1965,7 @@ bool client_session::end_batch_queries_due() const {
   // The unit is over (committed, rolled back, or a statement outside a transaction): nothing is
   // outstanding (batch_done) and no transaction is open.
   if (tx_ != wire::tx_status::idle) return false;
-  return (wrote_ && !pinned_) || !unit_unknown_functions_.empty() || (unit_changed_settings_ && !pinned_);
+  return (read_your_writes_.position_due() && !pinned_) || !unit_unknown_functions_.empty() || (unit_changed_settings_ && !pinned_);
 }
 
 void client_session::end_batch_now() {
@@ -2068,7 +2016,7 @@ asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_ans
   // The unit is over (committed, rolled back, or a statement outside a transaction): nothing is
   // outstanding (batch_done) and no transaction is open.
   const bool unit_over = tx_ == wire::tx_status::idle;
-  if (wrote_ && unit_over && !pinned_) {
+  if (read_your_writes_.position_due() && unit_over && !pinned_) {
     // read_your_writes: the WAL insert position after the commit is at or past the commit record,
     // so a replica that has replayed up to it shows this client's writes. Taken on the commit's own
     // connection (one round trip per write transaction, only for read_your_writes users).
@@ -2077,7 +2025,7 @@ asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_ans
     // round (wal_writer_delay, 200 ms by default): while the flush position is behind, no replica can
     // have the commit and waiting on one is waiting in vain. (With it on, the commit itself is
     // flushed; WAL beyond the flush position is others', which a replica waits for as usual.)
-    wrote_ = false;
+    read_your_writes_.clear_due();
     std::vector<setting> positions;
     const auto result = co_await run_internal_query(
         "SELECT (pg_catalog.pg_current_wal_insert_lsn() - '0/0')::int8::text, "
@@ -2104,11 +2052,7 @@ asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_ans
       flushed = lsn;
       if (!flush_text.empty()) std::from_chars(flush_text.data(), flush_text.data() + flush_text.size(), flushed);
     }
-    if (lsn > required_lsn_) required_lsn_ = lsn;
-    if (flushed < lsn) unflushed_commit_until_ = std::chrono::steady_clock::now() + unflushed_commit_window;
-    const auto unflushed = flushed < lsn ? unflushed_commit_until_.time_since_epoch().count() : 0;
-    user_commits_->publish(lsn, unflushed);
-    owner_.shared().global_commits.publish(lsn, unflushed);
+    read_your_writes_.publish(lsn, flushed, owner_.shared().global_commits, std::chrono::steady_clock::now());
     if (hold_answer && !co_await flush_client()) co_return outcome::close;
   }
   note_defined_functions(unit_over);

@@ -20,6 +20,7 @@
 #include "router/client_summary.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/config/config.hpp"
+#include "router/engine/read_your_writes.hpp"
 #include "router/engine/refusal.hpp"
 #include "router/engine/unit_admission.hpp"
 #include "router/pg/response_tracker.hpp"
@@ -27,7 +28,6 @@
 
 namespace sluice::router {
 class worker;
-struct commit_mark;
 }
 
 namespace sluice::router::pg {
@@ -242,20 +242,7 @@ class client_session final : public cancel_target,
   bool registered_cancel_ = false;
   bool session_mode_ = false;  // pool_mode = session: keep server connections until disconnect
   bool pinned_ = false;        // session state that cannot move: stay on one primary connection
-  bool read_your_writes_ = false;  // consistency = read_your_writes for this user
-  bool wrote_ = false;             // work routed to the primary since the last commit position taken
-  std::uint64_t required_lsn_ = 0; // read_your_writes: reads must see at least this WAL position
-  // read_your_writes: the mark this session's commits raise for its user's sessions (they raise the
-  // proxy-wide one too), and the one its reads must reach as well by consistency_scope (nullptr for
-  // "session").
-  commit_mark* user_commits_ = nullptr;
-  commit_mark* scope_commits_ = nullptr;
-  bool global_scope_ = false;      // ... and the primary's position at its latest probe
-  // This session's last commit was not yet flushed on the primary (synchronous_commit = off): until
-  // then, reads needing it go to the primary without waiting on a replica. The WAL writer flushes within
-  // wal_writer_delay (200 ms by default).
-  std::chrono::steady_clock::time_point unflushed_commit_until_{};
-  static constexpr std::chrono::milliseconds unflushed_commit_window{200};
+  engine::read_your_writes read_your_writes_;  // what reads must see, and this session's commits
 
   // Pools and connections, by backend index.
   std::vector<backends::pool::server_pool*> pools_;  // per backend slot in use at login; more added by ensure_pool
