@@ -10,7 +10,7 @@ namespace {
 // A MariaDB progress report's fixed part after errno: count, stage, max stage, int<3> progress.
 constexpr std::uint8_t progress_report_string_count = 1;
 constexpr std::size_t progress_fixed_size = 6;
-constexpr std::size_t err_errno_offset = 1;
+constexpr std::size_t err_fixed_size = 3;  // 0xFF and the int<2> error number
 
 }  // namespace
 
@@ -61,8 +61,9 @@ codec_errc decode_ok(bytes_view payload, capabilities caps, ok_packet& out) noex
 }
 
 bool is_progress_report(bytes_view payload) noexcept {
-  return payload.size() >= err_errno_offset + 2 && payload[0] == err_header &&
-         (payload[1] | (payload[2] << 8)) == progress_report_errno;
+  if (payload.size() < err_fixed_size || payload[0] != err_header) return false;
+  payload_reader r(payload.subspan(1, 2));
+  return r.u16() == progress_report_errno;
 }
 
 codec_errc decode_err(bytes_view payload, capabilities caps, err_packet& out) noexcept {
@@ -85,8 +86,9 @@ codec_errc decode_err(bytes_view payload, capabilities caps, err_packet& out) no
 
 codec_errc decode_progress_report(bytes_view payload, progress_report& out) noexcept {
   out = progress_report{};
-  if (!is_progress_report(payload)) return payload.size() < 3 ? codec_errc::truncated : codec_errc::unexpected_header;
-  payload_reader r(payload.subspan(err_errno_offset + 2));
+  if (!is_progress_report(payload))
+    return payload.size() < err_fixed_size ? codec_errc::truncated : codec_errc::unexpected_header;
+  payload_reader r(payload.subspan(err_fixed_size));
   if (r.remaining() < progress_fixed_size) return codec_errc::truncated;
   r.skip(1);  // number of strings (always 1)
   out.stage = r.u8();
