@@ -27,7 +27,8 @@ codec_errc decode_stmt_prepare(bytes_view payload, std::string_view& sql) noexce
 codec_errc decode_init_db(bytes_view payload, std::string_view& schema) noexcept;
 // COM_PROCESS_KILL: a 4-byte connection id.
 codec_errc decode_process_kill(bytes_view payload, std::uint32_t& connection_id) noexcept;
-// COM_SET_OPTION: a 2-byte option (mysql_option_multi_statements_on / _off).
+// COM_SET_OPTION: a 2-byte option (mysql_option_multi_statements_on / _off). Servers answer it with an EOF
+// packet, not an OK, unless client_deprecate_eof is negotiated (seen with MariaDB 10.11).
 codec_errc decode_set_option(bytes_view payload, std::uint16_t& option) noexcept;
 // COM_FIELD_LIST: a NUL-terminated table name and a wildcard (the rest).
 struct field_list {

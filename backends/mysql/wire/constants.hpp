@@ -70,6 +70,7 @@ inline constexpr std::uint16_t server_query_was_slow = 1U << 11;
 inline constexpr std::uint16_t server_ps_out_params = 1U << 12;
 inline constexpr std::uint16_t server_status_in_trans_readonly = 1U << 13;
 inline constexpr std::uint16_t server_session_state_changed = 1U << 14;
+inline constexpr std::uint16_t server_status_ansi_quotes = 1U << 15;  // MariaDB: sql_mode has ANSI_QUOTES
 
 // ---- command bytes (first payload byte of a client packet in the command phase) ----
 inline constexpr std::uint8_t com_sleep = 0x00;

@@ -297,3 +297,36 @@ TEST_CASE("classify the first packet of a command's response", "[mysql][classify
   CHECK(classify_response(view(from_hex("fc0001")), 3) == response_kind::result_set);
   CHECK(classify_response(bytes_view{}, 0) == response_kind::malformed);
 }
+
+TEST_CASE("real OK without session tracking carries a length-encoded info", "[mysql][ok][capture]") {
+  const byte_buffer wire = from_hex(capture::ok_info_no_tracking);
+  ok_packet ok;
+  REQUIRE(decode_ok(payload_of(wire), caps_no_track, ok) == codec_errc::ok);
+  CHECK(ok.affected_rows == 1500000);
+  CHECK(ok.status_flags == (server_status_autocommit | server_query_no_index_used | server_query_was_slow));
+  CHECK(ok.info == "Records: 1500000  Duplicates: 0  Warnings: 0");
+  byte_buffer out;
+  encode_ok(out, 1, caps_no_track, ok);
+  CHECK(out == wire);
+}
+
+TEST_CASE("real MariaDB progress reports", "[mysql][progress][capture]") {
+  const byte_buffer copy = from_hex(capture::progress_copy);
+  progress_report report;
+  REQUIRE(decode_progress_report(payload_of(copy), report) == codec_errc::ok);
+  CHECK(report.stage == 1);
+  CHECK(report.max_stage == 2);
+  CHECK(report.progress == 672);  // 0.672 %
+  CHECK(report.info == "copy to tmp table");
+  err_packet err;
+  CHECK(decode_err(payload_of(copy), caps, err) == codec_errc::bad_value);
+  byte_buffer out;
+  CHECK(encode_progress_report(out, 1, report) == 2);
+  CHECK(out == copy);
+  const byte_buffer keys = from_hex(capture::progress_keys);
+  REQUIRE(decode_progress_report(payload_of(keys), report) == codec_errc::ok);
+  CHECK(report.stage == 2);
+  CHECK(report.progress == 0);
+  CHECK(report.info == "Enabling keys");
+  CHECK(classify_response(payload_of(keys), payload_of(keys).size()) == response_kind::progress_report);
+}
