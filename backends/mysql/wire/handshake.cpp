@@ -136,6 +136,8 @@ codec_errc decode_handshake_response41(bytes_view payload, handshake_response41&
   payload_reader r(payload);
   read_response_head(r, out.client_capabilities, out.max_packet_size, out.character_set);
   const capabilities caps = out.client_capabilities;
+  if (!r.ok()) return r.error();
+  if ((caps & client_protocol_41) == 0) return codec_errc::not_negotiated;  // a 3.20 HandshakeResponse
   out.username = r.nul_string();
   if ((caps & client_plugin_auth_lenenc_client_data) != 0) {
     out.auth_response = r.lenenc_bytes();

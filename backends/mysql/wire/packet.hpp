@@ -87,7 +87,8 @@ std::size_t begin_packet(byte_buffer& out);
 // when the size is a multiple of 0xFFFFFF), numbering them from `sequence_id`. Returns the next id.
 std::uint8_t finish_packet(byte_buffer& out, std::size_t header_offset, std::uint8_t sequence_id);
 
-// Appends `payload` as one logical message (chunked as above); returns the next sequence id.
+// Appends `payload` as one logical message (chunked as above); returns the next sequence id. `payload`
+// must not point into `out`, which may reallocate.
 std::uint8_t write_message(byte_buffer& out, bytes_view payload, std::uint8_t sequence_id);
 
 // ---- sequence ids (a proxy renumbers packets when it injects or swallows some) ----

@@ -166,6 +166,10 @@ TEST_CASE("HandshakeResponse41: the three auth-response encodings", "[mysql][han
   CHECK(decode_handshake_response41(payload.first(ssl_request_size + 2), back) == codec_errc::missing_terminator);
   CHECK(decode_handshake_response41(payload.first(ssl_request_size), back) == codec_errc::missing_terminator);
   CHECK(decode_handshake_response41(payload.first(20), back) == codec_errc::truncated);
+  // A pre-4.1 client is refused rather than misread.
+  byte_buffer old_client(payload.begin(), payload.end());
+  old_client[1] = static_cast<std::uint8_t>(old_client[1] & ~(client_protocol_41 >> 8));
+  CHECK(decode_handshake_response41(view(old_client), back) == codec_errc::not_negotiated);
 }
 
 TEST_CASE("HandshakeResponse41 from a MariaDB client carries extended capabilities", "[mysql][handshake]") {
