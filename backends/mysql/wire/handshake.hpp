@@ -59,7 +59,8 @@ struct handshake_response41 {
 // client_secure_connection, NUL-terminated otherwise. Database, plugin name and attributes are read only
 // when their capability is set, and a packet that ends before one of them is accepted as without it (as
 // servers do). A MySQL 8 zstd level byte (client_zstd_compression_algorithm) after them is ignored. A
-// client without client_protocol_41 (the 3.20 HandshakeResponse) fails with not_negotiated.
+// client without client_protocol_41 (the 3.20 HandshakeResponse) fails with not_negotiated, with
+// client_capabilities, max_packet_size and character_set filled so the caller can say why it refuses.
 codec_errc decode_handshake_response41(bytes_view payload, handshake_response41& out) noexcept;
 std::uint8_t encode_handshake_response41(byte_buffer& out, std::uint8_t sequence_id,
                                          const handshake_response41& response);

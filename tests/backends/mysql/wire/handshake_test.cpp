@@ -170,6 +170,7 @@ TEST_CASE("HandshakeResponse41: the three auth-response encodings", "[mysql][han
   byte_buffer old_client(payload.begin(), payload.end());
   old_client[1] = static_cast<std::uint8_t>(old_client[1] & ~(client_protocol_41 >> 8));
   CHECK(decode_handshake_response41(view(old_client), back) == codec_errc::not_negotiated);
+  CHECK(back.client_capabilities == (r.client_capabilities & ~client_protocol_41));
 }
 
 TEST_CASE("HandshakeResponse41 from a MariaDB client carries extended capabilities", "[mysql][handshake]") {
