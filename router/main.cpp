@@ -23,6 +23,7 @@
 #include "router/config/config.hpp"
 #include "router/failover/orchestrator.hpp"
 #include "router/failover/pg_admin.hpp"
+#include "router/pg/client_session.hpp"
 #include "router/reloader.hpp"
 #include "router/shared_state.hpp"
 #include "router/worker.hpp"
@@ -97,7 +98,9 @@ int main(int argc, char** argv) {
   try {
     for (unsigned i = 0; i < shared->cfg().workers; ++i) {
       workers.push_back(std::make_unique<sluice::router::worker>(*shared, i));
-      workers.back()->listen();
+      workers.back()->listen(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(shared->cfg().listen_host),
+                                                      shared->cfg().listen_port),
+                             sluice::router::pg::postgresql_front_end);
     }
   } catch (const std::exception& error) {
     spdlog::critical("cannot listen on {}:{}: {}", shared->cfg().listen_host, shared->cfg().listen_port, error.what());

@@ -9,7 +9,6 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "router/pg/client_session.hpp"
 #include "scoring/outlier_event.hpp"
 
 #include <fcntl.h>
@@ -54,7 +53,6 @@ worker::worker(shared_state& shared, unsigned index)
       // backend a reload adds needs no resizing here: a slot no backend uses has no probe, and the
       // scorer never chooses a backend without one.
       pools_(shared.backend_slots),
-      acceptor_(io_),
       down_until_(shared.backend_slots),
       backend_states_(shared.backend_slots),
       scorer_(shared.backend_slots, scoring_settings(shared.cfg())),
@@ -78,16 +76,16 @@ worker::~worker() {
   }
 }
 
-void worker::listen() {
-  const auto address = asio::ip::make_address(shared_.cfg().listen_host);
-  const asio::ip::tcp::endpoint endpoint(address, shared_.cfg().listen_port);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.set_option(reuse_port(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+void worker::listen(const asio::ip::tcp::endpoint& endpoint, const front_end& protocol) {
+  auto& added = *listeners_.emplace_back(std::make_unique<listener>(io_, protocol));
+  added.acceptor.open(endpoint.protocol());
+  added.acceptor.set_option(asio::socket_base::reuse_address(true));
+  added.acceptor.set_option(reuse_port(true));
+  added.acceptor.bind(endpoint);
+  added.acceptor.listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(io_, accept_loop(added), asio::detached);
+  if (listeners_.size() > 1) return;
   spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  asio::co_spawn(io_, accept_loop(), asio::detached);
   asio::co_spawn(io_, maintenance_loop(), asio::detached);
 }
 
@@ -99,31 +97,31 @@ void worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   boost::system::error_code ignored;
-  // Clients the kernel queued on this acceptor but nobody accepted yet are reset by the close (Linux
+  // Clients the kernel queued on an acceptor but nobody accepted yet are reset by the close (Linux
   // moves them to another listener of the port only with net.ipv4.tcp_migrate_req = 1); a client that
   // retries reaches the new process. accept_loop ends with operation_aborted.
-  acceptor_.close(ignored);
+  for (auto& open : listeners_) open->acceptor.close(ignored);
   // A copy: a session told to go may unregister itself before this loop is done (it does not today:
   // shutdown_if_idle only cancels its pending read, and the session runs later, from io_).
-  const std::vector<pg::client_session*> sessions(clients_.begin(), clients_.end());
+  const std::vector<served_client*> sessions(clients_.begin(), clients_.end());
   for (auto* session : sessions) session->shutdown_if_idle();
 }
 
-asio::awaitable<void> worker::accept_loop() {
+asio::awaitable<void> worker::accept_loop(listener& from) {
   for (;;) {
     // The peer's address comes with the accept (no getpeername() per connection).
     asio::ip::tcp::endpoint peer;
-    auto [ec, socket] = co_await acceptor_.async_accept(peer, use_tuple);
+    auto [ec, socket] = co_await from.acceptor.async_accept(peer, use_tuple);
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;  // stop, or begin_drain
-      co_await on_accept_error(ec);
+      if (ec == asio::error::operation_aborted || !from.acceptor.is_open()) co_return;  // stop, or begin_drain
+      co_await on_accept_error(from, ec);
       continue;
     }
     if (spare_lost_ && !reopen_spare()) {
       // Another thread took the spare's slot after an accept error: this client's descriptor becomes
       // the spare again, so that the next EMFILE can still be answered.
       ++stats_.clients_refused;
-      refuse_client(socket, "sluice: out of file descriptors; try again later");
+      refuse_client(from, socket, "sluice: out of file descriptors; try again later");
       reopen_spare();
       continue;
     }
@@ -131,12 +129,13 @@ asio::awaitable<void> worker::accept_loop() {
     if (count > shared_.cfg().limits.max_client_connections) {
       shared_.clients.fetch_sub(1, std::memory_order_relaxed);
       ++stats_.clients_refused;
-      // Answer as PostgreSQL does when max_connections is reached (53300), without reading the startup.
-      refuse_client(socket, "sluice: too many client connections (max_client_connections)");
+      // Answer as the server does when its connection limit is reached (PostgreSQL 53300, MySQL 1040),
+      // without reading anything from the client.
+      refuse_client(from, socket, "sluice: too many client connections (max_client_connections)");
       continue;
     }
     ++stats_.clients_accepted;
-    pg::start_client_session(*this, std::move(socket), peer);
+    from.protocol->start_session(*this, std::move(socket), peer);
   }
 }
 
@@ -146,16 +145,16 @@ bool worker::reopen_spare() {
   return spare_fd_ >= 0;
 }
 
-void worker::refuse_client(asio::ip::tcp::socket& socket, const char* message) {
-  backends::pg::wire::byte_buffer out;
-  backends::pg::wire::encode_error_response(out, "FATAL", "53300", message);
+void worker::refuse_client(const listener& from, asio::ip::tcp::socket& socket, const char* message) {
+  std::vector<std::uint8_t> out;
+  from.protocol->encode_refusal(out, engine::refusal_code::too_many_clients, message);
   boost::system::error_code ignored;
   // A fresh socket's send buffer takes the few bytes at once: this does not block the worker.
   asio::write(socket, asio::buffer(out), ignored);
   socket.close(ignored);
 }
 
-asio::awaitable<void> worker::on_accept_error(const boost::system::error_code& ec) {
+asio::awaitable<void> worker::on_accept_error(listener& from, const boost::system::error_code& ec) {
   ++stats_.accept_errors;
   const bool out_of_descriptors = ec == asio::error::no_descriptors || ec.value() == ENFILE;
   std::uint64_t refused = 0;
@@ -165,15 +164,15 @@ asio::awaitable<void> worker::on_accept_error(const boost::system::error_code& e
     ::close(spare_fd_);
     spare_fd_ = -1;
     boost::system::error_code accept_error;
-    acceptor_.non_blocking(true, accept_error);
+    from.acceptor.non_blocking(true, accept_error);
     asio::ip::tcp::socket waiting(io_);
-    acceptor_.accept(waiting, accept_error);
+    from.acceptor.accept(waiting, accept_error);
     if (!accept_error) {
-      refuse_client(waiting, "sluice: out of file descriptors; try again later");
+      refuse_client(from, waiting, "sluice: out of file descriptors; try again later");
       ++stats_.clients_refused;
       refused = 1;
     }
-    acceptor_.non_blocking(false, accept_error);
+    from.acceptor.non_blocking(false, accept_error);
     spare_lost_ = true;
     reopen_spare();
   }
@@ -538,12 +537,12 @@ classify::classification worker::classify_statement(std::string_view query) {
 
 // --- Admin API (control path, on this worker's thread) ---------------------------------------------
 
-std::vector<admin::backend_figures> worker::backend_figures() const {
+std::vector<router::backend_figures> worker::backend_figures() const {
   const auto now = backends::pg::steady_clock::now();
   auto explanation = std::make_unique<scoring::choice_explanation>();
   scorer_.explain(scoring::clock_type::now(), *explanation);
   // Every slot (shared_state::backend_slots): reports taken around a reload have the same length.
-  std::vector<admin::backend_figures> out(shared_.backend_slots);
+  std::vector<router::backend_figures> out(shared_.backend_slots);
   for (std::size_t i = 0; i < out.size(); ++i) {
     auto& figures = out[i];
     figures.scored = explanation->backends[i];
@@ -561,11 +560,11 @@ std::vector<admin::backend_figures> worker::backend_figures() const {
   return out;
 }
 
-std::vector<admin::pool_figures> worker::pool_figures() const {
-  std::vector<admin::pool_figures> out;
+std::vector<router::pool_figures> worker::pool_figures() const {
+  std::vector<router::pool_figures> out;
   for (std::size_t backend = 0; backend < pools_.size(); ++backend) {
     for (const auto& [key, pool] : pools_[backend]) {
-      admin::pool_figures figures;
+      router::pool_figures figures;
       figures.backend = backend;
       const auto separator = key.find('\0');  // the key is database + '\0' + user (see pool())
       figures.database = key.substr(0, separator);
@@ -613,8 +612,8 @@ std::optional<std::size_t> worker::explain_read(scoring::choice_explanation& why
   return scorer_.choose(now, random_, &why, exclude);
 }
 
-void worker::register_client(pg::client_session* session) { clients_.insert(session); }
+void worker::register_client(served_client* session) { clients_.insert(session); }
 
-void worker::unregister_client(pg::client_session* session) { clients_.erase(session); }
+void worker::unregister_client(served_client* session) { clients_.erase(session); }
 
 }  // namespace sluice::router

@@ -16,11 +16,12 @@
 
 #include "backends/pg/prober.hpp"
 #include "backends/pool/server_pool.hpp"
-#include "router/admin/latency_window.hpp"
-#include "router/admin/worker_snapshot.hpp"
+#include "router/latency_window.hpp"
+#include "router/worker_snapshot.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/client_summary.hpp"
 #include "router/engine/backend_view.hpp"
+#include "router/front_end.hpp"
 #include "router/function_effects.hpp"
 #include "router/log_throttle.hpp"
 #include "router/process_memory.hpp"
@@ -31,10 +32,6 @@
 #include "scoring/xoshiro256_source.hpp"
 
 namespace sluice::router {
-
-namespace pg {
-class client_session;
-}
 
 namespace asio = boost::asio;
 
@@ -77,8 +74,10 @@ class worker final : public engine::backend_view {
   worker(shared_state& shared, unsigned index);
   ~worker();
 
-  // Opens this worker's acceptor; throws on failure (control path, at start-up).
-  void listen();
+  // Opens an acceptor on `endpoint` (SO_REUSEPORT: every worker listens on the same port) for clients
+  // of `protocol`; throws on failure (control path, at start-up). Each listener has its own protocol:
+  // one process may serve PostgreSQL and MySQL clients on two ports.
+  void listen(const asio::ip::tcp::endpoint& endpoint, const front_end& protocol);
   void run();
   void stop();
   // Graceful shutdown (SIGTERM/SIGINT, main.cpp), on this worker's thread (post to io()): closes the
@@ -159,9 +158,9 @@ class worker final : public engine::backend_view {
 
   // --- Admin API: control path, to be called on this worker's thread only (post to io()) -------
   // Per backend: the scorer's picture, the latest probe, dispatch counts, latency percentiles.
-  std::vector<admin::backend_figures> backend_figures() const;
+  std::vector<router::backend_figures> backend_figures() const;
   // Per pool (backend, database, user) of this worker; max_size is the proxy-wide size.
-  std::vector<admin::pool_figures> pool_figures() const;
+  std::vector<router::pool_figures> pool_figures() const;
   // --- Logs a client can cause at will: rate limited (router/log_throttle.hpp) -----------------
   // A failed login: one line per client address per 10 s (with how many were held back). The line
   // names the address and the user and says nothing of whether the user exists.
@@ -178,21 +177,27 @@ class worker final : public engine::backend_view {
   // dispatched or counted. nullopt: no replica qualifies (routing.fallback applies).
   std::optional<std::size_t> explain_read(scoring::choice_explanation& why);
   // Client sessions register themselves (on this worker's thread) for GET /clients.
-  void register_client(pg::client_session* session);
-  void unregister_client(pg::client_session* session);
+  void register_client(served_client* session);
+  void unregister_client(served_client* session);
 
  private:
   static backends::pool::pool_settings pool_settings_for(const config::config& cfg, const config::user_config& user);
   backends::pg::connect_target connect_target_for(const config::config& cfg, std::size_t backend,
                                                   const std::string& database, const config::user_config& user);
-  asio::awaitable<void> accept_loop();
-  // accept() failed with `ec`: counts it, refuses one waiting client with 53300 when descriptors ran
-  // out (through the spare descriptor), logs at most one line per 10 s, and pauses briefly.
-  asio::awaitable<void> on_accept_error(const boost::system::error_code& ec);
+  // One listening socket and the protocol of its clients.
+  struct listener {
+    listener(asio::io_context& io, const front_end& served) : acceptor(io), protocol(&served) {}
+    asio::ip::tcp::acceptor acceptor;
+    const front_end* protocol;
+  };
+  asio::awaitable<void> accept_loop(listener& from);
+  // accept() failed with `ec`: counts it, refuses one waiting client (too_many_clients) when
+  // descriptors ran out (through the spare descriptor), logs at most one line per 10 s, and pauses.
+  asio::awaitable<void> on_accept_error(listener& from, const boost::system::error_code& ec);
   // Opens the spare descriptor again; false when there is no slot for it (EMFILE).
   bool reopen_spare();
-  // Sends a client sluice will not serve a FATAL 53300 with `message` and closes it.
-  void refuse_client(asio::ip::tcp::socket& socket, const char* message);
+  // Sends a client sluice will not serve its protocol's refusal (too_many_clients) and closes it.
+  void refuse_client(const listener& from, asio::ip::tcp::socket& socket, const char* message);
   asio::awaitable<void> maintenance_loop();
   // Worker 0, once a second: after the client count fell a lot (trim_policy), malloc_trim.
   void release_memory_after_storm();
@@ -205,7 +210,7 @@ class worker final : public engine::backend_view {
   // One thread runs it and only that thread touches its sockets and timers (other threads post), so
   // the reactor's per-socket locks are not needed (Asio: BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<listener>> listeners_;
   std::vector<backends::pg::steady_clock::time_point> down_until_;
   std::vector<scoring::backend_state> backend_states_;
   scoring::replica_selector selector_;  // routing.balance = "round_robin"
@@ -235,9 +240,9 @@ class worker final : public engine::backend_view {
   worker_stats stats_;
   // For the admin API, per backend: batches dispatched, statement latencies, the latest probe.
   std::vector<std::uint64_t> dispatched_;
-  std::vector<admin::latency_window> latencies_;
+  std::vector<latency_window> latencies_;
   std::vector<std::optional<backends::pg::probe_sample>> last_probe_;
-  std::unordered_set<pg::client_session*> clients_;  // registered sessions
+  std::unordered_set<served_client*> clients_;  // registered sessions
   bool draining_ = false;  // begin_drain ran: no new clients, no new units
   // A descriptor kept open (on /dev/null) and given up when accept() fails for lack of descriptors,
   // so that the waiting client can be accepted and told 53300 instead of hanging in the backlog.

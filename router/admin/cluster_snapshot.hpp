@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "router/admin/latency_window.hpp"
-#include "router/admin/worker_snapshot.hpp"
+#include "router/latency_window.hpp"
+#include "router/worker_snapshot.hpp"
 #include "router/client_summary.hpp"
 #include "router/worker.hpp"
 #include "scoring/choice_explanation.hpp"

@@ -304,6 +304,14 @@ void start_client_session(worker& owner, tcp::socket socket, const tcp::endpoint
                  asio::detached);
 }
 
+namespace {
+void encode_refusal(std::vector<std::uint8_t>& out, engine::refusal_code code, std::string_view message) {
+  wire::encode_error_response(out, "FATAL", engine::pg_sqlstate(code), message);
+}
+}  // namespace
+
+const front_end postgresql_front_end{"postgresql", start_client_session, encode_refusal};
+
 // ---------------------------------------------------------------------------------------------------
 // Startup phase
 

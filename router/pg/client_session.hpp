@@ -20,6 +20,7 @@
 #include "router/client_summary.hpp"
 #include "router/classify/classifier.hpp"
 #include "router/config/config.hpp"
+#include "router/front_end.hpp"
 #include "router/engine/read_your_writes.hpp"
 #include "router/engine/refusal.hpp"
 #include "router/engine/unit_admission.hpp"
@@ -69,6 +70,7 @@ struct client_unnamed_statement {
 };
 
 class client_session final : public cancel_target,
+                             public served_client,
                              public std::enable_shared_from_this<client_session>,
                              private engine::admission_hooks {
  public:
@@ -77,12 +79,12 @@ class client_session final : public cancel_target,
 
   asio::awaitable<void> run();
   void cancel_running_query() override;
-  // For the admin API (GET /clients); call on this session's worker thread.
-  client_summary summary() const;
+  // served_client: for the admin API (GET /clients); call on this session's worker thread.
+  client_summary summary() const override;
   // Graceful shutdown (worker::begin_drain), on this session's worker thread: a session waiting for
   // its client between units is woken (its read cancelled) to be told FATAL 57P01 at once; the others
   // are told when their unit is over (on_client_input checks worker::draining()).
-  void shutdown_if_idle();
+  void shutdown_if_idle() override;
 
  private:
   enum class outcome {
@@ -313,5 +315,9 @@ std::uint64_t extended_batch_bytes_scanned() noexcept;
 
 // Spawns a session for an accepted socket on `owner`'s io_context.
 void start_client_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer);
+
+// The PostgreSQL listener's protocol (worker::listen): start_client_session, and FATAL ErrorResponses
+// for clients refused at accept.
+extern const front_end postgresql_front_end;
 
 }  // namespace sluice::router::pg

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "backends/pool/server_pool.hpp"
-#include "router/admin/latency_window.hpp"
+#include "router/latency_window.hpp"
 #include "scoring/choice_explanation.hpp"
 #include "scoring/probe_result.hpp"
 
-namespace sluice::router::admin {
+namespace sluice::router {
 
 struct backend_figures {
   scoring::backend_explanation scored;  // the scorer's picture (replica_scorer::explain)
@@ -37,4 +37,4 @@ struct pool_figures {
   backends::pool::pool_stats stats;
 };
 
-}  // namespace sluice::router::admin
+}  // namespace sluice::router

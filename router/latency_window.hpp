@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace sluice::router::admin {
+namespace sluice::router {
 
 // Bucket counts of a latency_window (or of several merged): what crosses threads to the admin API.
 struct latency_counts {
@@ -93,4 +93,4 @@ class latency_window {
   std::uint64_t total_sum_us_ = 0;
 };
 
-}  // namespace sluice::router::admin
+}  // namespace sluice::router
