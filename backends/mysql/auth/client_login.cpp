@@ -81,7 +81,8 @@ client_login::step client_login::start(wire::byte_buffer& out) {
   handshake.server_capabilities = offered;
   handshake.character_set = params_.character_set;
   handshake.status_flags = params_.status_flags;
-  handshake.auth_plugin_name = mysql_native_password;
+  if (params_.auth_plugin != caching_sha2_password) params_.auth_plugin = std::string(mysql_native_password);
+  handshake.auth_plugin_name = params_.auth_plugin;
   next_sequence_id_ = wire::encode_handshake_v10(out, 0, handshake);
   state_ = state::awaiting_response;
   return step::read;

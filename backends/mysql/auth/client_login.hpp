@@ -61,6 +61,10 @@ struct client_login_params {
   std::string client_host = "127.0.0.1";        // for "Access denied for user 'u'@'host'"
   std::uint8_t character_set = wire::charset_utf8mb4_general_ci;  // announced in HandshakeV10
   std::uint16_t status_flags = wire::server_status_autocommit;    // in HandshakeV10 and the final OK
+  // The plugin named in HandshakeV10, which most clients answer first: mysql_native_password (what every
+  // client speaks) or caching_sha2_password (what MySQL 8 clients default to); anything else is taken as
+  // mysql_native_password. Either way a client answering with the other one is handled.
+  std::string auth_plugin = "mysql_native_password";
   random_source random = openssl_random;        // the scrambles
 };
 

@@ -26,3 +26,12 @@ else()
   message(STATUS "Connector/C++ headers not found in ${SLUICE_MYSQLCPPCONN_DIR} (run integration/install-deps.sh): "
                  "test mysql_cppconn not built")
 endif()
+
+# The MySQL login state machines (backends/mysql/auth) against real peers: server_login over a plain
+# socket against the sandbox (mysql_native_password, client_ed25519, 1045, a query after login), and
+# client_login serving the mariadb CLI and PyMySQL (right and wrong passwords, unknown user).
+add_executable(sluice_mysql_login_probe ${CMAKE_CURRENT_LIST_DIR}/login_probe.cpp)
+target_link_libraries(sluice_mysql_login_probe PRIVATE sluice_mysql_auth)
+target_compile_options(sluice_mysql_login_probe PRIVATE ${SLUICE_WARNINGS})
+sluice_mysql_test(mysql_login_probe TIMEOUT 60
+    COMMAND bash -c "source <(integration/mariadb_sandbox.sh env) && exec \"$0\"" $<TARGET_FILE:sluice_mysql_login_probe>)

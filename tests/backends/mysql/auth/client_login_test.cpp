@@ -264,6 +264,16 @@ TEST_CASE("client_login: the greeting", "[mysql_auth][client_login]") {
     CHECK(b != '$');
     CHECK(b < 0x80);
   }
+  // caching_sha2_password can be announced instead; other names fall back to mysql_native_password.
+  for (const auto& [asked, announced] : {std::pair{"caching_sha2_password", "caching_sha2_password"},
+                                         std::pair{"client_ed25519", "mysql_native_password"}}) {
+    client_login_params p = test_client_params();
+    p.auth_plugin = asked;
+    client_login other(p, users());
+    REQUIRE(other.start(out) == step::read);
+    REQUIRE(wire::decode_handshake_v10(view(take(out).at(0)), h) == wire::codec_errc::ok);
+    CHECK(h.auth_plugin_name == announced);
+  }
   // With TLS configured, CLIENT_SSL is offered.
   client_login tls(test_client_params(true), users());
   REQUIRE(tls.start(out) == step::read);
