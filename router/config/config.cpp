@@ -699,7 +699,8 @@ void check_unique_name(const toml::node& name_node, const std::string& name,
   }
 }
 
-void read_backends(table_reader& root, config& out) {
+// [[backends]] of `root` ("backends", "mysql.backends"): names unique, exactly one primary.
+void read_backend_list(table_reader& root, std::uint16_t default_port, std::vector<backend_config>& out) {
   auto& found = root.found();
   const auto entries = find_entries(root, "backends");
   std::map<std::string, std::string> names;
@@ -708,6 +709,7 @@ void read_backends(table_reader& root, config& out) {
   for (const auto& [table, entry_path] : entries) {
     table_reader reader(*table, entry_path, found);
     backend_config backend;
+    backend.port = default_port;
     if (auto name = required_string(reader, "name")) {
       check_unique_name(*table->get("name"), *name, reader.path_of("name"), entry_path, names,
                         found);
@@ -745,13 +747,20 @@ void read_backends(table_reader& root, config& out) {
       }
     }
     reader.report_unknown_keys();
-    out.backends.push_back(std::move(backend));
+    out.push_back(std::move(backend));
   }
   if (!entries.empty() && !primary && !role_unreadable) {
-    found.add(root.table().get("backends")->source(), "backends",
+    found.add(root.table().get("backends")->source(), root.path_of("backends"),
               "no backend has role = \"primary\"; exactly one must (role defaults to \"replica\")");
   }
+  if (out.size() > max_backends) {
+    found.add(root.table().get("backends")->source(), root.path_of("backends"),
+              "at most " + std::to_string(max_backends) + " backends are supported, got " +
+                  std::to_string(out.size()));
+  }
 }
+
+void read_backends(table_reader& root, config& out) { read_backend_list(root, 5432, out.backends); }
 
 // The number of bytes `part` decodes to if it is padded base64 (RFC 4648 section 4), else nullopt.
 std::optional<std::size_t> base64_decoded_size(std::string_view part) {
@@ -860,6 +869,86 @@ void read_users(table_reader& root, config& out) {
   }
 }
 
+// "*" + 40 hex digits: mysql_native_password's stored hash, SHA1(SHA1(password)) as MariaDB and MySQL
+// keep it in mysql.user (PASSWORD('...') prints it).
+bool looks_like_native_password_hash(std::string_view s) {
+  constexpr std::size_t sha1_hex = 40;
+  return s.size() == sha1_hex + 1 && s.front() == '*' &&
+         std::all_of(s.begin() + 1, s.end(), [](char ch) {
+           return is_digit(ch) || (ch >= 'A' && ch <= 'F') || (ch >= 'a' && ch <= 'f');
+         });
+}
+
+void read_mysql_users(table_reader& root, std::vector<mysql_user_config>& out) {
+  auto& found = root.found();
+  const auto entries = find_entries(root, "users");
+  std::map<std::string, std::string> names;
+  for (const auto& [table, entry_path] : entries) {
+    table_reader reader(*table, entry_path, found);
+    mysql_user_config user;
+    const auto string_field = [&](const toml::node& n, const std::string& p) { return read_string(n, p, found); };
+    if (auto name = required_string(reader, "name")) {
+      check_unique_name(*table->get("name"), *name, reader.path_of("name"), entry_path, names, found);
+      user.name = std::move(*name);
+    }
+    optional_field(reader, "password", user.password, string_field);
+    if (const toml::node* node = reader.find("password_hash")) {
+      const std::string path = reader.path_of("password_hash");
+      if (auto hash = read_string(*node, path, found)) {
+        if (!looks_like_native_password_hash(*hash)) {
+          found.add(node->source(), path,
+                    "expected \"*\" and 40 hex digits (mysql_native_password's hash, as in "
+                    "mysql.user.authentication_string or PASSWORD('...')), got " + quoted(*hash));
+        } else if (user.password) {
+          found.add(node->source(), path, "give password or password_hash, not both");
+        } else {
+          user.password_hash = std::move(*hash);
+        }
+      }
+    }
+    if (!reader.table().contains("password") && !reader.table().contains("password_hash")) {
+      found.add(table->source(), reader.path_of("password"), "missing; a MySQL user needs password or password_hash");
+    }
+    optional_field(reader, "pool_mode", user.mode, [&](const toml::node& n, const std::string& p) {
+      return read_enum<pool_mode>(n, p, found, pool_modes);
+    });
+    optional_field(reader, "pool_size", user.pool_size, [&](const toml::node& n, const std::string& p) {
+      return read_integer(n, p, found, 1, max_u32);
+    });
+    user.server_user = user.name;
+    optional_field(reader, "server_user", user.server_user, string_field);
+    user.server_password = user.password;
+    optional_field(reader, "server_password", user.server_password, string_field);
+    if (!user.server_password && user.password_hash) {
+      // The hash logs a client in, but cannot log sluice in to a backend.
+      found.add(table->source(), reader.path_of("server_password"),
+                "missing; with password_hash, sluice needs server_password to log in to the backends");
+    }
+    reader.report_unknown_keys();
+    out.push_back(std::move(user));
+  }
+}
+
+void read_mysql(table_reader& reader, mysql_config& mysql) {
+  auto& found = reader.found();
+  mysql.enabled = true;
+  if (const toml::node* node = reader.find("listen")) {
+    read_listen(*node, reader.path_of("listen"), found, mysql.listen_host, mysql.listen_port);
+  }
+  optional_field(reader, "server_version", mysql.server_version, [&](const toml::node& n, const std::string& p) {
+    auto version = read_string(n, p, found);
+    if (version && (version->empty() || version->find('\0') != std::string::npos || version->size() > 64)) {
+      found.add(n.source(), p, "expected a version string of 1 to 64 characters, like \"5.5.5-10.11.6-MariaDB\"");
+      return std::optional<std::string>{};
+    }
+    return version;
+  });
+  optional_field(reader, "local_infile", mysql.local_infile,
+                 [&](const toml::node& n, const std::string& p) { return read_bool(n, p, found); });
+  read_backend_list(reader, 3306, mysql.backends);
+  read_mysql_users(reader, mysql.users);
+  reader.report_unknown_keys();
+}
 
 // A number (integer or floating point) greater than zero and at most `max`.
 std::optional<double> read_positive_number(const toml::node& node, const std::string& path,
@@ -1149,10 +1238,9 @@ config read_config(const toml::table& root_table, const std::string& source, pro
   read_qos(root, source, out.qos);
   read_backends(root, out);
   read_users(root, out);
-  if (out.backends.size() > max_backends) {
-    found.add(root_table.source(), "backends",
-              "at most " + std::to_string(max_backends) + " backends are supported, got " +
-                  std::to_string(out.backends.size()));
+  if (const auto* t = find_table(root, "mysql")) {
+    table_reader mysql(*t, "mysql", found);
+    read_mysql(mysql, out.mysql);
   }
   root.report_unknown_keys();
   return out;

@@ -78,6 +78,21 @@ struct user_config {
   bool operator==(const user_config&) const = default;
 };
 
+// A user of the MySQL listener. MySQL credentials are not PostgreSQL's: a user may exist on both
+// sides with different passwords, so [[mysql.users]] is a list of its own.
+struct mysql_user_config {
+  std::string name;
+  std::optional<std::string> password;       // cleartext: every client auth method works
+  // The mysql_native_password stored hash, "*" + 40 hex digits (SELECT authentication_string FROM
+  // mysql.user): no cleartext in the file; clients log in with mysql_native_password only.
+  std::optional<std::string> password_hash;
+  std::optional<pool_mode> mode;               // overrides pool.mode for this user
+  std::optional<std::uint32_t> pool_size;      // overrides pool.size for this user's pools
+  std::string server_user;                     // credentials sluice uses towards the MySQL backends;
+  std::optional<std::string> server_password;  // default: name and password
+  bool operator==(const mysql_user_config&) const = default;
+};
+
 struct pool_config {
   pool_mode mode = pool_mode::transaction;
   std::uint32_t size = 20;                     // server connections per (backend, database, user), whole proxy
@@ -161,6 +176,21 @@ struct qos_config {
   policies::qos_policy policy;
 };
 
+// [mysql]: the MySQL/MariaDB listener and the cluster behind it (issue 12). Absent: no MySQL listener.
+// [pool], [limits] and [routing] apply to both protocols.
+struct mysql_config {
+  bool enabled = false;  // the [mysql] table is present
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 3307;
+  // The version clients are told in the handshake. MariaDB clients read "5.5.5-" + version as MariaDB
+  // (the prefix MariaDB servers send for old clients' sake).
+  std::string server_version = "5.5.5-10.11.0-sluice";
+  bool local_infile = false;  // LOAD DATA LOCAL INFILE: off unless set (then the file request is relayed)
+  std::vector<backend_config> backends;  // exactly one primary; port 3306 by default
+  std::vector<mysql_user_config> users;
+  bool operator==(const mysql_config&) const = default;
+};
+
 struct config {
   std::string source_path;  // the file it was loaded from (for reloads)
   std::string listen_host = "127.0.0.1";
@@ -178,6 +208,7 @@ struct config {
   qos_config qos;
   std::vector<backend_config> backends;
   std::vector<user_config> users;
+  mysql_config mysql;
   // Valid but risky settings, each "file:line:column: key '...': why" (--check prints them, start-up
   // logs them).
   std::vector<std::string> warnings;

@@ -88,6 +88,9 @@ reload_plan plan_reload(const config& current, const config& loaded, std::size_t
   // scorer's lag limits are set up once at start. The merged config keeps what runs.
   restart("listen_host", current.listen_host, loaded.listen_host);
   restart("listen_port", current.listen_port, loaded.listen_port);
+  // [mysql] as a whole (its listener, backends and users) is set up at start for now.
+  restart.secret("mysql", current.mysql, loaded.mysql);
+  merged.mysql = current.mysql;
   restart("workers", current.workers, loaded.workers);
   merged.listen_host = current.listen_host;
   merged.listen_port = current.listen_port;
