@@ -206,12 +206,14 @@ client_login::step client_login::authenticate(std::string_view plugin, wire::byt
       bool ok = false;
       if (c->password && c->password->empty()) {
         ok = data.empty();
-      } else if (c->sha2_digest) {
-        ok = caching_sha2_verify(*c->sha2_digest, scramble, data);
       } else {
         sha256_digest digest{};
         const wipe_on_exit wipe_digest(digest);
-        ok = caching_sha2_digest(*c->password, digest) && caching_sha2_verify(digest, scramble, data);
+        if (c->sha2_digest) digest = *c->sha2_digest;
+        ok = (c->sha2_digest || caching_sha2_digest(*c->password, digest)) &&
+             (caching_sha2_verify(digest, scramble, data) ||
+              // PyMySQL 1.0 (Debian 12's) hashes the AuthSwitchRequest's trailing NUL into the nonce.
+              (switched && caching_sha2_verify(digest, wire::bytes_view(switch_data_), data)));
       }
       if (!ok) return deny(out);
       // Fast authentication succeeded: AuthMoreData 0x03, then OK.
@@ -244,9 +246,9 @@ client_login::step client_login::switch_to(std::string_view plugin, wire::byte_b
   }
   result_.auth_plugin = std::string(plugin);
   // The scramble with the NUL that MySQL servers append (clients take the first 20 bytes).
-  std::array<std::uint8_t, 21> data{};
-  std::copy(scramble_.begin(), scramble_.end(), data.begin());
-  next_sequence_id_ = wire::encode_auth_switch_request(out, next_sequence_id_, plugin, data);
+  switch_data_.fill(0);
+  std::copy(scramble_.begin(), scramble_.end(), switch_data_.begin());
+  next_sequence_id_ = wire::encode_auth_switch_request(out, next_sequence_id_, plugin, switch_data_);
   state_ = state::awaiting_switch_response;
   return step::read;
 }

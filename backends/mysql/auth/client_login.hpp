@@ -138,6 +138,7 @@ class client_login {
   bool tls_active_ = false;
   bool using_password_ = false;        // the client sent a non-empty auth response
   std::array<std::uint8_t, 20> scramble_{};
+  std::array<std::uint8_t, 21> switch_data_{};  // the AuthSwitchRequest's plugin data: scramble + NUL
   client_login_result result_;
   client_login_refusal refusal_;
 };

@@ -35,3 +35,8 @@ target_link_libraries(sluice_mysql_login_probe PRIVATE sluice_mysql_auth)
 target_compile_options(sluice_mysql_login_probe PRIVATE ${SLUICE_WARNINGS})
 sluice_mysql_test(mysql_login_probe TIMEOUT 60
     COMMAND bash -c "source <(integration/mariadb_sandbox.sh env) && exec \"$0\"" $<TARGET_FILE:sluice_mysql_login_probe>)
+add_executable(sluice_mysql_login_server_probe ${CMAKE_CURRENT_LIST_DIR}/login_server_probe.cpp)
+target_link_libraries(sluice_mysql_login_server_probe PRIVATE sluice_mysql_auth)
+target_compile_options(sluice_mysql_login_server_probe PRIVATE ${SLUICE_WARNINGS})
+sluice_mysql_test(mysql_client_login TIMEOUT 60
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/client_login_test.py $<TARGET_FILE:sluice_mysql_login_server_probe>)

@@ -210,6 +210,20 @@ std::vector<script> scripts() {
     all.push_back(s);
   }
   {
+    // PyMySQL 1.0 hashes the switch's plugin data whole, trailing NUL included, into the nonce.
+    script s = one_step("switch to caching_sha2, nonce with the NUL (PyMySQL 1.0)", "digest", native_plugin, "secret",
+                        false, step::read, {"SWITCH:caching_sha2_password"});
+    s.steps.push_back({[](const std::vector<packet>& sent) {
+                         byte_buffer nonce = switch_scramble(sent);
+                         REQUIRE(nonce.size() == 21);
+                         sha256_digest d{};
+                         REQUIRE(caching_sha2_scramble("secret", view(nonce), d));
+                         return raw(3, byte_buffer(d.begin(), d.end()));
+                       },
+                       step::authenticated, {"MORE:3", "OK"}});
+    all.push_back(s);
+  }
+  {
     script s = one_step("client_ed25519 client: switch to native", "alice", std::string(client_ed25519), "secret", false, step::read,
                         {"SWITCH:mysql_native_password"});
     s.steps.push_back({[](const std::vector<packet>& sent) { return raw(3, native("secret", switch_scramble(sent))); },
