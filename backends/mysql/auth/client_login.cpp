@@ -3,6 +3,7 @@
 #include "backends/mysql/auth/client_login.hpp"
 
 #include "backends/mysql/auth/caching_sha2.hpp"
+#include "backends/mysql/auth/ed25519.hpp"
 #include "backends/mysql/auth/native_password.hpp"
 #include "backends/mysql/auth/plugin_names.hpp"
 #include "backends/mysql/wire/generic_response.hpp"
@@ -173,10 +174,27 @@ client_login::step client_login::on_response(wire::bytes_view payload, wire::byt
   return authenticate(plugin, response.auth_response, out);
 }
 
+namespace {
+
+// The plugin whose answer a credential can check, in order of preference (a cleartext password can check
+// any; mysql_native_password is what every client speaks).
+std::string_view checkable_plugin(const client_credential& c) noexcept {
+  if (c.password || c.native_stage2) return mysql_native_password;
+  if (c.sha2_digest) return caching_sha2_password;
+  if (c.ed25519_key) return client_ed25519;
+  return mysql_native_password;
+}
+
+}  // namespace
+
 client_login::step client_login::authenticate(std::string_view plugin, wire::bytes_view data, wire::byte_buffer& out) {
   const client_credential* c = credential_;
   const bool switched = state_ == state::awaiting_switch_response;
   const wire::bytes_view scramble(scramble_);
+  if (c != nullptr && switched && plugin == client_ed25519) {
+    // MariaDB's ed25519: the signature of the 32-byte switch scramble, checked with the stored public key.
+    return c->ed25519_key && ed25519_verify(*c->ed25519_key, ed25519_scramble_, data) ? accept(out) : deny(out);
+  }
   if (plugin == mysql_native_password) {
     if (c == nullptr) {
       // Unknown user: the same work and the same answer as a wrong password.
@@ -192,8 +210,8 @@ client_login::step client_login::authenticate(std::string_view plugin, wire::byt
       return native_password_verify(stage2, scramble, data) ? accept(out) : deny(out);
     }
     if (c->native_stage2) return native_password_verify(*c->native_stage2, scramble, data) ? accept(out) : deny(out);
-    // Only a caching_sha2_password digest: the client must answer that plugin instead.
-    if (c->sha2_digest && !switched) return switch_to(caching_sha2_password, out);
+    // Only a caching_sha2_password digest or an ed25519 key: the client must answer that plugin instead.
+    if (!switched && (c->sha2_digest || c->ed25519_key)) return switch_to(checkable_plugin(*c), out);
     return deny(out);
   }
   if (plugin == caching_sha2_password) {
@@ -221,34 +239,38 @@ client_login::step client_login::authenticate(std::string_view plugin, wire::byt
       next_sequence_id_ = wire::encode_auth_more_data(out, next_sequence_id_, fast);
       return accept(out);
     }
+    if (switched) return deny(out);
     // Only the native hash: the fast path cannot be checked against it. Over TLS, ask for the password
-    // itself (full authentication) and check it against the hash; otherwise switch to native.
-    if (tls_active_ && !switched) {
-      result_.auth_plugin = std::string(caching_sha2_password);
+    // itself (full authentication) and check it against the hash; otherwise switch to native. Without TLS
+    // sluice never asks for full authentication (it does not do caching_sha2's RSA key exchange).
+    if (c->native_stage2 && tls_active_) {
       const std::uint8_t full[] = {caching_sha2_perform_full_auth};
       next_sequence_id_ = wire::encode_auth_more_data(out, next_sequence_id_, full);
       state_ = state::awaiting_cleartext;
       return step::read;
     }
-    if (!switched) return switch_to(mysql_native_password, out);
-    return deny(out);
+    return switch_to(checkable_plugin(*c), out);
   }
-  // Another plugin (client_ed25519, dialog, mysql_clear_password ...): switch to one sluice can check.
+  // Another plugin (client_ed25519 unasked, dialog, mysql_clear_password ...): switch to one sluice can check.
   if (switched) return deny(out);
-  if (c != nullptr && !c->password && !c->native_stage2 && c->sha2_digest) return switch_to(caching_sha2_password, out);
-  return switch_to(mysql_native_password, out);
+  return switch_to(c == nullptr ? mysql_native_password : checkable_plugin(*c), out);
 }
 
 client_login::step client_login::switch_to(std::string_view plugin, wire::byte_buffer& out) {
   if ((result_.capabilities & wire::client_plugin_auth) == 0) return deny(out);  // cannot switch an old client
-  if (!new_scramble()) {
+  if (!new_scramble() || (plugin == client_ed25519 && !params_.random(ed25519_scramble_))) {
     return refuse(out, errc::client_read, er_out_of_resources, "HY000", "sluice has no entropy for a scramble");
   }
   result_.auth_plugin = std::string(plugin);
-  // The scramble with the NUL that MySQL servers append (clients take the first 20 bytes).
-  switch_data_.fill(0);
-  std::copy(scramble_.begin(), scramble_.end(), switch_data_.begin());
-  next_sequence_id_ = wire::encode_auth_switch_request(out, next_sequence_id_, plugin, switch_data_);
+  if (plugin == client_ed25519) {
+    // MariaDB's auth_ed25519 sends exactly 32 random bytes (libmariadb refuses any other length).
+    next_sequence_id_ = wire::encode_auth_switch_request(out, next_sequence_id_, plugin, ed25519_scramble_);
+  } else {
+    // The scramble with the NUL that MySQL servers append (clients take the first 20 bytes).
+    switch_data_.fill(0);
+    std::copy(scramble_.begin(), scramble_.end(), switch_data_.begin());
+    next_sequence_id_ = wire::encode_auth_switch_request(out, next_sequence_id_, plugin, switch_data_);
+  }
   state_ = state::awaiting_switch_response;
   return step::read;
 }

@@ -1,6 +1,6 @@
 // Sans-IO state machine for a MySQL/MariaDB client logging in to sluice: HandshakeV10 out, (SSLRequest,)
-// HandshakeResponse41 in, then mysql_native_password, the caching_sha2_password fast path (full path
-// only over TLS) or an AuthSwitchRequest, up to OK or a 1045/28000 ERR that never tells whether the user exists.
+// HandshakeResponse41 in, then mysql_native_password, the caching_sha2_password fast path (full path only
+// over TLS), client_ed25519 or an AuthSwitchRequest, to OK or a 1045/28000 ERR (unknown user = wrong password).
 #pragma once
 
 #include "backends/errc.hpp"
@@ -28,6 +28,9 @@ struct client_credential {
   std::optional<std::string> password;      // cleartext ("" = a user without a password)
   std::optional<sha1_digest> native_stage2;  // SHA1(SHA1(pw)): the stored "*HEX" hash, parsed
   std::optional<sha256_digest> sha2_digest;  // SHA256(SHA256(pw)): caching_sha2_password's fast-path secret
+  // MariaDB ed25519: the public key (parse_mariadb_ed25519_stored of mysql.user's authentication_string).
+  // Checked only when nothing above is set: the client is switched to client_ed25519.
+  std::optional<std::array<std::uint8_t, 32>> ed25519_key;
 };
 
 // Finds a user's credential; null for an unknown user. The credential must outlive the login.
@@ -98,6 +101,8 @@ class client_login {
 
   // `users` must outlive this object.
   client_login(client_login_params params, const credential_lookup& users);
+  client_login(const client_login&) = delete;
+  client_login& operator=(const client_login&) = delete;
 
   // Appends the HandshakeV10 (sequence id 0).
   step start(wire::byte_buffer& out);
@@ -139,6 +144,7 @@ class client_login {
   bool using_password_ = false;        // the client sent a non-empty auth response
   std::array<std::uint8_t, 20> scramble_{};
   std::array<std::uint8_t, 21> switch_data_{};  // the AuthSwitchRequest's plugin data: scramble + NUL
+  std::array<std::uint8_t, 32> ed25519_scramble_{};  // the nonce of a switch to client_ed25519
   client_login_result result_;
   client_login_refusal refusal_;
 };

@@ -37,6 +37,12 @@ std::size_t scramble_size_of(std::string_view plugin) noexcept {
 
 server_login::server_login(server_login_params params) : params_(std::move(params)) {}
 
+server_login::~server_login() {
+  wipe(params_.password.data(), params_.password.size());
+  wipe(response_.data(), response_.size());
+  wipe(scramble_);
+}
+
 server_login::step server_login::fail(errc code, std::string sqlstate, std::string message,
                                       std::uint16_t server_errno) {
   state_ = state::finished;

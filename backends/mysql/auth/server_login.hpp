@@ -29,7 +29,7 @@ inline constexpr wire::capabilities default_server_login_capabilities =
 
 struct server_login_params {
   std::string user;
-  std::string password;  // empty: log in without a password
+  std::string password;  // empty: log in without a password (wiped when the server_login ends)
   std::string database;  // empty: none (CLIENT_CONNECT_WITH_DB is not asked for)
   wire::capabilities capabilities = default_server_login_capabilities;  // wanted; the server's set bounds it
   std::uint8_t character_set = wire::charset_utf8mb4_general_ci;
@@ -69,6 +69,9 @@ class server_login {
   };
 
   explicit server_login(server_login_params params);
+  ~server_login();  // wipes the password and any auth response still held
+  server_login(const server_login&) = delete;
+  server_login& operator=(const server_login&) = delete;
 
   // Feeds one server packet (its sequence id and payload); may append the reply to `out`.
   step on_packet(std::uint8_t sequence_id, wire::bytes_view payload, wire::byte_buffer& out);

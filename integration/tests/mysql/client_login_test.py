@@ -1,7 +1,7 @@
 """client_login (backends/mysql/auth) against real clients: the mariadb CLI (libmariadb) and PyMySQL log in
 to login_server_probe with right and wrong passwords, an unknown user, a stored native hash, a cleartext
-password, a caching_sha2_password digest (auth switch), with mysql_native_password or caching_sha2_password
-announced. Usage: client_login_test.py <path to login_server_probe>. TAP-style output; exit 1 on failure."""
+password, a caching_sha2_password digest and a MariaDB ed25519 key (auth switches), with
+mysql_native_password or caching_sha2_password announced. Usage: client_login_test.py <path to login_server_probe>. TAP-style output; exit 1 on failure."""
 
 import subprocess
 import sys
@@ -73,6 +73,14 @@ for announced in ("mysql_native_password", "caching_sha2_password"):
                 check(False, f"PyMySQL, wrong password for {user}: logged in")
             except pymysql.err.OperationalError as e:
                 check(e.args[0] == 1045 and e.args[1] == denied(user), f"PyMySQL, wrong password for {user}: {e.args}")
+        # A MariaDB ed25519 user (only its stored public key known): switched to client_ed25519 (the CLI's
+        # plugin; PyMySQL would need PyNaCl, not installed).
+        r = cli(port, "ed_user", "ed_pw")
+        check(r.returncode == 0 and "user=ed_user db=appdb plugin=client_ed25519" in r.stdout,
+              f"mariadb CLI logs in as ed_user with client_ed25519: {r.stdout.strip()} {r.stderr.strip()}")
+        r = cli(port, "ed_user", "wrong")
+        check(r.returncode != 0 and "ERROR 1045 (28000)" in r.stderr and denied("ed_user") in r.stderr,
+              f"mariadb CLI, wrong password for ed_user: {r.stderr.strip()}")
         r = cli(port, "nobody", "wrong")
         check(r.returncode != 0 and "ERROR 1045 (28000)" in r.stderr and denied("nobody") in r.stderr,
               f"mariadb CLI, unknown user: {r.stderr.strip()}")

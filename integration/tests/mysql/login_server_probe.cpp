@@ -3,9 +3,11 @@
 // plugin (SET ... gets an OK), COM_PING with OK, COM_QUIT by closing. Driven by client_login_test.py with
 // the mariadb CLI and PyMySQL. Usage: login_server_probe [mysql_native_password|caching_sha2_password]
 // Users: sluice_app (the stored hash of app_pw, as MariaDB's mysql.user holds it), clear_user (cleartext
-// clear_pw), sha2_user (only the caching_sha2_password digest of sha2_pw).
+// clear_pw), sha2_user (only the caching_sha2_password digest of sha2_pw), ed_user (only the ed25519 key
+// of ed_pw, as MariaDB's mysql.user holds it).
 #include "backends/mysql/auth/caching_sha2.hpp"
 #include "backends/mysql/auth/client_login.hpp"
+#include "backends/mysql/auth/ed25519.hpp"
 #include "backends/mysql/auth/native_password.hpp"
 #include "backends/mysql/wire/command.hpp"
 #include "backends/mysql/wire/generic_response.hpp"
@@ -119,6 +121,9 @@ int main(int argc, char** argv) {
   if (!auth::caching_sha2_digest("sha2_pw", digest)) return 2;
   sha2.sha2_digest = digest;
   users.users["sha2_user"] = sha2;
+  auth::client_credential ed;
+  ed.ed25519_key = auth::parse_mariadb_ed25519_stored("Ja9tPNgS2M8rVcnVPVLbVfVStJ9vZg0uPIwwjFYhnfI");  // ed_pw
+  users.users["ed_user"] = ed;
 
   auth::client_login_params params;
   params.server_version = "5.5.5-10.11.0-sluice-probe";

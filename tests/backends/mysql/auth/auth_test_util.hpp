@@ -5,6 +5,7 @@
 
 #include "backends/mysql/auth/caching_sha2.hpp"
 #include "backends/mysql/auth/client_login.hpp"
+#include "backends/mysql/auth/ed25519.hpp"
 #include "backends/mysql/auth/native_password.hpp"
 #include "backends/mysql/auth/server_login.hpp"
 
@@ -82,6 +83,14 @@ inline client_credential sha2_only(std::string_view password) {
   sha256_digest d{};
   REQUIRE(caching_sha2_digest(password, d));
   c.sha2_digest = d;
+  return c;
+}
+
+inline client_credential ed25519_only(std::string_view password) {
+  client_credential c;
+  const auto key = parse_mariadb_ed25519_stored(mariadb_ed25519_stored(password));
+  REQUIRE(key);
+  c.ed25519_key = *key;
   return c;
 }
 

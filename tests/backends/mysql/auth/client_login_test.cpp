@@ -4,6 +4,7 @@
 // compression; a wrong sequence id, garbage and every truncation injected at each client packet; and
 // server_login against client_login end to end.
 #include "backends/mysql/auth/caching_sha2.hpp"
+#include "backends/mysql/auth/ed25519.hpp"
 #include "backends/mysql/auth/plugin_names.hpp"
 #include "tests/backends/mysql/auth/auth_test_util.hpp"
 
@@ -30,6 +31,7 @@ user_table& users() {
     t.users["hashed"] = native_hash("secret");
     t.users["digest"] = sha2_only("secret");
     t.users["nopass"] = cleartext("");
+    t.users["ed"] = ed25519_only("secret");  // MariaDB's stored ed25519 key only
     return t;
   }();
   return table;
@@ -55,6 +57,12 @@ byte_buffer sha2(std::string_view password, const byte_buffer& scramble) {
   sha256_digest d{};
   REQUIRE(caching_sha2_scramble(password, view(scramble).first(20), d));
   return byte_buffer(d.begin(), d.end());
+}
+
+byte_buffer ed_sign(std::string_view password, const byte_buffer& nonce) {
+  ed25519_signature sig{};
+  REQUIRE(mariadb_ed25519_sign(password, view(nonce), sig));
+  return byte_buffer(sig.begin(), sig.end());
 }
 
 packet response(std::uint8_t seq, std::string_view user, std::string_view plugin, const byte_buffer& auth,
@@ -207,6 +215,18 @@ std::vector<script> scripts() {
                         step::read, {"SWITCH:caching_sha2_password"});
     s.steps.push_back({[](const std::vector<packet>& sent) { return raw(3, sha2("secret", switch_scramble(sent))); },
                        step::authenticated, {"MORE:3", "OK"}});
+    all.push_back(s);
+  }
+  for (const std::string& first : {native_plugin, sha2_plugin, std::string("dialog")}) {
+    // An ed25519 key only: switched to client_ed25519 with a 32-byte nonce (as MariaDB does).
+    script s = one_step("stored ed25519 key, client starts with " + first, "ed", first, "secret", first == sha2_plugin,
+                        step::read, {"SWITCH:client_ed25519"});
+    s.steps.push_back({[](const std::vector<packet>& sent) {
+                         const byte_buffer nonce = switch_scramble(sent);
+                         REQUIRE(nonce.size() == 32);
+                         return raw(3, ed_sign("secret", nonce));
+                       },
+                       step::authenticated, {"OK"}});
     all.push_back(s);
   }
   {
@@ -365,6 +385,10 @@ TEST_CASE("client_login: refusals never tell an unknown user from a wrong passwo
     w.steps.push_back({[](const std::vector<packet>& sent) { return raw(3, native("x", switch_scramble(sent))); },
                        step::refused, {"ERR"}});
     cases.push_back({w, denied("alice", true)});
+    script ed = one_step("ed25519 key, wrong password", "ed", native_plugin, "x", false, step::read, {"SWITCH:client_ed25519"});
+    ed.steps.push_back({[](const std::vector<packet>& sent) { return raw(3, ed_sign("x", switch_scramble(sent))); },
+                        step::refused, {"ERR"}});
+    cases.push_back({ed, denied("ed", true)});
     script sw = one_step("caching_sha2 client, native hash, wrong password after the switch", "hashed", sha2_plugin,
                          "x", true, step::read, {"SWITCH:mysql_native_password"});
     sw.steps.push_back({[](const std::vector<packet>& sent) { return raw(3, native("x", switch_scramble(sent))); },
@@ -500,6 +524,8 @@ TEST_CASE("server_login against client_login", "[mysql_auth][client_login][serve
       {"wrong password", "alice", "nope", false, false, ""},
       {"unknown user", "mallory", "secret", false, false, ""},
       {"sha2 digest, wrong password", "digest", "nope", false, false, ""},
+      {"ed25519 key only: switched to client_ed25519", "ed", "secret", false, true, "client_ed25519"},
+      {"ed25519 key, wrong password", "ed", "nope", false, false, ""},
   };
   for (const auto& c : cases) {
     SECTION(c.name) {
