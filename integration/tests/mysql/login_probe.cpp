@@ -1,6 +1,6 @@
-// server_login against a real MariaDB 10.11 (the sandbox's primary) over a blocking socket: a
-// mysql_native_password login, a client_ed25519 login (MariaDB switches to it), wrong passwords refused
-// with 1045, and a COM_QUERY "SELECT @@port" answered on the logged-in connection. TAP-style output.
+// server_login against a real MariaDB 10.11 (the sandbox's primary) over a blocking socket: native and
+// client_ed25519 logins, wrong passwords refused with 1045, a COM_QUERY answered after login. TAP output.
+//
 // Where: MARIADB_PRIMARY_PORT, MARIADB_APP_USER/_PASSWORD, MARIADB_ED_USER/_PASSWORD, MARIADB_DATABASE
 // (from `integration/mariadb_sandbox.sh env`).
 #include "backends/mysql/auth/server_login.hpp"

@@ -1,7 +1,8 @@
-// client_login serving real clients: listens on 127.0.0.1 (ephemeral port, printed as "port N"), logs each
-// connection in with client_login, then answers COM_QUERY with one row naming the user, database and
-// plugin (SET ... gets an OK), COM_PING with OK, COM_QUIT by closing. Driven by client_login_test.py with
-// the mariadb CLI and PyMySQL. Usage: login_server_probe [mysql_native_password|caching_sha2_password]
+// client_login serving real clients: logs each connection on 127.0.0.1 in with client_login, then answers
+// COM_QUERY with one row naming the user, database and plugin (SET gets an OK), COM_PING with OK, COM_QUIT
+// by closing. Driven by client_login_test.py with the mariadb CLI and PyMySQL.
+//
+// Usage: login_server_probe [mysql_native_password|caching_sha2_password]; prints "port N" (ephemeral).
 // Users: sluice_app (the stored hash of app_pw, as MariaDB's mysql.user holds it), clear_user (cleartext
 // clear_pw), sha2_user (only the caching_sha2_password digest of sha2_pw), ed_user (only the ed25519 key
 // of ed_pw, as MariaDB's mysql.user holds it).
