@@ -143,13 +143,13 @@ client_login::step client_login::on_packet(std::uint8_t sequence_id, wire::bytes
 
 client_login::step client_login::on_response(wire::bytes_view payload, wire::byte_buffer& out) {
   wire::handshake_response41 response;
-  if (wire::decode_handshake_response41(payload, response) != wire::codec_errc::ok) {
-    return protocol_error(out, "Bad handshake");
-  }
+  const wire::codec_errc decoded = wire::decode_handshake_response41(payload, response);
   const wire::capabilities caps = response.client_capabilities;
-  if ((caps & wire::client_protocol_41) == 0) {
+  if (payload.size() >= 4 && (caps & wire::client_protocol_41) == 0) {
+    // The decoder fills the capabilities before refusing a pre-4.1 packet, so the reason can be named.
     return protocol_error(out, "sluice needs the 4.1 client/server protocol (CLIENT_PROTOCOL_41)");
   }
+  if (decoded != wire::codec_errc::ok) return protocol_error(out, "Bad handshake");
   if ((caps & wire::client_compress) != 0) {
     return protocol_error(out, "sluice does not support the compressed protocol; connect without compression");
   }

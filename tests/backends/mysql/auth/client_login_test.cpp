@@ -452,6 +452,7 @@ TEST_CASE("client_login: SSLRequest, compression, old clients", "[mysql_auth][cl
     out.clear();
     const auto p = response(1, "alice", mysql_native_password, byte_buffer{}, client_caps & ~wire::client_protocol_41);
     REQUIRE(login.on_packet(p.seq, view(p), out) == step::refused);
+    CHECK(err_message(take(out).at(0), 1043, "08S01").find("CLIENT_PROTOCOL_41") != std::string::npos);
   }
   SECTION("packets before start() or after the end") {
     client_login login(test_client_params(), users());
