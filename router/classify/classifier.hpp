@@ -1,5 +1,6 @@
 // Sans-IO SQL read/write classifier: a real lexer (comments, quoted identifiers, string, E'' and
-// dollar-quoted literals) decides whether a Query may run on a replica or must run on the primary.
+// dollar-quoted literals; MySQL's backticks, backslash escapes and executable comments) decides whether
+// a query may run on a replica or must run on the primary, in the PostgreSQL or the MySQL dialect.
 #pragma once
 
 #include <span>
@@ -12,6 +13,12 @@ namespace sluice::router::classify {
 enum class route {
   replica,  // read-only: may run on any replica (or the primary)
   primary,  // writes, locks, sequences, or anything not known to be read-only
+};
+
+// Which server's SQL a string is: how it is lexed and which statements and functions mean what.
+enum class sql_dialect {
+  postgresql,  // PostgreSQL: scan.l's lexer, gram.y's statements (the default)
+  mysql,       // MySQL and MariaDB: sql_lex.cc's lexer (mysql_lexer.hpp), their statements and built-ins
 };
 
 enum class hint {
@@ -42,6 +49,11 @@ struct classification {
   bool defines_function = false;       // CREATE / ALTER / DROP FUNCTION, PROCEDURE or ROUTINE
   bool statement_count_multiple = false;  // more than one statement in the string
   bool empty = false;                  // no statement at all (only whitespace / comments)
+  bool uses_previous_result = false;   // MySQL only: reads what the previous statement left on its
+                                       // server connection (LAST_INSERT_ID(), ROW_COUNT(), SHOW
+                                       // WARNINGS / ERRORS, @@warning_count, @@error_count, @@identity,
+                                       // GET DIAGNOSTICS): the session runs it where the previous
+                                       // statement ran, or answers it from the OK packet it relayed
 
   bool operator==(const classification&) const = default;  // every field (fast path vs full path, cache)
 };
@@ -50,26 +62,33 @@ struct options {
   // Lower-case names of functions that write, beyond the built-ins (docs/configuration.md lists
   // those). "f" matches f(...) in any schema; "s.f" matches s.f(...) and an unqualified f(...).
   std::span<const std::string> write_functions;
+  sql_dialect dialect = sql_dialect::postgresql;  // the flags below matter only for sql_dialect::mysql
+  bool no_backslash_escapes = false;  // MySQL sql_mode NO_BACKSLASH_ESCAPES: a backslash escapes nothing
+  bool ansi_quotes = false;           // MySQL sql_mode ANSI_QUOTES: "x" is an identifier, not a string
 };
 
 // Classifies `sql`. Never allocates, never throws; unknown statements classify as primary.
-// classify_fast when it knows the statement, classify_full otherwise.
+// PostgreSQL: classify_fast when it knows the statement, classify_full otherwise. MySQL: classify_full.
 classification classify(std::string_view sql, const options& opts) noexcept;
 
-// The fast path: one table-driven pass for a single SELECT, INSERT, UPDATE or DELETE (or a bare BEGIN,
-// END, COMMIT, ROLLBACK) without dollar quotes or prefixed literals. True when it classified `sql` into
-// `out`, with the answer classify_full gives; false when `sql` is not one it knows (then `out` means
-// nothing). Exposed for the differential tests and the fuzz target.
+// The fast path (PostgreSQL only): one table-driven pass for a single SELECT, INSERT, UPDATE or DELETE
+// (or a bare BEGIN, END, COMMIT, ROLLBACK) without dollar quotes or prefixed literals. True when it
+// classified `sql` into `out`, with the answer classify_full gives; false when `sql` is not one it
+// knows, or for any other dialect (then `out` means nothing). Exposed for the differential tests and
+// the fuzz target.
 bool classify_fast(std::string_view sql, const options& opts, classification& out) noexcept;
 
-// The full path, the reference: splits statements with the lexer and analyses each.
+// The full path, the reference: splits statements with the dialect's lexer and analyses each. Linear
+// in the size of `sql` in both dialects.
 classification classify_full(std::string_view sql, const options& opts) noexcept;
 
 // The value of tag `key` in the comments before the first token of `sql`: `/* tenant=acme */`,
-// `/* app=web, tenant=acme */`, `-- tenant=acme`, or sqlcommenter's quoted `tenant='acme'`. Keys
+// `/* app=web, tenant=acme */`, `-- tenant=acme`, or sqlcommenter's quoted `tenant='acme'`; in the
+// MySQL dialect `# tenant=acme` too (and /*! executable comments */ are code, not comments). Keys
 // match exactly; values are letters, digits, '_', '-', '.' and ':'. Empty when absent. A view into
 // `sql`: never allocates, never throws.
-std::string_view find_tag(std::string_view sql, std::string_view key) noexcept;
+std::string_view find_tag(std::string_view sql, std::string_view key,
+                          sql_dialect dialect = sql_dialect::postgresql) noexcept;
 
 enum class set_kind {
   set,        // SET [SESSION] name {TO | =} value
@@ -84,7 +103,8 @@ struct session_set {
 };
 
 // The session-level SET / RESET statements in `sql`, in order (SET LOCAL and SET TRANSACTION are
-// not included). Control-path only: allocates.
+// not included). PostgreSQL syntax (a MySQL session learns its state from the server's session-state
+// tracker instead). Control-path only: allocates.
 std::vector<session_set> extract_session_sets(std::string_view sql);
 
 // The names of custom (dotted, "myapp.tenant") settings that `sql` may set: those of its SET / RESET
