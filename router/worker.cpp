@@ -262,7 +262,7 @@ asio::awaitable<void> worker::maintenance_loop() {
   }
 }
 
-backends::pool::server_pool& worker::pool(std::size_t backend, const std::string& database,
+backends::pg::server_pool& worker::pool(std::size_t backend, const std::string& database,
                                           const config::user_config& user) {
   std::string key = database;
   key += '\0';
@@ -278,7 +278,7 @@ backends::pool::server_pool& worker::pool(std::size_t backend, const std::string
   const auto settings = pool_settings_for(cfg, settings_user);
   auto target = connect_target_for(cfg, backend, database, settings_user);
   auto budget = shared_.budgets.get(backend, database, user.name, settings.max_size);
-  auto pool = std::make_unique<backends::pool::server_pool>(io_.get_executor(), backend, settings, std::move(target),
+  auto pool = std::make_unique<backends::pg::server_pool>(io_.get_executor(), backend, settings, std::move(target),
                                                             std::move(budget));
   // Created for a user or a backend a reload removed (a session that logged in before): it serves that
   // session, connection by connection, and goes with it.

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "backends/pg/prober.hpp"
-#include "backends/pool/server_pool.hpp"
+#include "backends/pg/pool_protocol.hpp"
 #include "router/latency_window.hpp"
 #include "router/worker_snapshot.hpp"
 #include "router/classify/classifier.hpp"
@@ -95,7 +95,7 @@ class worker final : public engine::backend_view {
   unsigned index() const noexcept { return index_; }
 
   // The pool for (backend, database, user), created on first use.
-  backends::pool::server_pool& pool(std::size_t backend, const std::string& database,
+  backends::pg::server_pool& pool(std::size_t backend, const std::string& database,
                                     const config::user_config& user);
 
   // A reload published `next` (router/reloader.cpp), on this worker's thread (post to io()): every pool
@@ -206,7 +206,7 @@ class worker final : public engine::backend_view {
   unsigned index_;
   // Declared before io_: destroying io_ destroys the suspended sessions, which let go of their pools.
   // ~worker() closes the idle connections first, while io_ still exists.
-  std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pool::server_pool>>> pools_;
+  std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pg::server_pool>>> pools_;
   // One thread runs it and only that thread touches its sockets and timers (other threads post), so
   // the reactor's per-socket locks are not needed (Asio: BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};

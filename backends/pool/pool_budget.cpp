@@ -53,7 +53,7 @@ pool_waiter* pool_budget::pop_with_slot() {
   return w;
 }
 
-std::uint64_t pool_budget::join(server_pool* pool, asio::any_io_executor executor) {
+std::uint64_t pool_budget::join(pool_member* pool, asio::any_io_executor executor) {
   std::lock_guard lock(mutex_);
   const auto id = next_member_id_++;
   members_.push_back({pool, id, std::move(executor)});
@@ -65,7 +65,7 @@ void pool_budget::leave(std::uint64_t id) {
   std::erase_if(members_, [id](const registered& m) { return m.id == id; });
 }
 
-bool pool_budget::is_member(const server_pool* pool, std::uint64_t id) {
+bool pool_budget::is_member(const pool_member* pool, std::uint64_t id) {
   std::lock_guard lock(mutex_);
   return std::any_of(members_.begin(), members_.end(),
                      [&](const registered& m) { return m.id == id && m.pool == pool; });

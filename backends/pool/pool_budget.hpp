@@ -12,12 +12,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "backends/pool/pool_member.hpp"
+
 namespace sluice::backends::pool {
 
 namespace asio = boost::asio;
 
-class server_pool;
-struct pool_waiter;  // defined in server_pool.hpp
 
 // The fast paths cost what a per-worker pool did: lending an idle connection of the same worker
 // touches nothing shared; opening a connection reserves budget with one CAS loop; a release checks
@@ -66,12 +66,12 @@ class pool_budget {
   // Worker pools of this key, for cross-worker offers (control path). A member's id is never reused,
   // so a task posted to a pool that has been destroyed since can tell, even if another pool got its
   // address.
-  std::uint64_t join(server_pool* pool, asio::any_io_executor executor);
+  std::uint64_t join(pool_member* pool, asio::any_io_executor executor);
   void leave(std::uint64_t id);
-  bool is_member(const server_pool* pool, std::uint64_t id);
+  bool is_member(const pool_member* pool, std::uint64_t id);
   // Calls f(pool, id, executor) for every member but `except`, under the mutex (f only posts).
   template <typename F>
-  void for_each_other(const server_pool* except, F&& f) {
+  void for_each_other(const pool_member* except, F&& f) {
     std::lock_guard lock(mutex_);
     for (const auto& m : members_) {
       if (m.pool != except) f(m.pool, m.id, m.executor);
@@ -80,7 +80,7 @@ class pool_budget {
 
  private:
   struct registered {
-    server_pool* pool;
+    pool_member* pool;
     std::uint64_t id;
     asio::any_io_executor executor;
   };

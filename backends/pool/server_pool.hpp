@@ -1,6 +1,7 @@
-// A pool of server connections for one (backend, database, user) on one worker thread. Its idle list
-// is the worker's own (no locks); the connection budget and the FIFO of waiting clients are shared
-// with the same key's pool on every other worker (pool_budget.hpp), so pool.size is proxy-wide.
+// A pool of server connections for one (backend, database, user) on one worker thread, for any protocol
+// (a Protocol traits type names the connection; backends/pg/pool_protocol.hpp is PostgreSQL's). Its
+// idle list is the worker's own (no locks); the connection budget and the FIFO of waiting clients are
+// shared with the same key's pool on every other worker (pool_budget.hpp), so pool.size is proxy-wide.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -12,14 +13,13 @@
 #include <utility>
 #include <vector>
 
-#include "backends/pg/server_connection.hpp"
-#include "backends/pg/wire/parameter_status_set.hpp"
 #include "backends/pool/pool_budget.hpp"
+#include "backends/pool/pool_member.hpp"
 
 namespace sluice::backends::pool {
 
 namespace asio = boost::asio;
-using pg::server_connection;
+using steady_clock = std::chrono::steady_clock;
 
 struct pool_settings {
   std::size_t max_size = 10;                         // connections, whole proxy (the budget's max)
@@ -41,32 +41,34 @@ struct pool_stats {
   std::uint64_t timeouts = 0;   // acquire() gave up after wait_timeout
 };
 
-// A client waiting for a connection. Lives in the waiting coroutine's frame (server_pool::acquire) and
-// sits in the budget's FIFO; the timer, on the waiter's worker, doubles as the wake-up signal. Whoever
-// pops it from the FIFO must deliver (a connection or a slot), on the waiter's thread: posted when
-// the popper runs on another worker. Once popped, the waiter does not leave before the delivery.
-struct pool_waiter {
-  pool_waiter(asio::any_io_executor executor, server_pool* owner) : timer(std::move(executor)), pool(owner) {}
-  asio::steady_timer timer;
-  server_pool* pool;                          // the waiter's pool (its worker's)
-  std::unique_ptr<server_connection> handed;  // a connection handed over by a release
-  bool woken = false;                         // delivered: either `handed` or a reserved slot
+// What a Protocol gives the pool (PostgreSQL's: backends/pg/pool_protocol.hpp):
+//   connection       a server connection: constructible from (executor, backend index);
+//                    connect(target) -> awaitable<connect_failure>; idle_and_healthy(); close();
+//                    terminate(); rebind(executor); socket(); created_at(); a `last_used` member
+//   connect_target   where and as whom to log in; members `addresses` (address_source*, may be null)
+//                    and `endpoint`
+//   connect_failure  a failed login or connect: a member `code` (sluice::errc)
+//   learnt           what the pool learns from its first connection: learn(connection&), empty()
+//   on_idle(connection&)            a connection goes back to the idle list (shrink its buffers)
+//   pool_timeout(std::string text)  the failure acquire() returns when wait_timeout passes
+template <class Protocol>
+struct basic_acquire_result {
+  std::unique_ptr<typename Protocol::connection> connection;  // set on success
+  typename Protocol::connect_failure failure;                 // set when connection is null
 };
 
-struct acquire_result {
-  std::unique_ptr<server_connection> connection;  // set on success
-  pg::connect_failure failure;                     // set when connection is null
-};
-
-class server_pool {
+template <class Protocol>
+class basic_server_pool final : public pool_member {
  public:
+  using connection_type = typename Protocol::connection;
+  using connect_target = typename Protocol::connect_target;
+  using acquire_result = basic_acquire_result<Protocol>;
+
   // `budget`: the key's proxy-wide budget shared with the other workers' pools; null makes a private
   // one of settings.max_size (a pool used alone, as in unit tests).
-  server_pool(asio::any_io_executor executor, std::size_t backend_index, pool_settings settings,
-              pg::connect_target target, std::shared_ptr<pool_budget> budget = nullptr);
-  ~server_pool();
-  server_pool(const server_pool&) = delete;
-  server_pool& operator=(const server_pool&) = delete;
+  basic_server_pool(asio::any_io_executor executor, std::size_t backend_index, pool_settings settings,
+                    connect_target target, std::shared_ptr<pool_budget> budget = nullptr);
+  ~basic_server_pool();
 
   // Lends a connection: an idle healthy one of this worker, a new one if the proxy-wide budget allows,
   // or the first one released (or slot freed) on any worker, in FIFO order, within wait_timeout.
@@ -74,19 +76,19 @@ class server_pool {
 
   // acquire()'s common case without a coroutine frame: the most recently idle connection when it can be
   // lent as it is (no health check due), else null and the caller co_awaits acquire().
-  std::unique_ptr<server_connection> take_idle();
+  std::unique_ptr<connection_type> take_idle();
 
   // Takes a connection back. `reusable` false closes it (server-side failure, unknown protocol state).
-  void release(std::unique_ptr<server_connection> connection, bool reusable);
+  void release(std::unique_ptr<connection_type> connection, bool reusable);
 
   // Closes idle connections past idle_timeout or lifetime. Called periodically by the worker.
-  void reap(pg::steady_clock::time_point now);
+  void reap(steady_clock::time_point now);
 
   // A reload (router/reloader.cpp), on this pool's thread: new settings (timeouts; max_size also
   // becomes the budget's max) and target (credentials, timeout) for the connections opened from now
   // on. `replace_open`: connections opened before now are closed instead of lent again (the server
   // user or database changed); idle ones at once, busy ones as they come back.
-  void reconfigure(const pool_settings& settings, const pg::connect_target& target, bool replace_open);
+  void reconfigure(const pool_settings& settings, const connect_target& target, bool replace_open);
   // A reload removed this pool's backend or user: idle connections close now, busy ones as they come
   // back, and the worker drops the pool once no session uses it.
   void retire();
@@ -104,55 +106,55 @@ class server_pool {
     return users_ == 0 && stats_.total == 0 && stats_.waiting == 0 && (stats_.connects == 0 || retired_);
   }
 
-  // ParameterStatus values from the first successful login, for greeting clients; empty until then.
-  const std::vector<std::pair<std::string, std::string>>& server_parameters() const noexcept {
-    return server_parameters_;
-  }
-  // The same, encoded once when they are learnt: a greeting copies them (issue 14: encoding them for
-  // every client was about 9k instructions per connection).
-  const pg::wire::parameter_status_set& greeting_parameters() const noexcept { return greeting_parameters_; }
+  // What the first successful login told (PostgreSQL: the ParameterStatus values greeting clients,
+  // encoded once); empty until then.
+  const typename Protocol::learnt& learnt() const noexcept { return learnt_; }
 
   const pool_stats& stats() const noexcept { return stats_; }
   const pool_settings& settings() const noexcept { return settings_; }
   std::size_t backend_index() const noexcept { return backend_index_; }
-  const pg::connect_target& target() const noexcept { return target_; }
+  const connect_target& target() const noexcept { return target_; }
   const pool_budget& budget() const noexcept { return *budget_; }
 
  private:
+  // A client of this pool waiting in the budget's FIFO, and where a connection handed over lands.
+  struct waiter : pool_waiter {
+    using pool_waiter::pool_waiter;
+    std::unique_ptr<connection_type> handed;  // a connection handed over by a release
+  };
+  // The budget's waiters of this key all belong to pools of this protocol (the key names the backend).
+  static waiter* as_waiter(pool_waiter* w) noexcept { return static_cast<waiter*>(w); }
+  static basic_server_pool* as_pool(pool_member* m) noexcept { return static_cast<basic_server_pool*>(m); }
+
   // Gives back one connection's budget; the first waiter on any worker, if any, gets it instead.
   void release_slot();
   // Hands a reusable connection of this pool to a popped waiter (rebinding it when on another worker).
-  void hand_over(std::unique_ptr<server_connection> connection, pool_waiter* to);
+  void hand_over(std::unique_ptr<connection_type> connection, pool_waiter* to);
   // Tells a popped waiter that a slot was reserved for it.
-  static void grant_slot(pool_waiter* to, const server_pool* from);
+  static void grant_slot(pool_waiter* to, const pool_member* from);
   // On the waiter's thread: takes the handed connection into this pool's count and wakes the waiter.
-  void receive(pool_waiter* to, std::unique_ptr<server_connection> connection);
+  void receive(pool_waiter* to, std::unique_ptr<connection_type> connection);
   // An idle connection may be lent: recently used or checked healthy, and younger than lifetime.
-  bool lendable(server_connection& connection, pg::steady_clock::time_point now) const;
-  // The first connection's ParameterStatus values become the pool's (server_parameters, encoded too).
-  void learn_parameters(server_connection& connection);
+  bool lendable(connection_type& connection, steady_clock::time_point now) const;
   // Closes every idle connection, returning budget without waking anyone (destruction, shutdown).
   void close_idle() noexcept;
   // Closes every idle connection and gives their budget to waiters, if any (reconfigure, retire).
   void close_idle_returning_budget();
-  // Posted here by a new waiter on another worker: hand idle connections to the FIFO's head.
-  void offer_idle();
+  void offer_idle() override;
   // Asks the key's pools on other workers to offer their idle connections.
   void ask_other_workers();
 
-  asio::any_io_executor executor_;
   std::size_t backend_index_;
   pool_settings settings_;
-  pg::connect_target target_;
-  std::vector<std::unique_ptr<server_connection>> idle_;  // LIFO: the most recently used is warmest
+  connect_target target_;
+  std::vector<std::unique_ptr<connection_type>> idle_;  // LIFO: the most recently used is warmest
   std::shared_ptr<pool_budget> budget_;
   std::uint64_t member_id_ = 0;  // this pool's id among the budget's members
-  std::vector<std::pair<std::string, std::string>> server_parameters_;
-  pg::wire::parameter_status_set greeting_parameters_;  // server_parameters_, encoded
+  typename Protocol::learnt learnt_;
   pool_stats stats_;
   std::size_t users_ = 0;
-  bool retired_ = false;                              // retire(): nothing goes back to idle_
-  pg::steady_clock::time_point replace_before_{};     // connections created earlier are not lent again
+  bool retired_ = false;                          // retire(): nothing goes back to idle_
+  steady_clock::time_point replace_before_{};     // connections created earlier are not lent again
 };
 
 }  // namespace sluice::backends::pool

@@ -631,8 +631,8 @@ asio::awaitable<bool> client_session::greet() {
   const backends::pg::wire::parameter_status_set* parameters = nullptr;
   const std::size_t primary_index = owner_.primary().backend.value_or(shared.primary_index);
   const auto known = [&](std::size_t index) {
-    if (pools_[index]->greeting_parameters().empty()) return false;
-    parameters = &pools_[index]->greeting_parameters();
+    if (pools_[index]->learnt().greeting.empty()) return false;
+    parameters = &pools_[index]->learnt().greeting;
     return true;
   };
   // The usual case, a pool that has logged in before, costs no allocation.
@@ -659,7 +659,7 @@ asio::awaitable<bool> client_session::greet() {
         continue;
       }
       pools_[index]->release(std::move(acquired.connection), true);
-      parameters = &pools_[index]->greeting_parameters();  // empty if the server reported none
+      parameters = &pools_[index]->learnt().greeting;  // empty if the server reported none
     }
     if (parameters == nullptr) {
       send_error("FATAL", failure.sqlstate.empty() ? "08006" : failure.sqlstate,

@@ -14,7 +14,7 @@
 
 #include "backends/pg/read_buffer.hpp"
 #include "backends/pg/server_connection.hpp"
-#include "backends/pool/server_pool.hpp"
+#include "backends/pg/pool_protocol.hpp"
 #include "policies/tenant_rules.hpp"
 #include "router/cancel_registry.hpp"
 #include "router/client_summary.hpp"
@@ -247,7 +247,7 @@ class client_session final : public cancel_target,
   engine::read_your_writes read_your_writes_;  // what reads must see, and this session's commits
 
   // Pools and connections, by backend index.
-  std::vector<backends::pool::server_pool*> pools_;  // per backend slot in use at login; more added by ensure_pool
+  std::vector<backends::pg::server_pool*> pools_;  // per backend slot in use at login; more added by ensure_pool
   std::vector<std::unique_ptr<server_connection>> held_;  // session mode: parked idle connections
   // Done with, but a CancelRequest for them is unanswered: pooled once it is (see on_cancel_answered).
   std::vector<std::unique_ptr<server_connection>> canceling_;

@@ -2,7 +2,7 @@
 // thread, as two workers) share one pool_budget; a scripted trust-login server runs on a third. A
 // client waiting on one worker is served by a release, a close or an idle connection on the other.
 #include "backends/pool/pool_budget.hpp"
-#include "backends/pool/server_pool.hpp"
+#include "backends/pg/pool_protocol.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -27,10 +27,10 @@ using sluice::errc;
 using sluice::backends::pg::connect_target;
 using sluice::backends::pg::login_credentials;
 using sluice::backends::pg::server_connection;
-using sluice::backends::pool::acquire_result;
+using sluice::backends::pg::acquire_result;
 using sluice::backends::pool::pool_budget;
 using sluice::backends::pool::pool_settings;
-using sluice::backends::pool::server_pool;
+using sluice::backends::pg::server_pool;
 namespace asio = boost::asio;
 namespace wire = sluice::backends::pg::wire;
 using tcp = asio::ip::tcp;

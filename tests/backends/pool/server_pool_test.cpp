@@ -2,7 +2,7 @@
 // on 127.0.0.1, ephemeral port) that answers a trust login or fails at an injected step: closes the
 // socket after N messages or in the middle of one, sends ErrorResponse 57P03, sends a malformed
 // message, or never answers. One io_context, run in the test thread.
-#include "backends/pool/server_pool.hpp"
+#include "backends/pg/pool_protocol.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -26,9 +26,9 @@ using sluice::errc;
 using sluice::backends::pg::connect_target;
 using sluice::backends::pg::login_credentials;
 using sluice::backends::pg::server_connection;
-using sluice::backends::pool::acquire_result;
+using sluice::backends::pg::acquire_result;
 using sluice::backends::pool::pool_settings;
-using sluice::backends::pool::server_pool;
+using sluice::backends::pg::server_pool;
 namespace asio = boost::asio;
 namespace wire = sluice::backends::pg::wire;
 using tcp = asio::ip::tcp;
@@ -241,7 +241,7 @@ TEST_CASE("server_pool: acquire connects and caches the server parameters", "[se
   fake_server server(io);
   server_pool pool(io.get_executor(), 3, settings_with(2), target_of(server));
   run(io, [&]() -> asio::awaitable<void> {
-    CHECK(pool.server_parameters().empty());
+    CHECK(pool.learnt().server_parameters.empty());
     auto result = co_await pool.acquire();
     REQUIRE(result.connection);
     CHECK(result.failure.code == errc::ok);
@@ -255,11 +255,11 @@ TEST_CASE("server_pool: acquire connects and caches the server parameters", "[se
     CHECK(result.connection->idle_and_healthy());
     const std::vector<std::pair<std::string, std::string>> expected{{"server_version", "15.5"},
                                                                     {"client_encoding", "UTF8"}};
-    CHECK(pool.server_parameters() == expected);
+    CHECK(pool.learnt().server_parameters == expected);
     CHECK(result.connection->startup_parameters() == expected);
     // And encoded once for the greetings: what encoding them one by one gives.
     sluice::backends::pg::wire::byte_buffer greeting, each;
-    pool.greeting_parameters().append_to(greeting, {});
+    pool.learnt().greeting.append_to(greeting, {});
     for (const auto& [name, value] : expected) sluice::backends::pg::wire::encode_parameter_status(each, name, value);
     CHECK(greeting == each);
     CHECK(pool.stats().total == 1);
@@ -472,15 +472,15 @@ TEST_CASE("server_pool: login failure injected at each step", "[server_pool][inj
     CHECK(pool.stats().total == 0);
     CHECK(pool.stats().connect_failures == 1);
     CHECK(pool.stats().connects == 0);
-    CHECK(pool.server_parameters().empty());
-    CHECK(pool.greeting_parameters().empty());
+    CHECK(pool.learnt().server_parameters.empty());
+    CHECK(pool.learnt().greeting.empty());
     // The slot is free again: the next attempt (the server now answers normally) succeeds.
     auto next = co_await pool.acquire();
     REQUIRE(next.connection);
     CHECK(server.accepts == 2);
     CHECK(pool.stats().total == 1);
-    CHECK(pool.server_parameters().size() == 2);
-    CHECK(pool.greeting_parameters().size() == 2);
+    CHECK(pool.learnt().server_parameters.size() == 2);
+    CHECK(pool.learnt().greeting.size() == 2);
     pool.release(std::move(next.connection), true);
   });
 }

@@ -1,4 +1,7 @@
-// Server connection pool with a proxy-wide budget (see server_pool.hpp and pool_budget.hpp).
+// basic_server_pool's definitions (see server_pool.hpp and pool_budget.hpp). Included by the one file
+// per protocol that instantiates it (backends/pg/pool_protocol.cpp), not by the pool's users.
+#pragma once
+
 #include "backends/pool/server_pool.hpp"
 
 #include <algorithm>
@@ -9,9 +12,10 @@
 
 namespace sluice::backends::pool {
 
-server_pool::server_pool(asio::any_io_executor executor, std::size_t backend_index, pool_settings settings,
-                         pg::connect_target target, std::shared_ptr<pool_budget> budget)
-    : executor_(std::move(executor)),
+template <class Protocol>
+basic_server_pool<Protocol>::basic_server_pool(asio::any_io_executor executor, std::size_t backend_index, pool_settings settings,
+                         connect_target target, std::shared_ptr<pool_budget> budget)
+    : pool_member(std::move(executor)),
       backend_index_(backend_index),
       settings_(settings),
       target_(std::move(target)),
@@ -20,12 +24,14 @@ server_pool::server_pool(asio::any_io_executor executor, std::size_t backend_ind
   member_id_ = budget_->join(this, executor_);
 }
 
-server_pool::~server_pool() {
+template <class Protocol>
+basic_server_pool<Protocol>::~basic_server_pool() {
   close_idle();
   budget_->leave(member_id_);
 }
 
-void server_pool::close_idle() noexcept {
+template <class Protocol>
+void basic_server_pool<Protocol>::close_idle() noexcept {
   for (auto& connection : idle_) {
     connection->terminate();
     budget_->unreserve();
@@ -35,13 +41,15 @@ void server_pool::close_idle() noexcept {
   stats_.idle = 0;
 }
 
-bool server_pool::lendable(server_connection& connection, pg::steady_clock::time_point now) const {
+template <class Protocol>
+bool basic_server_pool<Protocol>::lendable(connection_type& connection, steady_clock::time_point now) const {
   const bool recently_used = now - connection.last_used < settings_.check_after;
   return (recently_used || connection.idle_and_healthy()) && now - connection.created_at() < settings_.lifetime &&
          connection.created_at() >= replace_before_;
 }
 
-void server_pool::reconfigure(const pool_settings& settings, const pg::connect_target& target, bool replace_open) {
+template <class Protocol>
+void basic_server_pool<Protocol>::reconfigure(const pool_settings& settings, const connect_target& target, bool replace_open) {
   const auto before = budget_->max();
   settings_ = settings;
   budget_->set_max(settings.max_size);
@@ -50,7 +58,7 @@ void server_pool::reconfigure(const pool_settings& settings, const pg::connect_t
   target_ = target;
   if (target_.addresses == nullptr) target_.addresses = addresses;
   if (replace_open) {
-    replace_before_ = pg::steady_clock::now();
+    replace_before_ = steady_clock::now();
     close_idle_returning_budget();
   }
   // A larger size: clients queued for the old one get the new slots now rather than at their timeout.
@@ -61,12 +69,14 @@ void server_pool::reconfigure(const pool_settings& settings, const pg::connect_t
   }
 }
 
-void server_pool::retire() {
+template <class Protocol>
+void basic_server_pool<Protocol>::retire() {
   retired_ = true;
   close_idle_returning_budget();
 }
 
-void server_pool::close_idle_returning_budget() {
+template <class Protocol>
+void basic_server_pool<Protocol>::close_idle_returning_budget() {
   const auto closed = idle_.size();
   for (auto& connection : idle_) connection->terminate();
   idle_.clear();
@@ -75,9 +85,10 @@ void server_pool::close_idle_returning_budget() {
   for (std::size_t i = 0; i < closed; ++i) release_slot();
 }
 
-std::unique_ptr<server_connection> server_pool::take_idle() {
+template <class Protocol>
+std::unique_ptr<typename Protocol::connection> basic_server_pool<Protocol>::take_idle() {
   if (idle_.empty()) return nullptr;
-  const auto now = pg::steady_clock::now();
+  const auto now = steady_clock::now();
   auto& newest = *idle_.back();
   // Lent without a look at its socket only when used within check_after; anything else is acquire()'s,
   // which checks it (closing and replacing it if the server closed it).
@@ -88,8 +99,9 @@ std::unique_ptr<server_connection> server_pool::take_idle() {
   return connection;
 }
 
-asio::awaitable<acquire_result> server_pool::acquire() {
-  const auto deadline = pg::steady_clock::now() + settings_.wait_timeout;
+template <class Protocol>
+asio::awaitable<basic_acquire_result<Protocol>> basic_server_pool<Protocol>::acquire() {
+  const auto deadline = steady_clock::now() + settings_.wait_timeout;
   // One connection's budget is ours: reserved by us, taken over from a closed idle connection, or
   // reserved for us by whoever freed it (which keeps FIFO order).
   bool reserved = false;
@@ -99,7 +111,7 @@ asio::awaitable<acquire_result> server_pool::acquire() {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
       stats_.idle = idle_.size();
-      if (lendable(*connection, pg::steady_clock::now())) {
+      if (lendable(*connection, steady_clock::now())) {
         if (reserved) release_slot();  // served after all: the reserved budget goes to the next in line
         co_return acquire_result{std::move(connection), {}};
       }
@@ -112,7 +124,7 @@ asio::awaitable<acquire_result> server_pool::acquire() {
     if (reserved || budget_->try_reserve()) {
       reserved = false;
       ++stats_.total;
-      auto connection = std::make_unique<server_connection>(executor_, backend_index_);
+      auto connection = std::make_unique<connection_type>(executor_, backend_index_);
       // A backend named by host name: its address now (backends/pg/address_source.hpp).
       if (target_.addresses != nullptr) target_.endpoint = target_.addresses->endpoint_for_connect(backend_index_);
       auto failure = co_await connection->connect(target_);
@@ -127,12 +139,12 @@ asio::awaitable<acquire_result> server_pool::acquire() {
         co_return acquire_result{nullptr, std::move(failure)};
       }
       ++stats_.connects;
-      learn_parameters(*connection);
+      if (learnt_.empty()) learnt_.learn(*connection);
       co_return acquire_result{std::move(connection), {}};
     }
     // Slow path: the proxy-wide budget is spent. Queue (FIFO over all workers) until a connection is
     // released or a slot freed on any worker, or the wait times out.
-    pool_waiter self(executor_, this);
+    waiter self(executor_, this);
     if (!budget_->enqueue_or_reserve(&self)) {
       reserved = true;
       continue;
@@ -147,13 +159,13 @@ asio::awaitable<acquire_result> server_pool::acquire() {
         --stats_.waiting;
         ++stats_.timeouts;
         co_return acquire_result{
-            nullptr, {errc::pool_timeout, "53300",
-                      "timed out after " + std::to_string(settings_.wait_timeout.count()) +
-                          " ms waiting for a server connection (pool size " + std::to_string(settings_.max_size) +
-                          " for this backend, database and user, whole proxy)"}};
+            nullptr, Protocol::pool_timeout("timed out after " + std::to_string(settings_.wait_timeout.count()) +
+                                            " ms waiting for a server connection (pool size " +
+                                            std::to_string(settings_.max_size) +
+                                            " for this backend, database and user, whole proxy)")};
       }
       // Popped just before the deadline by a worker whose delivery is posted here: wait for it.
-      self.timer.expires_at(pg::steady_clock::time_point::max());
+      self.timer.expires_at(steady_clock::time_point::max());
     }
     --stats_.waiting;
     if (self.handed) co_return acquire_result{std::move(self.handed), {}};
@@ -161,7 +173,8 @@ asio::awaitable<acquire_result> server_pool::acquire() {
   }
 }
 
-void server_pool::release(std::unique_ptr<server_connection> connection, bool reusable) {
+template <class Protocol>
+void basic_server_pool<Protocol>::release(std::unique_ptr<connection_type> connection, bool reusable) {
   // After a reload: a retired pool, a connection opened before its credentials changed, or more
   // connections open than the (lowered) size allows: closed as it comes back, not cut while busy.
   if (retired_ || connection->created_at() < replace_before_ || budget_->over()) reusable = false;
@@ -171,8 +184,8 @@ void server_pool::release(std::unique_ptr<server_connection> connection, bool re
     release_slot();
     return;
   }
-  connection->last_used = pg::steady_clock::now();
-  connection->input().shrink_if_idle();
+  connection->last_used = steady_clock::now();
+  Protocol::on_idle(*connection);
   if (budget_->has_waiters()) {
     if (auto* to = budget_->pop()) {
       hand_over(std::move(connection), to);
@@ -183,15 +196,17 @@ void server_pool::release(std::unique_ptr<server_connection> connection, bool re
   stats_.idle = idle_.size();
 }
 
-void server_pool::release_slot() {
+template <class Protocol>
+void basic_server_pool<Protocol>::release_slot() {
   budget_->unreserve();
   if (!budget_->has_waiters()) return;
   if (auto* to = budget_->pop_with_slot()) grant_slot(to, this);
 }
 
-void server_pool::hand_over(std::unique_ptr<server_connection> connection, pool_waiter* to) {
+template <class Protocol>
+void basic_server_pool<Protocol>::hand_over(std::unique_ptr<connection_type> connection, pool_waiter* to) {
   --stats_.total;
-  server_pool* target = to->pool;
+  basic_server_pool* target = as_pool(to->pool);
   if (target == this) {
     receive(to, std::move(connection));
     return;
@@ -204,36 +219,32 @@ void server_pool::hand_over(std::unique_ptr<server_connection> connection, pool_
   });
 }
 
-void server_pool::receive(pool_waiter* to, std::unique_ptr<server_connection> connection) {
+template <class Protocol>
+void basic_server_pool<Protocol>::receive(pool_waiter* to, std::unique_ptr<connection_type> connection) {
   ++stats_.total;
   // A pool whose first connection came from another worker greets clients with its parameters.
-  learn_parameters(*connection);
-  to->handed = std::move(connection);
+  if (learnt_.empty()) learnt_.learn(*connection);
+  as_waiter(to)->handed = std::move(connection);
   to->woken = true;
   to->timer.cancel();
 }
 
-void server_pool::learn_parameters(server_connection& connection) {
-  // Set once: every connection of a pool logs in to the same server as the same user and database.
-  if (!server_parameters_.empty()) return;
-  server_parameters_ = connection.startup_parameters();
-  greeting_parameters_ = pg::wire::parameter_status_set(server_parameters_);
-}
-
-void server_pool::grant_slot(pool_waiter* to, const server_pool* from) {
+template <class Protocol>
+void basic_server_pool<Protocol>::grant_slot(pool_waiter* to, const pool_member* from) {
   if (to->pool == from) {
     to->woken = true;
     to->timer.cancel();
     return;
   }
-  asio::post(to->pool->executor_, [to] {
+  asio::post(to->pool->executor(), [to] {
     to->woken = true;
     to->timer.cancel();
   });
 }
 
-void server_pool::ask_other_workers() {
-  budget_->for_each_other(this, [this](server_pool* pool, std::uint64_t id, const asio::any_io_executor& executor) {
+template <class Protocol>
+void basic_server_pool<Protocol>::ask_other_workers() {
+  budget_->for_each_other(this, [this](pool_member* pool, std::uint64_t id, const asio::any_io_executor& executor) {
     asio::post(executor, [budget = budget_, pool, id] {
       // Runs on the pool's own thread, the only one that destroys it: a member now is alive now.
       if (budget->is_member(pool, id)) pool->offer_idle();
@@ -241,12 +252,13 @@ void server_pool::ask_other_workers() {
   });
 }
 
-void server_pool::offer_idle() {
+template <class Protocol>
+void basic_server_pool<Protocol>::offer_idle() {
   while (!idle_.empty() && budget_->has_waiters()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
     stats_.idle = idle_.size();
-    if (!lendable(*connection, pg::steady_clock::now())) {
+    if (!lendable(*connection, steady_clock::now())) {
       connection->close();
       --stats_.total;
       release_slot();
@@ -262,8 +274,9 @@ void server_pool::offer_idle() {
   }
 }
 
-void server_pool::reap(pg::steady_clock::time_point now) {
-  const auto expired = [&](const std::unique_ptr<server_connection>& connection) {
+template <class Protocol>
+void basic_server_pool<Protocol>::reap(steady_clock::time_point now) {
+  const auto expired = [&](const std::unique_ptr<connection_type>& connection) {
     return now - connection->last_used >= settings_.idle_timeout ||
            now - connection->created_at() >= settings_.lifetime || !connection->idle_and_healthy();
   };
