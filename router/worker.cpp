@@ -181,7 +181,7 @@ asio::awaitable<void> worker::on_accept_error(listener& from, const boost::syste
     spdlog::warn(
         "worker {}: accept failed: {}{}; {} more accept errors in the last 10 s (at most one line per 10 s); "
         "raise the open-file limit or lower limits.max_client_connections",
-        index_, ec.message(), refused != 0 ? " (the waiting client was refused with 53300)" : "", held_back);
+        index_, ec.message(), refused != 0 ? " (the waiting client was refused: too many clients)" : "", held_back);
   }
   // Back off briefly instead of spinning on a backlog the process cannot take.
   asio::steady_timer pause(io_, out_of_descriptors ? std::chrono::milliseconds(10) : std::chrono::milliseconds(50));

@@ -245,7 +245,7 @@ class worker final : public engine::backend_view {
   std::unordered_set<served_client*> clients_;  // registered sessions
   bool draining_ = false;  // begin_drain ran: no new clients, no new units
   // A descriptor kept open (on /dev/null) and given up when accept() fails for lack of descriptors,
-  // so that the waiting client can be accepted and told 53300 instead of hanging in the backlog.
+  // so that the waiting client can be accepted and refused (too many clients) instead of hanging in the backlog.
   int spare_fd_ = -1;
   bool spare_lost_ = false;  // given up for an accept error and not yet reopened (another thread took its slot)
   trim_policy trim_;  // worker 0: when to give freed memory back after a storm of clients

@@ -938,7 +938,8 @@ void read_mysql(table_reader& reader, mysql_config& mysql) {
   optional_field(reader, "server_version", mysql.server_version, [&](const toml::node& n, const std::string& p) {
     auto version = read_string(n, p, found);
     if (version && (version->empty() || version->find('\0') != std::string::npos || version->size() > 64)) {
-      found.add(n.source(), p, "expected a version string of 1 to 64 characters, like \"5.5.5-10.11.6-MariaDB\"");
+      found.add(n.source(), p,
+                "expected a version string of 1 to 64 bytes without NUL, like \"5.5.5-10.11.6-MariaDB\"");
       return std::optional<std::string>{};
     }
     return version;
@@ -1241,6 +1242,23 @@ config read_config(const toml::table& root_table, const std::string& source, pro
   if (const auto* t = find_table(root, "mysql")) {
     table_reader mysql(*t, "mysql", found);
     read_mysql(mysql, out.mysql);
+    // Every listener sets SO_REUSEPORT: two on one address would both bind, and the kernel would
+    // split clients between the PostgreSQL and the MySQL listener.
+    const auto same_address = [&](const std::string& host, std::uint16_t port) {
+      const auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::" || h == "*"; };
+      return port == out.mysql.listen_port &&
+             (host == out.mysql.listen_host || wildcard(host) || wildcard(out.mysql.listen_host));
+    };
+    const toml::node* at = t->get("listen");
+    const auto clash = [&](std::string_view other) {
+      found.add(at != nullptr ? at->source() : t->source(), "mysql.listen",
+                "the same address as " + std::string(other) + "; the MySQL listener needs a port of its own");
+    };
+    if (same_address(out.listen_host, out.listen_port)) {
+      clash("listen (PostgreSQL clients)");
+    } else if (out.admin.enabled && same_address(out.admin.listen_host, out.admin.listen_port)) {
+      clash("admin.listen");
+    }
   }
   root.report_unknown_keys();
   return out;

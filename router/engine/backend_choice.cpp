@@ -7,9 +7,8 @@
 namespace sluice::router::engine {
 
 backend_choice::backend_choice(backend_view& view, const config::routing_config& routing, worker_stats& stats,
-                               classify::route target, read_requirement need,
-                               std::chrono::steady_clock::time_point now)
-    : view_(view), routing_(routing), stats_(stats), target_(target), need_(need), now_(now) {}
+                               classify::route target, read_requirement need)
+    : view_(view), routing_(routing), stats_(stats), target_(target), need_(need) {}
 
 placement backend_choice::first() {
   if (target_ != classify::route::replica) return {};
@@ -34,7 +33,9 @@ placement backend_choice::pick_read() {
     // primary had not flushed yet (synchronous_commit = off) reaches no replica before the WAL
     // writer's next round: that replica is asked whether it has it already, without waiting.
     if (auto advanced = view_.most_advanced_replica(tried_)) {
-      const auto wait = now_ < need_.unflushed_until ? std::chrono::milliseconds{0} : routing_.causal_wait;
+      // The clock at this pick (a replica that failed before it may have taken connect_timeout).
+      const bool unflushed = std::chrono::steady_clock::now() < need_.unflushed_until;
+      const auto wait = unflushed ? std::chrono::milliseconds{0} : routing_.causal_wait;
       return {placement::kind::replica, *advanced, true, wait};
     }
   }

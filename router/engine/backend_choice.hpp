@@ -35,7 +35,7 @@ class backend_choice {
  public:
   // `target`: the unit's route (decide_route). `need`: what a read must see (read_your_writes).
   backend_choice(backend_view& view, const config::routing_config& routing, worker_stats& stats,
-                 classify::route target, read_requirement need, std::chrono::steady_clock::time_point now);
+                 classify::route target, read_requirement need);
 
   placement first();
   // The replica could not lend a connection (down, refused): another replica, else the fallback.
@@ -52,7 +52,6 @@ class backend_choice {
   worker_stats& stats_;
   classify::route target_;
   read_requirement need_;
-  std::chrono::steady_clock::time_point now_;
   scoring::backend_set tried_;  // replicas that refused this unit a connection
 };
 

@@ -76,8 +76,8 @@ class read_your_writes {
   commit_mark* user_commits_ = nullptr;
   commit_mark* scope_commits_ = nullptr;
   bool global_scope_ = false;
-  // This session's last commit was not flushed on the primary yet: until then, reads needing it go to
-  // the primary's side of the wait (see read_requirement::unflushed_until).
+  // Until then this session's last commit may not be flushed on the primary (synchronous_commit = off):
+  // a replica checked for it is asked without waiting (see read_requirement::unflushed_until).
   std::chrono::steady_clock::time_point unflushed_until_{};
 };
 

@@ -34,7 +34,7 @@ std::string_view pg_sqlstate(refusal_code code) noexcept {
 }
 
 std::string_view pg_sqlstate(const refusal& why) noexcept {
-  if (why.server_sqlstate.size() == 5) return why.server_sqlstate;
+  if (!why.server_sqlstate.empty()) return why.server_sqlstate;
   return pg_sqlstate(why.code);
 }
 

@@ -25,6 +25,7 @@ enum class refusal_code : std::uint8_t {
   protocol_violation,   // malformed, oversized or unexpected client input
   startup_timeout,      // startup and authentication did not finish within limits.startup_timeout
 };
+inline constexpr refusal_code last_refusal_code = refusal_code::startup_timeout;  // for tables over all codes
 
 // One refusal: what and a message for a person ("sluice: ..."). `server_sqlstate` is the backend's own
 // SQLSTATE when a PostgreSQL backend refused (it reaches a PostgreSQL client as it was).

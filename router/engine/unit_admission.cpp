@@ -249,7 +249,8 @@ asio::awaitable<verdict> unit_admission::pass_write_gate(refusal& why) {
 }
 
 void unit_admission::end() {
-  if (!open_) return;
+  // Releases whatever is held even when begin() was not called (a front end that forgot it must not
+  // leave a count behind that a switchover would wait for forever).
   open_ = false;
   if (admitted_) {
     admitted_ = false;

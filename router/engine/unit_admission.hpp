@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -82,7 +83,7 @@ class unit_admission {
   asio::awaitable<stall_wait> wait_for_stalled_primary(std::chrono::steady_clock::time_point since, refusal& why);
 
   void add_db_time(std::chrono::nanoseconds elapsed) noexcept { db_time_ += elapsed; }
-  // Releases the admission and the write-gate count of the unit (no-op when no unit is open).
+  // Releases the admission and the write-gate count of the unit, whatever is held (no-op when nothing).
   void end();
 
   // The tenant for the admin API: the admitted unit's, else the session's when tags cannot change it.

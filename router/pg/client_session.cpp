@@ -291,8 +291,8 @@ client_session::client_session(worker& owner, tcp::socket socket, const tcp::end
 }
 
 client_session::~client_session() {
-  // Normally done already; when a worker stops with this session suspended, its admission, queue
-  // place and write-gate count must not outlive it.
+  // A session's admission, queue place and write-gate count are given back by ~unit_admission (units_),
+  // also when a worker stops with this session suspended.
   if (registered_cancel_) owner_.shared().cancels.remove(cancel_key_.process_id);
   owner_.shared().clients.fetch_sub(1, std::memory_order_relaxed);
   for (auto* pool : pools_) pool->remove_user();
@@ -1181,7 +1181,7 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
   // read_your_writes: reads must see this client's last commit (and, by consistency_scope, its user's
   // or everyone's through this sluice).
   const auto need = read_your_writes_.requirement(kind.routing_hint, owner_);
-  engine::backend_choice choice(owner_, routing, stats, target, need, std::chrono::steady_clock::now());
+  engine::backend_choice choice(owner_, routing, stats, target, need);
   auto place = choice.first();
   if (place.what == engine::placement::kind::refused) {
     refuse(no_replica_refusal());
@@ -1286,7 +1286,9 @@ asio::awaitable<client_session::outcome> client_session::attach(classify::route 
       // read_your_writes: remember to take the commit's WAL position when this work ends, where a
       // later read may go to a replica (not with read_write_split off or no replica configured: there
       // it would be a round trip per transaction for nothing).
-      if (target == classify::route::primary && reads_may_leave_primary()) read_your_writes_.note_write();
+      if (read_your_writes_.enabled() && target == classify::route::primary && reads_may_leave_primary()) {
+        read_your_writes_.note_write();
+      }
     }
     SPDLOG_DEBUG("user '{}': {} -> backend '{}'", user_name_, is_read ? "read" : "write",
                  shared.cfg().backends[chosen].name);

@@ -120,6 +120,14 @@ password = "pw"
        {"mysql.users[0].password_hash", "not both"}},
       {"[mysql]\n" + backend + user + user, {"mysql.users[1].name", "duplicate name \"app\""}},
       {"[mysql]\nserver_version = \"\"\n" + backend + user, {"t.toml:2:", "mysql.server_version"}},
+      {"[mysql]\nserver_version = \"" + std::string(65, 'v') + "\"\n" + backend + user,
+       {"t.toml:2:", "mysql.server_version", "1 to 64 bytes"}},
+      {"[mysql]\nlocal_infile = \"yes\"\n" + backend + user, {"t.toml:2:", "mysql.local_infile", "expected true or false"}},
+      {"[mysql]\nlisten = \"127.0.0.1:6432\"\n" + backend + user,
+       {"t.toml:2:", "key 'mysql.listen'", "the same address as listen (PostgreSQL clients)"}},
+      {"[mysql]\nlisten = \"0.0.0.0:6432\"\n" + backend + user, {"the same address as listen"}},
+      {"[mysql]\n" + backend + backend + user, {"mysql.backends[1].name", "duplicate name \"maria1\"",
+                                                   "a second primary"}},
   };
   for (const auto& c : cases) {
     INFO("config:\n" << c.text);

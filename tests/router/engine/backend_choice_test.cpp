@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "router/engine/backend_choice.hpp"
@@ -55,7 +56,8 @@ config::routing_config routing_with(config::read_fallback fallback) {
   return routing;
 }
 
-const auto now = std::chrono::steady_clock::time_point{} + 1h;
+// read_your_writes::publish takes the time of the commit; backend_choice reads the clock at each pick.
+const auto now = std::chrono::steady_clock::now();
 
 }  // namespace
 
@@ -65,11 +67,11 @@ TEST_CASE("backend_choice: writes go to the primary, reads to a replica", "[engi
   worker_stats stats;
   const auto routing = routing_with(config::read_fallback::primary);
 
-  engine::backend_choice write(backends, routing, stats, classify::route::primary, {}, now);
+  engine::backend_choice write(backends, routing, stats, classify::route::primary, {});
   CHECK(write.first().what == kind::primary);
   CHECK(backends.asked_min_positions.empty());  // a write never asks for a replica
 
-  engine::backend_choice read(backends, routing, stats, classify::route::replica, {}, now);
+  engine::backend_choice read(backends, routing, stats, classify::route::replica, {});
   const auto place = read.first();
   CHECK(place.what == kind::replica);
   CHECK(place.backend == 1);
@@ -83,7 +85,7 @@ TEST_CASE("backend_choice: unreachable replicas are skipped, then routing.fallba
 
   SECTION("fallback = primary") {
     const auto routing = routing_with(config::read_fallback::primary);
-    engine::backend_choice read(backends, routing, stats, classify::route::replica, {}, now);
+    engine::backend_choice read(backends, routing, stats, classify::route::replica, {});
     REQUIRE(read.first().backend == 1);
     const auto second = read.replica_unreachable(1);
     CHECK(second.what == kind::replica);
@@ -94,7 +96,7 @@ TEST_CASE("backend_choice: unreachable replicas are skipped, then routing.fallba
   }
   SECTION("fallback = error") {
     const auto routing = routing_with(config::read_fallback::error);
-    engine::backend_choice read(backends, routing, stats, classify::route::replica, {}, now);
+    engine::backend_choice read(backends, routing, stats, classify::route::replica, {});
     REQUIRE(read.first().backend == 1);
     REQUIRE(read.replica_unreachable(1).backend == 2);
     CHECK(read.replica_unreachable(2).what == kind::refused);
@@ -103,7 +105,7 @@ TEST_CASE("backend_choice: unreachable replicas are skipped, then routing.fallba
   SECTION("no replica at all") {
     backends.replayed = {std::nullopt};
     const auto routing = routing_with(config::read_fallback::error);
-    engine::backend_choice read(backends, routing, stats, classify::route::replica, {}, now);
+    engine::backend_choice read(backends, routing, stats, classify::route::replica, {});
     CHECK(read.first().what == kind::refused);
   }
 }
@@ -116,7 +118,7 @@ TEST_CASE("backend_choice: read_your_writes picks a replica that replayed the co
   const auto routing = routing_with(config::read_fallback::primary);
 
   SECTION("a replica's probe shows the position: no check") {
-    engine::backend_choice read(backends, routing, stats, classify::route::replica, {200, {}}, now);
+    engine::backend_choice read(backends, routing, stats, classify::route::replica, {200, {}});
     const auto place = read.first();
     CHECK(place.what == kind::replica);
     CHECK(place.backend == 2);
@@ -124,7 +126,7 @@ TEST_CASE("backend_choice: read_your_writes picks a replica that replayed the co
     CHECK(backends.asked_min_positions.back() == 200);
   }
   SECTION("younger than every probe: the furthest replica is checked, waiting causal_wait") {
-    engine::backend_choice read(backends, routing, stats, classify::route::replica, {300, {}}, now);
+    engine::backend_choice read(backends, routing, stats, classify::route::replica, {300, {}});
     const auto place = read.first();
     CHECK(place.what == kind::replica);
     CHECK(place.backend == 2);
@@ -135,10 +137,28 @@ TEST_CASE("backend_choice: read_your_writes picks a replica that replayed the co
     CHECK(stats.causal_primary_reads == 1);
   }
   SECTION("a commit not flushed yet: the check does not wait") {
-    engine::backend_choice read(backends, routing, stats, classify::route::replica, {300, now + 100ms}, now);
+    engine::backend_choice read(backends, routing, stats, classify::route::replica,
+                                {300, std::chrono::steady_clock::now() + 1h});
     const auto place = read.first();
     CHECK(place.causal_check);
     CHECK(place.causal_wait == 0ms);
+  }
+  SECTION("the unflushed window is judged at each pick, not once per unit") {
+    backends.replayed = {std::nullopt, 250, 240};
+    engine::backend_choice read(backends, routing, stats, classify::route::replica,
+                                {300, std::chrono::steady_clock::now() + 30ms});
+    const auto first = read.first();
+    REQUIRE(first.backend == 1);
+    CHECK(first.causal_wait == 0ms);
+    // The first replica took longer than the window to refuse a connection: the next one is checked
+    // with the full causal_wait, since the commit is flushed by now.
+    std::this_thread::sleep_for(40ms);
+    const auto second = read.replica_unreachable(1);
+    CHECK(second.what == kind::replica);
+    CHECK(second.backend == 2);
+    CHECK(second.causal_check);
+    CHECK(second.causal_wait == 50ms);
+    CHECK(read.replica_unreachable(2).what == kind::primary);  // then the fallback
   }
 }
 
