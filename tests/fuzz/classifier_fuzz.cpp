@@ -1,6 +1,7 @@
 // libFuzzer target for the SQL classifier: for any bytes, classify() and extract_session_sets() never
 // crash, and their answers agree with each other (set_config() calls and DO blocks set settings that
 // extract_session_sets cannot list); where the fast path answers, it answers as the full path does.
+// The MySQL dialect (in each sql_mode lexing variant) gets the same bytes and the same invariants.
 #include "router/classify/classifier.hpp"
 
 #include <cctype>
@@ -57,6 +58,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (s.kind == set_kind::set && s.value.empty()) {
       __builtin_trap();
     }
+  }
+  if (c.uses_previous_result) {
+    __builtin_trap();  // a MySQL-only flag
+  }
+
+  // MySQL / MariaDB: default sql_mode, NO_BACKSLASH_ESCAPES, ANSI_QUOTES.
+  for (int mode = 0; mode < 3; ++mode) {
+    options my{write_functions};
+    my.dialect = sql_dialect::mysql;
+    my.no_backslash_escapes = mode == 1;
+    my.ansi_quotes = mode == 2;
+    const classification m = classify(sql, my);
+    if (m != classify_full(sql, my) || classify_fast(sql, my, fast)) {
+      __builtin_trap();  // MySQL has no fast path: classify is classify_full
+    }
+    if (m.pins_session && m.target != route::primary) {
+      __builtin_trap();
+    }
+    if (m.empty && (m.target != route::replica || m.statement_count_multiple || m.begins_transaction)) {
+      __builtin_trap();
+    }
+    if (m.read_only_transaction && !m.begins_transaction) {
+      __builtin_trap();
+    }
+    if (m.calls_functions || m.resets_server_state) {
+      __builtin_trap();  // PostgreSQL-only flags
+    }
+    (void)find_tag(sql, "tenant", sql_dialect::mysql);
   }
   return 0;
 }

@@ -1218,3 +1218,31 @@ TEST_CASE("classify_fast: agrees with classify_full on the table, its prefixes a
   CHECK(fast * 5 > total);
   WARN("fast path answered " << fast << " of " << total);
 }
+
+// The MySQL dialect (its table is in mysql_dialect_test.cpp; the counting allocator lives here).
+TEST_CASE("classify: the MySQL dialect allocates nothing either", "[classify][mysql]") {
+  options my{user_functions};
+  my.dialect = sql_dialect::mysql;
+  const std::string_view statements[] = {
+      "SELECT c FROM sbtest1 WHERE id=51",
+      "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;",
+      "/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;",
+      "START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */",
+      "INSERT INTO `t1` VALUES (1,'a\\'b','x; DELETE FROM t1')",
+      "SELECT `app`.`log_event`(1), GET_LOCK('a', 1), LAST_INSERT_ID() FROM t FOR UPDATE",
+      "# sluice: replica\n/* tenant=acme */ SELECT @x := 1 INTO @y",
+      "CREATE PROCEDURE p() BEGIN CASE WHEN 1 THEN SELECT 1; END CASE; END; SELECT 1",
+      "SET STATEMENT max_statement_time = 1 FOR EXPLAIN FORMAT=JSON SELECT * FROM t",
+      "SET NAMES utf8mb4, @@session.autocommit = 0, GLOBAL x = 1, sql_log_bin = 0",
+      "SHOW FULL PROCESSLIST; SHOW WARNINGS; GET DIAGNOSTICS @n = NUMBER",
+  };
+  std::size_t replicas = 0;
+  const auto allocations = sluice::testing::allocations_in([&] {
+    for (const std::string_view sql : statements) {
+      replicas += classify(sql, my).target == route::replica ? 1 : 0;
+      replicas += find_tag(sql, "tenant", sql_dialect::mysql).empty() ? 0 : 1;
+    }
+  });
+  CHECK(allocations == 0);
+  CHECK(replicas == 3);  // the sysbench SELECT, the EXPLAIN of a SELECT, and the tag
+}

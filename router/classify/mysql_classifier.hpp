@@ -1,0 +1,17 @@
+// The MySQL / MariaDB dialect's entry points, for classifier.cpp's classify(), classify_full() and
+// find_tag() (sql_dialect::mysql). Internal to router/classify/: callers use classifier.hpp.
+#pragma once
+
+#include "router/classify/classifier.hpp"
+
+#include <string_view>
+
+namespace sluice::router::classify {
+
+// classify_full for sql_dialect::mysql (there is no MySQL fast path). Never allocates, never throws.
+classification classify_mysql(std::string_view sql, const options& opts) noexcept;
+
+// find_tag for sql_dialect::mysql: # comments carry tags too, executable comments are code.
+std::string_view find_tag_mysql(std::string_view sql, std::string_view key) noexcept;
+
+}  // namespace sluice::router::classify
