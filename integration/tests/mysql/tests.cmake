@@ -40,3 +40,12 @@ target_link_libraries(sluice_mysql_login_server_probe PRIVATE sluice_mysql_auth)
 target_compile_options(sluice_mysql_login_server_probe PRIVATE ${SLUICE_WARNINGS})
 sluice_mysql_test(mysql_client_login TIMEOUT 60
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/client_login_test.py $<TARGET_FILE:sluice_mysql_login_server_probe>)
+
+# The MySQL server connection and pool (backends/mysql/server_connection, pool_protocol) on Asio against
+# the primary: lend, query, reuse, KILL found by idle_and_healthy and replaced, pool_timeout 1040/08004,
+# ed25519, refused logins (1045, unknown database), with and without CLIENT_DEPRECATE_EOF, COM_QUIT.
+add_executable(sluice_mysql_server_pool_probe ${CMAKE_CURRENT_LIST_DIR}/server_pool_probe.cpp)
+target_link_libraries(sluice_mysql_server_pool_probe PRIVATE sluice_backends)
+target_compile_options(sluice_mysql_server_pool_probe PRIVATE ${SLUICE_WARNINGS})
+sluice_mysql_test(mysql_server_pool TIMEOUT 90
+    COMMAND bash -c "source <(integration/mariadb_sandbox.sh env) && exec \"$0\"" $<TARGET_FILE:sluice_mysql_server_pool_probe>)
