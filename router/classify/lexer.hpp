@@ -8,18 +8,20 @@
 
 namespace sluice::router::classify {
 
+// The kinds of tokens, as this lexer makes them; mysql_lexer.hpp makes the same kinds from MySQL's rules
+// (its forms in brackets).
 enum class token_kind {
   end,            // no more input (text is empty, at the end of the input)
   word,           // unquoted identifier or keyword: compare case-insensitively
-  quoted_ident,   // "identifier" or U&"identifier": compare exactly, after unescaping
-  string,         // 'x', E'x', B'x', X'x', N'x', U&'x'
-  dollar_string,  // $$x$$ or $tag$x$tag$
+  quoted_ident,   // "identifier" or U&"identifier": compare exactly, after unescaping [`ident`]
+  string,         // 'x', E'x', B'x', X'x', N'x', U&'x' ['x' and "x" with backslash escapes, X'', B'', N'']
+  dollar_string,  // $$x$$ or $tag$x$tag$ [none]
   number,         // 42, 3.14, .5, 1e-9, 0x1F, 1_000
-  param,          // $1
-  op,             // operator: a run of + - * / < > = ~ ! @ # % ^ & | ` ?
-  punct,          // one of , ( ) [ ] . ; :
-  line_comment,   // -- up to (not including) the end of the line
-  block_comment,  // /* */, nested as PostgreSQL nests them
+  param,          // $1 [none: ? is an op]
+  op,             // operator: a run of + - * / < > = ~ ! @ # % ^ & | ` ? [@, @@ and := on their own]
+  punct,          // one of , ( ) [ ] . ; : [and { }]
+  line_comment,   // -- up to (not including) the end of the line [# and "-- " comments]
+  block_comment,  // /* */, nested as PostgreSQL nests them [not nested; /*! */ is code, not a comment]
   other,          // any other byte (PostgreSQL would reject it), or a '$' that starts nothing
 };
 
