@@ -8,6 +8,7 @@
 #include "backends/mysql/wire/packet.hpp"
 #include "backends/mysql/wire/payload_writer.hpp"
 #include "backends/mysql/wire/prepared_statement.hpp"
+#include "backends/mysql/wire/response_tracker.hpp"
 #include "backends/mysql/wire/resultset.hpp"
 
 #include <algorithm>
@@ -287,6 +288,30 @@ void consume(bytes_view input, wire::byte_buffer& joined, wire::byte_buffer& scr
   }
 }
 
+// The response tracker fed the input's messages as a server's answers: the first byte picks the command
+// and the capability set, and a command starts again whenever a response is done. Whatever the bytes,
+// it ends in a defined step and never reads past a message.
+void track_responses(bytes_view input) {
+  if (input.empty()) return;
+  const std::uint8_t command = input[0];
+  wire::response_tracker tracker(cap_sets[command % std::size(cap_sets)]);
+  tracker.on_command(command);
+  input = input.subspan(1);
+  while (!input.empty()) {
+    const auto framed = wire::frame_message(input, max_message_size);
+    if (framed.status != codec_errc::ok) return;
+    const auto& m = framed.message;
+    const auto result = tracker.on_packet(m.first_chunk(), m.payload_size);
+    if (result == wire::response_tracker::step::done || result == wire::response_tracker::step::error) {
+      require(result == wire::response_tracker::step::error || tracker.idle());
+      tracker.on_command(command);
+    } else if (result == wire::response_tracker::step::local_infile) {
+      tracker.on_infile_sent();
+    }
+    input = input.subspan(m.wire.size());
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -296,5 +321,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   consume(input, joined, scratch);
   // Decoders must also cope with any bytes, not just framed payloads.
   decode_all(input, scratch);
+  track_responses(input);
   return 0;
 }
