@@ -242,9 +242,3 @@ token lexer::oper(std::size_t start) noexcept {
 }
 
 }  // namespace sluice::router::classify
-
-// The MySQL dialect's classifier compiles in this translation unit, apart from classifier.cpp's PostgreSQL
-// classifier: in one unit with it, the compiler inlined the PostgreSQL path differently and made it up to
-// 10 % slower (tests/bench/classify_bench.cpp). router/CMakeLists.txt lists classifier.cpp and lexer.cpp;
-// once it lists mysql_classifier.cpp too, this include goes.
-#include "router/classify/mysql_classifier.cpp"  // NOLINT(bugprone-suspicious-include)
