@@ -16,6 +16,7 @@
 
 #include "backends/errc.hpp"
 #include "backends/mysql/auth/server_login.hpp"
+#include "backends/mysql/session_variables.hpp"
 #include "backends/mysql/wire/constants.hpp"
 #include "backends/mysql/wire/packet.hpp"
 #include "backends/pg/address_source.hpp"
@@ -130,6 +131,9 @@ class server_connection {
   // The server status flags of the latest OK or EOF seen on this connection (the login's OK until the
   // front end updates it): SERVER_STATUS_IN_TRANS, SERVER_STATUS_AUTOCOMMIT ...
   std::uint16_t status_flags = 0;
+  // The schema and tracked session variables in force on this connection as the front end last learnt
+  // them from its OK packets: each borrower replays only what differs from its client's.
+  session_variables state;
 
   steady_clock::time_point created_at() const noexcept { return created_at_; }
   steady_clock::time_point last_used = steady_clock::now();

@@ -1,10 +1,10 @@
 // session_variables: the session-state tracker's entries (MariaDB "OK_Packet", session state info;
 // MySQL "Session state information") folded into one state, and the SET that reproduces it.
-#include "router/mysql/session_variables.hpp"
+#include "backends/mysql/session_variables.hpp"
 
 #include <algorithm>
 
-namespace sluice::router::mysql {
+namespace sluice::backends::mysql {
 
 namespace {
 
@@ -117,4 +117,4 @@ bool session_variables::replay_sql(const session_variables& server, bool backsla
   return any;
 }
 
-}  // namespace sluice::router::mysql
+}  // namespace sluice::backends::mysql

@@ -7,9 +7,9 @@
 
 #include "backends/mysql/wire/constants.hpp"
 #include "backends/mysql/wire/generic_response.hpp"
-#include "router/mysql/session_variables.hpp"
+#include "backends/mysql/session_variables.hpp"
 
-using sluice::router::mysql::session_variables;
+using sluice::backends::mysql::session_variables;
 namespace wire = sluice::backends::mysql::wire;
 
 TEST_CASE("session_variables: learnt from the session-state tracker", "[mysql][session_variables]") {

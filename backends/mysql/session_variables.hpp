@@ -12,9 +12,8 @@
 
 #include "backends/mysql/wire/generic_response.hpp"
 
-namespace sluice::router::mysql {
+namespace sluice::backends::mysql {
 
-namespace wire = backends::mysql::wire;
 
 class session_variables {
  public:
@@ -57,4 +56,4 @@ class session_variables {
   std::vector<std::pair<std::string, std::string>> variables_;  // sorted by name
 };
 
-}  // namespace sluice::router::mysql
+}  // namespace sluice::backends::mysql
