@@ -1,6 +1,7 @@
 // mysql::server_connection and MySQL's pool against a fake server on 127.0.0.1 that speaks scripted bytes
 // (the greeting is a real MariaDB 10.11 capture): login OK, ERR 1045 and 1049, a silent server (timeout),
-// a close mid-login, an AuthSwitchRequest, liveness, COM_QUIT, rebind, and pool reuse and pool_timeout.
+// a close mid-login, an AuthSwitchRequest, liveness, COM_QUIT, rebind, pool reuse and pool_timeout, and a
+// connection handed over between two workers (io_contexts on threads of their own).
 #include "backends/mysql/pool_protocol.hpp"
 #include "backends/mysql/server_connection.hpp"
 
@@ -11,6 +12,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -24,8 +28,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -37,6 +43,13 @@ namespace auth = sluice::backends::mysql::auth;
 namespace capture = sluice::backends::mysql::wire::test::capture;
 using sluice::errc;
 using wire::test::from_hex;
+
+// GCC 12 inlines the coroutine lambdas' ramps and then reports Asio's awaitable_frame_base operator new
+// (unsized) and its sized operator delete as mismatched: a known false positive, GCC PR
+// middle-end/109224 (as in tests/backends/pool/server_pool_test.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace {
 
@@ -169,10 +182,16 @@ class fake_server {
       case script::silent:
         co_return;
     }
-    // Logged in: record what the client sends until it closes.
+    // Logged in: record what the client sends until it closes; a command other than COM_QUIT gets an OK.
     for (;;) {
       if (!co_await read_packet(*peer, in, seq, payload)) break;
       seen.after_login.push_back(payload);
+      if (payload.empty() || payload[0] == wire::com_quit) continue;
+      wire::byte_buffer ok_out;
+      wire::ok_packet ok;
+      ok.status_flags = wire::server_status_autocommit;
+      wire::encode_ok(ok_out, static_cast<std::uint8_t>(seq + 1), mysql::default_capabilities, ok);
+      co_await send(*peer, ok_out);
     }
     ++seen.closed_by_client;
   }
@@ -508,4 +527,72 @@ TEST_CASE("mysql server_pool returns a refused login as the acquire's failure", 
   CHECK(pool.stats().connect_failures == 1);
   CHECK(pool.stats().total == 0);
   CHECK(pool.learnt().empty());
+}
+
+TEST_CASE("mysql server_pool hands a released connection to a waiter on another worker, which uses it there",
+          "[mysql][server_pool][threads]") {
+  // Two workers (a, b) sharing one budget of 1, and the fake server, each an io_context on its own thread.
+  asio::io_context srv, a, b;
+  auto guard_srv = asio::make_work_guard(srv), guard_a = asio::make_work_guard(a), guard_b = asio::make_work_guard(b);
+  fake_server server(srv, script::ok);
+  auto budget = std::make_shared<sluice::backends::pool::pool_budget>(1);
+  sluice::backends::pool::pool_settings settings;
+  settings.max_size = 1;
+  settings.wait_timeout = 2000ms;
+  settings.check_after = 0ms;
+  std::optional<mysql::server_pool> pool_a, pool_b;
+  pool_a.emplace(a.get_executor(), 0, settings, target_for(server), budget);
+  pool_b.emplace(b.get_executor(), 0, settings, target_for(server), budget);
+  std::vector<std::thread> threads;
+  for (auto* io : {&srv, &a, &b}) threads.emplace_back([io] { io->run(); });
+  const auto on = [](asio::io_context& io, auto f) { return asio::post(io, asio::use_future(std::move(f))).get(); };
+
+  auto held = asio::co_spawn(a, pool_a->acquire(), asio::use_future).get();
+  REQUIRE(held.connection);
+  const auto* identity = held.connection.get();
+  auto waiting = asio::co_spawn(b, pool_b->acquire(), asio::use_future);
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (!budget->has_waiters() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  REQUIRE(budget->has_waiters());
+  on(a, [&] { pool_a->release(std::move(held.connection), true); });
+  auto got = waiting.get();
+  REQUIRE(got.connection);
+  CHECK(got.connection.get() == identity);
+  CHECK(got.connection->thread_id() == 3);
+  CHECK(on(srv, [&] { return server.seen.accepted; }) == 1);
+  CHECK(on(b, [&] { return pool_b->learnt().server_version; }) == "5.5.5-10.11.19-MariaDB-0+deb12u1");
+
+  // A COM_PING on worker b, answered by an OK read there: the socket moved to b's reactor.
+  auto& moved = *got.connection;
+  const auto pinged = asio::co_spawn(b, [&]() -> asio::awaitable<bool> {
+    wire::byte_buffer out;
+    wire::encode_command(out, 0, wire::com_ping);
+    auto [write_ec, written] = co_await asio::async_write(moved.socket(), asio::buffer(out), use_tuple);
+    if (write_ec) co_return false;
+    const auto [frame, read_ec] = co_await mysql::read_message(moved.socket(), moved.input(), 1 << 20);
+    if (read_ec || frame.status != wire::codec_errc::ok) co_return false;
+    const bool ok = frame.message.first_sequence_id == 1 && wire::is_ok_packet(frame.message.payload(), moved.capabilities());
+    moved.input().consume(frame.message.wire.size());
+    co_return ok;
+  }, asio::use_future).get();
+  CHECK(pinged);
+  CHECK(on(b, [&] { return moved.idle_and_healthy(); }));
+  on(b, [&] { pool_b->release(std::move(got.connection), true); });
+  CHECK(on(b, [&] { return pool_b->stats().idle; }) == 1);
+  CHECK(on(a, [&] { return pool_a->stats().total; }) == 0);
+
+  // Each pool goes on its own worker's thread (the idle one with a COM_QUIT), then the threads stop.
+  on(a, [&] { pool_a.reset(); });
+  on(b, [&] { pool_b.reset(); });
+  const auto quit_deadline = std::chrono::steady_clock::now() + 2s;
+  while (on(srv, [&] { return server.seen.closed_by_client; }) == 0 && std::chrono::steady_clock::now() < quit_deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const auto after_login = on(srv, [&] { return server.seen.after_login; });
+  CHECK(after_login == std::vector<wire::byte_buffer>{{wire::com_ping}, {wire::com_quit}});
+  guard_srv.reset();
+  guard_a.reset();
+  guard_b.reset();
+  for (auto* io : {&srv, &a, &b}) io->stop();
+  for (auto& t : threads) t.join();
 }
