@@ -63,6 +63,9 @@ enum class script {
   silent,                // send nothing at all, not even the greeting; keep the connection open
   close_after_response,  // read it, then close without answering
   auth_switch,           // read it, switch to mysql_native_password with a new scramble, check, OK
+  ok_bytewise,           // as ok, but every byte the server sends is a write of its own
+  wrong_sequence,        // the greeting with sequence id 1 instead of 0
+  oversized,             // a packet header announcing a 16 MiB - 1 greeting
 };
 
 // The 20-byte scramble of the captured greeting (parts 1 and 2).
@@ -129,13 +132,28 @@ class fake_server {
     co_return true;
   }
 
-  static asio::awaitable<void> send(tcp::socket& peer, const wire::byte_buffer& bytes) {
-    co_await asio::async_write(peer, asio::buffer(bytes), use_tuple);
+  asio::awaitable<void> send(tcp::socket& peer, const wire::byte_buffer& bytes) {
+    if (script_ != script::ok_bytewise) {
+      co_await asio::async_write(peer, asio::buffer(bytes), use_tuple);
+      co_return;
+    }
+    for (const auto byte : bytes) {
+      auto [ec, n] = co_await asio::async_write(peer, asio::buffer(&byte, 1), use_tuple);
+      if (ec) co_return;
+      asio::steady_timer pause(peer.get_executor(), 1ms);  // so the client reads them apart
+      co_await pause.async_wait(use_tuple);
+    }
   }
 
   asio::awaitable<void> serve(std::shared_ptr<tcp::socket> peer, std::uint32_t thread_id) {
     if (script_ == script::silent) co_return;  // held open in peers, never written to
+    if (script_ == script::oversized) {
+      const auto header = from_hex("ffffff000a");
+      co_await send(*peer, header);
+      co_return;
+    }
     auto greeting = from_hex(capture::handshake);
+    if (script_ == script::wrong_sequence) greeting[wire::sequence_id_offset] = 1;
     // The connection id follows the version's NUL: header (4), protocol version (1), version, NUL.
     const auto nul = std::find(greeting.begin() + 5, greeting.end(), 0);
     const auto at = static_cast<std::size_t>(nul - greeting.begin()) + 1;
@@ -150,6 +168,7 @@ class fake_server {
     wire::byte_buffer out;
     switch (script_) {
       case script::ok:
+      case script::ok_bytewise:
         co_await send(*peer, from_hex(capture::ok_login));
         break;
       case script::err_1045:
@@ -180,6 +199,8 @@ class fake_server {
         break;
       }
       case script::silent:
+      case script::wrong_sequence:
+      case script::oversized:
         co_return;
     }
     // Logged in: record what the client sends until it closes; a command other than COM_QUIT gets an OK.
@@ -391,6 +412,30 @@ TEST_CASE("mysql server_connection: nobody listening is server_connect", "[mysql
   CHECK(failure.message.rfind("connect: ", 0) == 0);
 }
 
+TEST_CASE("mysql server_connection: a login whose bytes arrive one at a time", "[mysql][server_connection]") {
+  asio::io_context io;
+  fake_server server(io, script::ok_bytewise);
+  mysql::server_connection connection(io.get_executor(), 0);
+  const auto failure = connect(io, connection, target_for(server));
+  REQUIRE(failure.code == errc::ok);
+  CHECK(connection.thread_id() == 3);
+  CHECK(connection.input().empty());
+  CHECK(connection.idle_and_healthy());
+}
+
+TEST_CASE("mysql server_connection: packets it cannot follow are server_protocol", "[mysql][server_connection]") {
+  const auto kind = GENERATE(script::wrong_sequence, script::oversized);
+  asio::io_context io;
+  fake_server server(io, kind);
+  mysql::server_connection connection(io.get_executor(), 0);
+  const auto failure = connect(io, connection, target_for(server));
+  CHECK(failure.code == sluice::errc::server_protocol);
+  CHECK(failure.sqlstate == mysql::sqlstate_link_failure);
+  CHECK(failure.server_errno == 0);
+  CHECK(failure.message.find(kind == script::oversized ? "oversized" : "out of order") != std::string::npos);
+  CHECK(server.seen.responses.empty());  // nothing was sent to a server that makes no sense
+}
+
 TEST_CASE("mysql server_connection follows an AuthSwitchRequest", "[mysql][server_connection]") {
   asio::io_context io;
   fake_server server(io, script::auth_switch);
@@ -595,4 +640,50 @@ TEST_CASE("mysql server_pool hands a released connection to a waiter on another 
   guard_b.reset();
   for (auto* io : {&srv, &a, &b}) io->stop();
   for (auto& t : threads) t.join();
+}
+
+namespace {
+// An address_source that names the fake server and counts failed connects.
+struct fake_addresses final : mysql::address_source {
+  tcp::endpoint now;
+  int asked = 0;
+  int failed = 0;
+  tcp::endpoint endpoint_for_connect(std::size_t) override {
+    ++asked;
+    return now;
+  }
+  void connect_failed(std::size_t) override { ++failed; }
+};
+}  // namespace
+
+TEST_CASE("mysql server_pool asks the target's address source at each connect", "[mysql][server_pool]") {
+  asio::io_context io;
+  fake_server server(io, script::ok);
+  fake_addresses addresses;
+  {
+    tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    addresses.now = probe.local_endpoint();
+  }  // closed: the first connect is refused
+  auto target = target_for(server);
+  target.endpoint = tcp::endpoint();  // unused: the source decides
+  target.addresses = &addresses;
+  mysql::server_pool pool(io.get_executor(), 0, {}, target);
+  const auto acquire = [&]() {
+    std::optional<mysql::acquire_result> result;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { result = co_await pool.acquire(); }, asio::detached);
+    run_until(io, [&] { return result.has_value(); });
+    REQUIRE(result);
+    return std::move(*result);
+  };
+  auto refused = acquire();
+  CHECK(refused.failure.code == errc::server_connect);
+  CHECK(addresses.asked == 1);
+  CHECK(addresses.failed == 1);
+  addresses.now = server.endpoint();  // the name moved
+  auto moved = acquire();
+  REQUIRE(moved.connection);
+  CHECK(moved.connection->endpoint() == server.endpoint());
+  CHECK(addresses.asked == 2);
+  CHECK(addresses.failed == 1);
+  pool.release(std::move(moved.connection), true);
 }
