@@ -4,7 +4,9 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -15,6 +17,18 @@ namespace sluice::router {
 
 class worker;
 
+// What a front end keeps per worker (its server pools, which backends are marked down): made by the
+// worker when it listens for that front end, destroyed after the worker's io_context (sessions
+// suspended there still return connections to it).
+class worker_extension {
+ public:
+  virtual ~worker_extension() = default;
+  // The worker is stopping: close idle server connections while its io_context still exists.
+  virtual void shutdown() noexcept {}
+  // Once a second from the worker's maintenance timer: close idle connections past their time.
+  virtual void maintain(std::chrono::steady_clock::time_point now) { (void)now; }
+};
+
 struct front_end {
   std::string_view protocol;  // "postgresql", "mysql": for logs
   // Spawns a session for `socket` on `owner`'s io_context.
@@ -22,6 +36,8 @@ struct front_end {
   // The bytes a just-accepted client is sent when it is refused before its session starts (it has
   // sent nothing yet): PostgreSQL's FATAL ErrorResponse, MySQL's ERR packet in place of the handshake.
   void (*encode_refusal)(std::vector<std::uint8_t>& out, engine::refusal_code code, std::string_view message);
+  // The front end's per-worker state, if it keeps any (nullptr: none).
+  std::unique_ptr<worker_extension> (*make_extension)(worker& owner) = nullptr;
 };
 
 // A session as its worker sees it: listed by the admin API, told to go at shutdown.

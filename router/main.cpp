@@ -23,6 +23,7 @@
 #include "router/config/config.hpp"
 #include "router/failover/orchestrator.hpp"
 #include "router/failover/pg_admin.hpp"
+#include "router/mysql/client_session.hpp"
 #include "router/pg/client_session.hpp"
 #include "router/reloader.hpp"
 #include "router/shared_state.hpp"
@@ -101,6 +102,12 @@ int main(int argc, char** argv) {
       workers.back()->listen(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(shared->cfg().listen_host),
                                                       shared->cfg().listen_port),
                              sluice::router::pg::postgresql_front_end);
+      const auto& mysql = shared->cfg().mysql;
+      if (mysql.enabled) {
+        workers.back()->listen(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(mysql.listen_host),
+                                                              mysql.listen_port),
+                               sluice::router::mysql::mysql_front_end);
+      }
     }
   } catch (const std::exception& error) {
     spdlog::critical("cannot listen on {}:{}: {}", shared->cfg().listen_host, shared->cfg().listen_port, error.what());
@@ -108,6 +115,10 @@ int main(int argc, char** argv) {
   }
   spdlog::info("sluice listening on {}:{} with {} workers, {} backends", shared->cfg().listen_host,
                shared->cfg().listen_port, workers.size(), shared->cfg().backends.size());
+  if (shared->cfg().mysql.enabled) {
+    spdlog::info("sluice listening for MySQL clients on {}:{}, {} MySQL backends", shared->cfg().mysql.listen_host,
+                 shared->cfg().mysql.listen_port, shared->cfg().mysql.backends.size());
+  }
 
   // The admin API (docs/admin-api.md): bound now, so a taken port or a missing token stops start-up;
   // served on its own thread once the workers run. POST /reload is SIGHUP's reload; switchover and

@@ -74,6 +74,7 @@ worker::~worker() {
   for (auto& by_key : pools_) {
     for (auto& [key, pool] : by_key) pool->shutdown();
   }
+  for (auto& extension : extensions_) extension->shutdown();
 }
 
 void worker::listen(const asio::ip::tcp::endpoint& endpoint, const front_end& protocol) {
@@ -83,10 +84,21 @@ void worker::listen(const asio::ip::tcp::endpoint& endpoint, const front_end& pr
   added.acceptor.set_option(reuse_port(true));
   added.acceptor.bind(endpoint);
   added.acceptor.listen(asio::socket_base::max_listen_connections);
+  if (protocol.make_extension != nullptr) {
+    extensions_.push_back(protocol.make_extension(*this));
+    added.extension = extensions_.back().get();
+  }
   asio::co_spawn(io_, accept_loop(added), asio::detached);
   if (listeners_.size() > 1) return;
   spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   asio::co_spawn(io_, maintenance_loop(), asio::detached);
+}
+
+worker_extension* worker::extension(const front_end& protocol) const noexcept {
+  for (const auto& open : listeners_) {
+    if (open->protocol == &protocol) return open->extension;
+  }
+  return nullptr;
 }
 
 void worker::run() { io_.run(); }
@@ -242,6 +254,7 @@ asio::awaitable<void> worker::maintenance_loop() {
       // them their /metrics label sets.
       std::erase_if(by_key, [](const auto& entry) { return entry.second->droppable(); });
     }
+    for (auto& extension : extensions_) extension->maintain(now);
     functions_.expire(now);
     if (index_ == 0) release_memory_after_storm();
     if (tick % latency_window_ticks == 0) {

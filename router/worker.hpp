@@ -78,6 +78,8 @@ class worker final : public engine::backend_view {
   // of `protocol`; throws on failure (control path, at start-up). Each listener has its own protocol:
   // one process may serve PostgreSQL and MySQL clients on two ports.
   void listen(const asio::ip::tcp::endpoint& endpoint, const front_end& protocol);
+  // The per-worker state of front end `protocol` (made when listening for it); nullptr if it has none.
+  worker_extension* extension(const front_end& protocol) const noexcept;
   void run();
   void stop();
   // Graceful shutdown (SIGTERM/SIGINT, main.cpp), on this worker's thread (post to io()): closes the
@@ -189,6 +191,7 @@ class worker final : public engine::backend_view {
     listener(asio::io_context& io, const front_end& served) : acceptor(io), protocol(&served) {}
     asio::ip::tcp::acceptor acceptor;
     const front_end* protocol;
+    worker_extension* extension = nullptr;  // the front end's per-worker state (extensions_)
   };
   asio::awaitable<void> accept_loop(listener& from);
   // accept() failed with `ec`: counts it, refuses one waiting client (too_many_clients) when
@@ -207,6 +210,8 @@ class worker final : public engine::backend_view {
   // Declared before io_: destroying io_ destroys the suspended sessions, which let go of their pools.
   // ~worker() closes the idle connections first, while io_ still exists.
   std::vector<std::unordered_map<std::string, std::unique_ptr<backends::pg::server_pool>>> pools_;
+  // Front ends' per-worker state (front_end::make_extension), declared before io_ like pools_.
+  std::vector<std::unique_ptr<worker_extension>> extensions_;
   // One thread runs it and only that thread touches its sockets and timers (other threads post), so
   // the reactor's per-socket locks are not needed (Asio: BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};

@@ -61,6 +61,13 @@ bool is_null_charset(std::string_view name, std::string_view value) {
 
 }  // namespace
 
+void session_variables::adopt(const session_variables& client) {
+  std::string marker;
+  if (const auto* armed = find(marker_variable)) marker = *armed;
+  variables_ = client.variables_;
+  if (!marker.empty()) set(marker_variable, marker);
+}
+
 void session_variables::set(std::string_view name, std::string_view value) {
   auto key = lowered(name);
   const auto at = std::lower_bound(variables_.begin(), variables_.end(), key,
@@ -99,6 +106,15 @@ bool session_variables::learn(wire::bytes_view session_state) {
 
 bool session_variables::replay_sql(const session_variables& server, bool backslash_escapes, std::string& out) const {
   bool any = false;
+  // What another client set there that this one never did: back to the server's default (the global
+  // value, which a fresh connection of this client would have had).
+  for (const auto& [name, value] : server.variables_) {
+    if (name == marker_variable || find(name) != nullptr) continue;
+    out += any ? ", " : "SET SESSION ";
+    append_identifier(out, name);
+    out += "=DEFAULT";
+    any = true;
+  }
   for (const auto& [name, value] : variables_) {
     const auto* theirs = server.find(name);
     if (theirs != nullptr && *theirs == value) continue;

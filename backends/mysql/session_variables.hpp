@@ -38,11 +38,16 @@ class session_variables {
   const std::string* find(std::string_view name) const noexcept;
 
   // The SET statement that gives a server connection in state `server` this session's variables
-  // ("SET SESSION `a`='x', `b`='y'"), appended to `out`; false (nothing appended) when none differs.
-  // Variables the server has that this session does not know are left alone (they are the server's
-  // defaults, which this session has too). `backslash_escapes`: the server's sql_mode lacks
-  // NO_BACKSLASH_ESCAPES (server_status_no_backslash_escapes unset), so a backslash in a value is escaped.
+  // ("SET SESSION `a`='x', `b`=DEFAULT"), appended to `out`; false (nothing appended) when none differs.
+  // A variable the server connection has (another client set it) that this session never set goes
+  // back to DEFAULT. `backslash_escapes`: the server's sql_mode lacks NO_BACKSLASH_ESCAPES
+  // (server_status_no_backslash_escapes unset), so a backslash in a value is escaped.
   bool replay_sql(const session_variables& server, bool backslash_escapes, std::string& out) const;
+  // After replay_sql's statement succeeded on this (a server connection's) state: its variables are
+  // the client's, the tracking marker kept.
+  void adopt(const session_variables& client);
+  // Set on a server connection once sluice has asked it to track the variables (not a client's).
+  static constexpr std::string_view marker_variable = "session_track_system_variables";
   // The schema is changed with COM_INIT_DB, not SQL: true when `server`'s differs from this session's
   // (and this session has one).
   bool schema_differs(const session_variables& server) const noexcept {

@@ -58,6 +58,7 @@ response_tracker::step response_tracker::result_end(bytes_view payload, bool ok_
     status = eof.status_flags;
   }
   status_ = status;
+  last_was_ok_ = ok_form;
   if ((status & server_more_results_exists) != 0) {
     state_ = state::first;
     return step::more;
@@ -91,6 +92,7 @@ response_tracker::step response_tracker::prepare_after_columns() noexcept {
 }
 
 response_tracker::step response_tracker::on_packet(bytes_view first_chunk, std::size_t payload_size) noexcept {
+  last_was_ok_ = false;
   if (first_chunk.empty()) return step::error;
   const std::uint8_t header = first_chunk[0];
   // A MariaDB progress report may come before any packet of a long statement (only to clients that

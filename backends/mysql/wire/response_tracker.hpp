@@ -46,6 +46,10 @@ class response_tracker {
   bool in_transaction() const noexcept { return (status_ & server_status_in_trans) != 0; }
   // The last response ended with ERR (or one of its results did: a multi-statement stops there).
   bool failed() const noexcept { return failed_; }
+  // The message just fed was an OK packet (plain, or the 0xFE terminator under client_deprecate_eof)
+  // that ended a result: its session-state block is the server's news. Rows that happen to start with
+  // 0x00 are not OKs.
+  bool last_was_ok() const noexcept { return last_was_ok_; }
   // After a COM_STMT_PREPARE answered with PREPARE_OK: the server's statement id and counts.
   const stmt_prepare_ok& prepared() const noexcept { return prepared_; }
 
@@ -80,6 +84,7 @@ class response_tracker {
   std::uint64_t left_ = 0;  // definitions still to come in the current block
   std::uint16_t status_ = server_status_autocommit;
   bool failed_ = false;
+  bool last_was_ok_ = false;
   bool statement_command_ = false;  // the command was COM_STMT_EXECUTE: a cursor ends it after metadata
   stmt_prepare_ok prepared_;
 };

@@ -49,3 +49,10 @@ target_link_libraries(sluice_mysql_server_pool_probe PRIVATE sluice_backends)
 target_compile_options(sluice_mysql_server_pool_probe PRIVATE ${SLUICE_WARNINGS})
 sluice_mysql_test(mysql_server_pool TIMEOUT 90
     COMMAND bash -c "source <(integration/mariadb_sandbox.sh env) && exec \"$0\"" $<TARGET_FILE:sluice_mysql_server_pool_probe>)
+
+# MySQL clients through sluice's MySQL front end (router/mysql/client_session): PyMySQL and the mariadb
+# CLI log in, reads on the replicas, writes and transactions on the primary, session variables and the
+# schema follow the client across pooled server connections (and not to other clients), user
+# variables pin, server connections shared, 1045 for wrong passwords. Starts its own sluice.
+sluice_mysql_test(mysql_proxy TIMEOUT 120
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/proxy_test.py)

@@ -49,14 +49,21 @@ TEST_CASE("session_variables: the SET that brings a server connection to the ses
   client.set("time_zone", "+02:00");
   server.set("autocommit", "OFF");  // already the same: not repeated
   server.set("sql_mode", "STRICT_TRANS_TABLES");
-  server.set("wait_timeout", "28800");  // the server's own, unknown to the client: left alone
+  server.set("wait_timeout", "30");  // another client's, never set by this one: back to the default
+  server.set(session_variables::marker_variable, "autocommit");  // sluice's own: left alone
 
   std::string sql;
   REQUIRE(client.replay_sql(server, true, sql));
   CHECK(sql ==
-        "SET SESSION `character_set_results`=NULL, `max_statement_time`=1.500000, "
+        "SET SESSION `wait_timeout`=DEFAULT, `character_set_results`=NULL, `max_statement_time`=1.500000, "
         "`sql_mode`='STRICT_TRANS_TABLES,NO_ZERO_DATE', `sql_select_limit`=18446744073709551615, "
         "`time_zone`='+02:00'");
+  server.adopt(client);
+  CHECK(server.find("wait_timeout") == nullptr);
+  CHECK(*server.find("time_zone") == "+02:00");
+  CHECK(server.find(session_variables::marker_variable) != nullptr);
+  std::string nothing;
+  CHECK_FALSE(client.replay_sql(server, true, nothing));
 
   std::string none;
   CHECK_FALSE(client.replay_sql(client, true, none));

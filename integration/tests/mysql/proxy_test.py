@@ -1,0 +1,221 @@
+"""MySQL clients through sluice (issue 12, the first part of the MySQL front end): PyMySQL and the
+mariadb CLI log in to sluice, reads run on the replicas and writes on the primary, transactions stay
+on one backend, session variables follow the client across pooled server connections, user variables
+pin, server connections are shared between clients, wrong passwords get 1045. Starts its own sluice
+(SLUICE_BIN) in front of the MariaDB sandbox."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import mysql_lib as lib  # noqa: E402
+
+import pymysql  # noqa: E402
+
+SLUICE_BIN = os.environ["SLUICE_BIN"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sluice(workdir, mysql_port):
+    # sluice needs a PostgreSQL section too; its backend is never used here (port 1: nothing listens).
+    config = f"""
+listen = "127.0.0.1:{free_port()}"
+workers = 2
+[pool]
+size = 4
+[[backends]]
+name = "pg"
+host = "127.0.0.1"
+port = 1
+role = "primary"
+[[users]]
+name = "app"
+password = "x"
+[mysql]
+listen = "127.0.0.1:{mysql_port}"
+[[mysql.backends]]
+name = "primary"
+host = "127.0.0.1"
+port = {lib.NODE_PORTS['primary']}
+role = "primary"
+[[mysql.backends]]
+name = "replica1"
+host = "127.0.0.1"
+port = {lib.NODE_PORTS['replica1']}
+[[mysql.backends]]
+name = "replica2"
+host = "127.0.0.1"
+port = {lib.NODE_PORTS['replica2']}
+[[mysql.users]]
+name = "{lib.APP_USER}"
+password = "{lib.PASSWORDS[lib.APP_USER]}"
+[[mysql.users]]
+name = "hashed"
+password_hash = "{native_hash('hashed_pw')}"
+server_user = "{lib.APP_USER}"
+server_password = "{lib.PASSWORDS[lib.APP_USER]}"
+"""
+    path = os.path.join(workdir, "sluice.toml")
+    with open(path, "w") as f:
+        f.write(config)
+    log = open(os.path.join(workdir, "sluice.log"), "w")
+    proc = subprocess.Popen([SLUICE_BIN, "--config", path], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", mysql_port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("sluice did not start: " + open(os.path.join(workdir, "sluice.log")).read())
+
+
+def native_hash(password):
+    import hashlib
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
+
+
+def main():
+    t = lib.Checks()
+    primary_port = lib.NODE_PORTS["primary"]
+    replica_ports = {lib.NODE_PORTS[n] for n in lib.REPLICA_NODES}
+    mysql_port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = start_sluice(workdir, mysql_port)
+        try:
+            def connect(user=lib.APP_USER, password=None, **kwargs):
+                return pymysql.connect(host="127.0.0.1", port=mysql_port, user=user,
+                                       password=lib.PASSWORDS.get(user, "") if password is None else password,
+                                       database=lib.DATABASE, autocommit=True, connect_timeout=5, **kwargs)
+
+            with t.section("login"):
+                c = connect()
+                t.eq(lib.value(c, "SELECT 1"), 1, "PyMySQL logs in through sluice (mysql_native_password)")
+                c.close()
+                t.error(lambda: connect(password="wrong"), {lib.ER_ACCESS_DENIED_ERROR}, "a wrong password gets 1045")
+                e = t.error(lambda: connect(user="nobody", password="x"), {lib.ER_ACCESS_DENIED_ERROR},
+                            "an unknown user gets 1045 too")
+                t.ok(e is not None and "Access denied for user 'nobody'" in str(e), "... with the server's wording", e)
+                h = connect(user="hashed", password="hashed_pw")
+                t.eq(lib.value(h, "SELECT CURRENT_USER()").split("@")[0], lib.APP_USER,
+                     "a user configured with only the stored hash logs in (and sluice logs in as its server_user)")
+                h.close()
+
+            with t.section("reads on replicas, writes on the primary"):
+                c = connect()
+                lib.query(c, "CREATE TABLE IF NOT EXISTS proxy_t (id INT PRIMARY KEY, v VARCHAR(20))")
+                lib.query(c, "DELETE FROM proxy_t")
+                lib.query(c, "INSERT INTO proxy_t VALUES (1, 'a'), (2, ''), (3, NULL)")
+                direct = lib.connect_node("primary")
+                t.eq(lib.value(direct, "SELECT COUNT(*) FROM proxy_t"), 3, "the INSERT ran on the primary")
+                ports = {lib.value(c, "SELECT @@port") for _ in range(8)}
+                t.eq(ports, replica_ports, "reads run on both replicas, never on the primary")
+                gtid = lib.value(direct, "SELECT @@gtid_binlog_pos")
+                for node in lib.REPLICA_NODES:
+                    lib.value(lib.connect_node(node), f"SELECT MASTER_GTID_WAIT('{gtid}', 10)")
+                t.eq(lib.query(c, "SELECT id, v FROM proxy_t ORDER BY id"), ((1, "a"), (2, ""), (3, None)),
+                     "rows with empty strings and NULLs come back whole from a replica")
+                t.eq(lib.value(c, "/* sluice: primary */ SELECT @@port"),
+                     primary_port, "a hint sends a read to the primary")
+                c.close()
+
+            with t.section("transactions stay on one backend"):
+                c = connect()
+                c.begin()
+                first = lib.value(c, "SELECT @@port")
+                lib.query(c, "UPDATE proxy_t SET v = 'b' WHERE id = 1")
+                again = lib.value(c, "SELECT @@port")
+                c.commit()
+                t.eq((first, again), (primary_port, primary_port), "BEGIN ... COMMIT runs on the primary throughout")
+                lib.query(c, "START TRANSACTION READ ONLY")
+                ro = [lib.value(c, "SELECT @@port") for _ in range(3)]
+                lib.query(c, "COMMIT")
+                t.ok(len(set(ro)) == 1 and ro[0] in replica_ports, "a read-only transaction runs on one replica", ro)
+                lib.query(c, "SET autocommit = 0")
+                lib.query(c, "UPDATE proxy_t SET v = 'c' WHERE id = 1")
+                t.eq(lib.value(c, "SELECT @@port"), primary_port,
+                     "autocommit = 0: the implicit transaction keeps its server connection (the server's status flags say so)")
+                lib.query(c, "ROLLBACK")
+                t.eq(lib.value(direct, "SELECT v FROM proxy_t WHERE id = 1"), "b", "... and the ROLLBACK undid the UPDATE")
+                lib.query(c, "SET autocommit = 1")
+                c.close()
+
+            with t.section("session state follows the client"):
+                c = connect()
+                lib.query(c, "SET time_zone = '+03:00', sql_mode = 'ANSI_QUOTES'")
+                seen = {lib.query(c, "SELECT @@port, @@time_zone, @@sql_mode")[0] for _ in range(6)}
+                t.eq({(tz, mode) for _, tz, mode in seen}, {("+03:00", "ANSI_QUOTES")},
+                     "SET time_zone and sql_mode hold on every replica the reads land on")
+                other = connect()
+                t.ok(lib.value(other, "SELECT @@time_zone") != "+03:00",
+                     "another client sharing those server connections does not see them")
+                lib.query(c, "USE information_schema")
+                t.eq(lib.value(c, "SELECT DATABASE()"), "information_schema", "USE follows the client (session_track_schema)")
+                t.eq(lib.value(other, "SELECT DATABASE()"), lib.DATABASE, "... and not the other client")
+                lib.query(c, "SET @x = 42")
+                t.eq(lib.query(c, "SELECT @x, @@port")[0], (42, primary_port),
+                     "a user variable pins the session to one primary connection")
+                c.close()
+                other.close()
+
+            with t.section("server connections are shared"):
+                ids = set()
+                clients = [connect() for _ in range(12)]
+                for cl in clients:
+                    ids.add(lib.value(cl, "/* sluice: primary */ SELECT CONNECTION_ID()"))
+                for cl in clients:
+                    cl.close()
+                t.ok(len(ids) <= 4, "12 clients ran on at most pool.size = 4 primary connections", ids)
+
+            with t.section("the mariadb CLI"):
+                rc, out, err = lib.mariadb_cli(mysql_port, lib.APP_USER, lib.PASSWORDS[lib.APP_USER],
+                                               "SELECT @@port; BEGIN; SELECT @@port; COMMIT; SELECT COUNT(*) FROM proxy_t")
+                lines = out.split()
+                t.ok(rc == 0 and len(lines) == 3 and int(lines[0]) in replica_ports and int(lines[1]) == primary_port
+                     and lines[2] == "3", "mariadb -e: a read on a replica, a transaction on the primary", (rc, out, err))
+                rc, out, err = lib.mariadb_cli(mysql_port, lib.APP_USER, "wrong", "SELECT 1")
+                t.ok(rc != 0 and "1045" in err, "mariadb with a wrong password: ERROR 1045", err)
+                rc, out, err = lib.mariadb_cli(mysql_port, lib.APP_USER, lib.PASSWORDS[lib.APP_USER],
+                                               "SELECT * FROM no_such_table")
+                t.ok(rc != 0 and "1146" in err, "a server error reaches the CLI as it is", err)
+
+            with t.section("what is not supported yet is refused, the session goes on"):
+                c = connect(client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
+                with c.cursor() as cur:
+                    cur.execute("SELECT 1; SELECT 2")
+                    first = cur.fetchall()
+                    cur.nextset()
+                    second = cur.fetchall()
+                t.eq((first, second), (((1,),), ((2,),)), "multi-statements: both result sets")
+                e = lib.error_of(lambda: c.select_db(lib.DATABASE) or c.ping() or c.kill(1))
+                t.ok(e is not None and lib.errno_of(e) == 1047, "COM_PROCESS_KILL: refused with 1047 for now", e)
+                t.eq(lib.value(c, "SELECT 7"), 7, "the session goes on after the refusal")
+                c.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            with open(os.path.join(workdir, "sluice.log")) as f:
+                log = f.read()
+            t.ok(proc.returncode == 0, "sluice stopped cleanly", proc.returncode)
+            if t.failed:
+                print(log[-4000:])
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
