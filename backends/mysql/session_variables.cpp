@@ -59,6 +59,21 @@ bool is_null_charset(std::string_view name, std::string_view value) {
   return (name.starts_with("character_set_") || name.starts_with("collation_")) && (value.empty() || value == "NULL");
 }
 
+// Variables the tracker reports that no SET can give back: read-only ones the server updates itself
+// (MariaDB reports last_gtid after each write when everything is tracked). Not carried.
+bool read_only_variable(std::string_view name) {
+  constexpr std::string_view names[] = {"last_gtid", "in_transaction", "warning_count", "error_count", "identity"};
+  for (const auto candidate : names) {
+    if (name.size() == candidate.size() &&
+        std::equal(name.begin(), name.end(), candidate.begin(), [](char a, char b) {
+          return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+        })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void session_variables::adopt(const session_variables& client) {
@@ -86,21 +101,29 @@ const std::string* session_variables::find(std::string_view name) const noexcept
   return nullptr;
 }
 
-bool session_variables::learn(wire::bytes_view session_state) {
+bool session_variables::learn(wire::bytes_view session_state, bool* untracked_change) {
   wire::session_state_reader reader(session_state);
   wire::session_state_entry entry;
+  bool state_changed = false;
+  bool explained = false;
   while (reader.next(entry)) {
     switch (entry.type) {
       case wire::session_track_system_variables:
-        set(entry.name, entry.value);
+        if (!read_only_variable(entry.name)) set(entry.name, entry.value);
+        explained = true;
         break;
       case wire::session_track_schema:
         schema_.assign(entry.name);
+        explained = true;
+        break;
+      case wire::session_track_state_change:
+        state_changed = true;
         break;
       default:
-        break;  // state change, GTIDs, transaction characteristics/state: not carried here
+        break;  // GTIDs, transaction characteristics/state: not carried here
     }
   }
+  if (untracked_change != nullptr && state_changed && !explained) *untracked_change = true;
   return reader.error() == wire::codec_errc::ok;
 }
 

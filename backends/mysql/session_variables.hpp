@@ -17,17 +17,18 @@ namespace sluice::backends::mysql {
 
 class session_variables {
  public:
-  // The variables sluice asks servers to track (session_track_system_variables) by default: what
-  // drivers set at connect and what changes a statement's meaning. A config list may add more.
-  static constexpr std::string_view default_tracked =
-      "autocommit,character_set_client,character_set_connection,character_set_results,collation_connection,"
-      "sql_mode,time_zone,tx_isolation,tx_read_only,max_statement_time,sql_select_limit,group_concat_max_len,"
-      "div_precision_increment,sql_auto_is_null,foreign_key_checks,unique_checks";
+  // What sluice asks servers to track (session_track_system_variables): every session variable ("*",
+  // MariaDB 10.3 and MySQL 8), so that whatever a client SETs is reported in the OK packet and follows
+  // it to the next server connection.
+  static constexpr std::string_view default_tracked = "*";
 
   // What an OK packet's session-state block says changed (schema, system variables). False when the
   // block is malformed (the state is then unknown: the caller pins or closes). Variable names are kept
-  // lower-cased; values as the server wrote them.
-  bool learn(wire::bytes_view session_state);
+  // lower-cased; values as the server wrote them. `untracked_change`: set when the block says the
+  // session state changed (SESSION_TRACK_STATE_CHANGE) but names no variable or schema: a user
+  // variable, a temporary table, a prepared statement or a lock, which cannot move to another server
+  // connection (the caller pins the session).
+  bool learn(wire::bytes_view session_state, bool* untracked_change = nullptr);
   // Set directly (at login: the client's database and character set).
   void set_schema(std::string_view schema) { schema_.assign(schema); }
   void set(std::string_view name, std::string_view value);

@@ -560,7 +560,13 @@ void client_session::learn_from_ok(wire::bytes_view payload, bool to_client) {
   if (wire::decode_ok(payload, server_->capabilities(), ok) != wire::codec_errc::ok) return;
   if ((ok.status_flags & wire::server_session_state_changed) == 0 || ok.session_state.empty()) return;
   server_->state.learn(ok.session_state);
-  if (to_client) vars_.learn(ok.session_state);
+  if (!to_client) return;
+  bool untracked = false;
+  if (!vars_.learn(ok.session_state, &untracked) || untracked) {
+    // State that cannot move (a user variable, a temporary table, a lock, ...), whatever the
+    // classifier saw: this client keeps its connection from now on.
+    pinned_ = true;
+  }
 }
 
 asio::awaitable<bool> client_session::relay_answer() {

@@ -158,9 +158,14 @@ def main():
                 seen = {lib.query(c, "SELECT @@port, @@time_zone, @@sql_mode")[0] for _ in range(6)}
                 t.eq({(tz, mode) for _, tz, mode in seen}, {("+03:00", "ANSI_QUOTES")},
                      "SET time_zone and sql_mode hold on every replica the reads land on")
+                lib.query(c, "SET SESSION wait_timeout = 77, group_concat_max_len = 4096")
+                t.eq({lib.query(c, "SELECT @@wait_timeout, @@group_concat_max_len")[0] for _ in range(6)}, {(77, 4096)},
+                     "any session variable follows the client (every variable is tracked)")
                 other = connect()
                 t.ok(lib.value(other, "SELECT @@time_zone") != "+03:00",
                      "another client sharing those server connections does not see them")
+                t.ok(all(lib.value(other, "SELECT @@wait_timeout") != 77 for _ in range(6)),
+                     "... nor the other variables (set back to DEFAULT when another client borrows)")
                 lib.query(c, "USE information_schema")
                 t.eq(lib.value(c, "SELECT DATABASE()"), "information_schema", "USE follows the client (session_track_schema)")
                 t.eq(lib.value(other, "SELECT DATABASE()"), lib.DATABASE, "... and not the other client")

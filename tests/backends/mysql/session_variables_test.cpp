@@ -17,6 +17,7 @@ TEST_CASE("session_variables: learnt from the session-state tracker", "[mysql][s
   wire::append_session_track_variable(block, "autocommit", "OFF");
   wire::append_session_track_schema(block, "shop");
   wire::append_session_track_variable(block, "SQL_MODE", "ANSI_QUOTES");
+  wire::append_session_track_variable(block, "last_gtid", "0-1-7");  // read-only: never replayed
   wire::append_session_state_entry(block, wire::session_track_state_change, wire::bytes_view{});  // ignored
   session_variables state;
   REQUIRE(state.learn(block));
@@ -32,6 +33,18 @@ TEST_CASE("session_variables: learnt from the session-state tracker", "[mysql][s
   REQUIRE(state.learn(later));
   CHECK(*state.find("autocommit") == "ON");
   CHECK(state.variables().size() == 2);
+
+  // A state change with nothing named (a user variable, a temporary table): untracked.
+  wire::byte_buffer unnamed;
+  const std::uint8_t one[] = {'1'};
+  wire::append_session_state_entry(unnamed, wire::session_track_state_change, one);
+  bool untracked = false;
+  REQUIRE(state.learn(unnamed, &untracked));
+  CHECK(untracked);
+  untracked = false;
+  wire::append_session_track_variable(unnamed, "time_zone", "+01:00");  // ... but a named variable explains it
+  REQUIRE(state.learn(unnamed, &untracked));
+  CHECK_FALSE(untracked);
 
   // A malformed block says so.
   const wire::byte_buffer broken = {wire::session_track_system_variables, 0x20, 0x03};
