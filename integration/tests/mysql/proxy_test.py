@@ -196,6 +196,30 @@ def main():
                                                "SELECT * FROM no_such_table")
                 t.ok(rc != 0 and "1146" in err, "a server error reaches the CLI as it is", err)
 
+            with t.section("bad input"):
+                def raw_exchange(payload, read_greeting=True):
+                    with socket.create_connection(("127.0.0.1", mysql_port), timeout=5) as raw:
+                        if read_greeting:
+                            raw.recv(4096)  # HandshakeV10
+                        raw.sendall(payload)
+                        data = b""
+                        try:
+                            while True:
+                                chunk = raw.recv(4096)
+                                if not chunk:
+                                    break
+                                data += chunk
+                        except socket.timeout:
+                            return data, False
+                        return data, True
+                data, closed = raw_exchange(b"\x05\x00\x00\x01garbage-not-a-handshake-response" * 3)
+                t.ok(closed and (data == b"" or data[4] == 0xFF), "garbage for a handshake response: an ERR or a close", data[:40])
+                data, closed = raw_exchange(b"\xff\xff\xff\x00" + b"x" * 100)
+                t.ok(closed, "a 16 MiB length that never comes whole, then nothing: closed at limits.startup_timeout or at once", closed)
+                c = connect()
+                t.eq(lib.value(c, "SELECT 5"), 5, "other clients are unaffected")
+                c.close()
+
             with t.section("what is not supported yet is refused, the session goes on"):
                 c = connect(client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
                 with c.cursor() as cur:
