@@ -2,6 +2,8 @@
 // liveness check, COM_QUIT at the end, and the move to another worker.
 #include "backends/mysql/server_connection.hpp"
 
+#include "backends/server_socket.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -20,25 +22,6 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Login packets are small (a greeting, an auth switch, an OK); anything larger is a protocol problem.
 constexpr std::size_t max_login_payload = 64 * 1024;
-
-// TCP keepalive on server sockets, as for PostgreSQL's (backends/pg/server_connection.cpp explains the
-// values and why there is no TCP_USER_TIMEOUT): a dead idle peer is found after 30 s + 3 x 10 s.
-constexpr int keepalive_idle_seconds = 30;      // TCP_KEEPIDLE: idle time before the first probe
-constexpr int keepalive_interval_seconds = 10;  // TCP_KEEPINTVL: time between probes
-constexpr int keepalive_probe_count = 3;        // TCP_KEEPCNT: unanswered probes before giving up
-
-// Best effort: a socket without keepalive still works, so failures are ignored.
-void enable_keepalive(tcp::socket& socket) {
-  boost::system::error_code ignored;
-  socket.set_option(asio::socket_base::keep_alive(true), ignored);
-  const int fd = socket.native_handle();
-  const auto set_tcp_int = [fd](int name, int value) {
-    (void)::setsockopt(fd, IPPROTO_TCP, name, &value, static_cast<socklen_t>(sizeof(value)));
-  };
-  set_tcp_int(TCP_KEEPIDLE, keepalive_idle_seconds);
-  set_tcp_int(TCP_KEEPINTVL, keepalive_interval_seconds);
-  set_tcp_int(TCP_KEEPCNT, keepalive_probe_count);
-}
 
 connect_failure network_failure(const boost::system::error_code& ec, std::string_view what) {
   return connect_failure{errc::server_connect, 0, sqlstate_link_failure, std::string(what) + ": " + ec.message()};

@@ -1,6 +1,8 @@
 // Server connection: connect + login driven by the sans-IO server_login, liveness check, cancel.
 #include "backends/pg/server_connection.hpp"
 
+#include "backends/server_socket.hpp"
+
 #include "backends/pg/read_message.hpp"
 
 #include <netinet/in.h>
@@ -25,29 +27,6 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Messages during login are small; anything larger is a protocol problem.
 constexpr std::size_t max_login_message = 1024 * 1024;
-
-// TCP keepalive on server sockets. Without it a half-open backend (host gone, network partition,
-// no RST) stalls a session waiting for a reply for ~15 minutes of kernel retransmits (the default
-// tcp_retries2), and an idle pooled connection to it looks healthy until lent. With these values a
-// dead idle peer is found after 30 s + 3 x 10 s. No TCP_USER_TIMEOUT: Linux also applies it to a
-// zero receive window, so a backend that legitimately stops reading for a while (a COPY FROM
-// blocked on a lock while the client streams) would have its connection killed.
-constexpr int keepalive_idle_seconds = 30;      // TCP_KEEPIDLE: idle time before the first probe
-constexpr int keepalive_interval_seconds = 10;  // TCP_KEEPINTVL: time between probes
-constexpr int keepalive_probe_count = 3;        // TCP_KEEPCNT: unanswered probes before giving up
-
-// Best effort: a socket without keepalive still works, so failures are ignored.
-void enable_keepalive(tcp::socket& socket) {
-  boost::system::error_code ignored;
-  socket.set_option(asio::socket_base::keep_alive(true), ignored);
-  const int fd = socket.native_handle();
-  const auto set_tcp_int = [fd](int name, int value) {
-    (void)::setsockopt(fd, IPPROTO_TCP, name, &value, static_cast<socklen_t>(sizeof(value)));
-  };
-  set_tcp_int(TCP_KEEPIDLE, keepalive_idle_seconds);
-  set_tcp_int(TCP_KEEPINTVL, keepalive_interval_seconds);
-  set_tcp_int(TCP_KEEPCNT, keepalive_probe_count);
-}
 
 // Connect, send the CancelRequest, then wait for the server to close the connection (it does so
 // after processing the request), so the cancel is delivered before we drop the socket.

@@ -3,6 +3,8 @@
 // PostgreSQL's dialect; the MySQL one is in mysql_classifier.cpp, where classify() sends MySQL text.
 #include "router/classify/classifier.hpp"
 
+#include "router/classify/comment_text.hpp"
+
 #include "router/classify/lexer.hpp"
 #include "router/classify/mysql_classifier.hpp"
 
@@ -1237,44 +1239,9 @@ hint parse_hint(const token& comment) noexcept {
   if (comment.unterminated) {
     return hint::none;
   }
-  const std::string_view body = comment.kind == token_kind::block_comment
-                                    ? comment.text.substr(2, comment.text.size() - 4)
-                                    : comment.text.substr(2);
-  std::size_t i = 0;
-  const auto skip_space = [&] {
-    while (i < body.size() && is_hint_space(body[i])) {
-      ++i;
-    }
-  };
-  const auto word = [&] {
-    const std::size_t start = i;
-    while (i < body.size() && ((body[i] >= 'a' && body[i] <= 'z') || (body[i] >= 'A' && body[i] <= 'Z'))) {
-      ++i;
-    }
-    return body.substr(start, i - start);
-  };
-  skip_space();
-  if (!iequals(word(), "sluice")) {
-    return hint::none;
-  }
-  skip_space();
-  if (i >= body.size() || body[i] != ':') {
-    return hint::none;
-  }
-  ++i;
-  skip_space();
-  const std::string_view target = word();
-  skip_space();
-  if (i != body.size()) {
-    return hint::none;
-  }
-  if (iequals(target, "primary")) {
-    return hint::primary;
-  }
-  if (iequals(target, "replica")) {
-    return hint::replica;
-  }
-  return hint::none;
+  return comment_text::parse_hint(comment.kind == token_kind::block_comment
+                                      ? comment.text.substr(2, comment.text.size() - 4)
+                                      : comment.text.substr(2));
 }
 
 // All comments before the first token may hold a hint; if they disagree, primary wins.
@@ -1555,57 +1522,15 @@ fast_verb verb_of(const token& t) noexcept {
   return fast_verb::unknown;
 }
 
-constexpr bool is_tag_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-         c == '.' || c == ':';
-}
-
 // `key=value` pairs in one comment's body, separated by spaces or commas; the value of `key` or empty.
 std::string_view tag_in_comment(const token& comment, std::string_view key) noexcept {
   if (comment.unterminated) {
     return {};
   }
-  const std::string_view body = comment.kind == token_kind::block_comment
-                                    ? comment.text.substr(2, comment.text.size() - 4)
-                                    : comment.text.substr(2);
-  std::size_t i = 0;
-  while (i < body.size()) {
-    while (i < body.size() && (is_hint_space(body[i]) || body[i] == ',')) {
-      ++i;
-    }
-    const std::size_t key_start = i;
-    while (i < body.size() && is_tag_char(body[i]) && body[i] != ':') {
-      ++i;
-    }
-    const std::string_view found_key = body.substr(key_start, i - key_start);
-    if (i < body.size() && body[i] == '=' && !found_key.empty()) {
-      ++i;
-      const bool quoted = i < body.size() && body[i] == '\'';
-      if (quoted) {
-        ++i;
-      }
-      const std::size_t value_start = i;
-      while (i < body.size() && is_tag_char(body[i])) {
-        ++i;
-      }
-      const std::string_view value = body.substr(value_start, i - value_start);
-      if (quoted) {
-        if (i >= body.size() || body[i] != '\'') {
-          return {};  // an unterminated or unusual quoted value: not a tag we can read
-        }
-        ++i;
-      }
-      if (found_key == key) {
-        return value;
-      }
-      continue;
-    }
-    // Not a key=value pair: skip the word.
-    if (i == key_start) {
-      ++i;
-    }
-  }
-  return {};
+  return comment_text::tag_value(comment.kind == token_kind::block_comment
+                                     ? comment.text.substr(2, comment.text.size() - 4)
+                                     : comment.text.substr(2),
+                                 key);
 }
 
 // The name of a session variable as PostgreSQL stores it: unquoted parts lower-cased, quoted parts

@@ -1,6 +1,7 @@
 // The MySQL / MariaDB dialect of the classifier: statements split and analysed with mysql_lexer's
 // tokens, MySQL's statements and built-ins. Its own translation unit, compiled through lexer.cpp (see
 // there), so that the PostgreSQL classifier in classifier.cpp compiles exactly as it did.
+#include "router/classify/comment_text.hpp"
 #include "router/classify/mysql_classifier.hpp"
 
 #include "router/classify/mysql_lexer.hpp"
@@ -57,101 +58,6 @@ enum class tx_mode {
   read_only,    // READ ONLY
   read_write,   // READ WRITE (wins over READ ONLY)
 };
-
-constexpr bool is_hint_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-// ---- Hints and tags: the rules of classifier.cpp's parse_hint and tag_in_comment, on a comment's
-// text between its markers, which in MySQL may be a # comment's ---------------------------------
-
-// A comment whose text (between its markers) says only "sluice: primary" or "sluice: replica" (any
-// case, any spacing).
-hint parse_hint_body(std::string_view body) noexcept {
-  std::size_t i = 0;
-  const auto skip_space = [&] {
-    while (i < body.size() && is_hint_space(body[i])) {
-      ++i;
-    }
-  };
-  const auto word = [&] {
-    const std::size_t start = i;
-    while (i < body.size() && ((body[i] >= 'a' && body[i] <= 'z') || (body[i] >= 'A' && body[i] <= 'Z'))) {
-      ++i;
-    }
-    return body.substr(start, i - start);
-  };
-  skip_space();
-  if (!iequals(word(), "sluice")) {
-    return hint::none;
-  }
-  skip_space();
-  if (i >= body.size() || body[i] != ':') {
-    return hint::none;
-  }
-  ++i;
-  skip_space();
-  const std::string_view target = word();
-  skip_space();
-  if (i != body.size()) {
-    return hint::none;
-  }
-  if (iequals(target, "primary")) {
-    return hint::primary;
-  }
-  if (iequals(target, "replica")) {
-    return hint::replica;
-  }
-  return hint::none;
-}
-
-constexpr bool is_tag_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-         c == '.' || c == ':';
-}
-
-// `key=value` pairs in one comment's text (between its markers), separated by spaces or commas; the
-// value of `key` or empty.
-std::string_view tag_in_body(std::string_view body, std::string_view key) noexcept {
-  std::size_t i = 0;
-  while (i < body.size()) {
-    while (i < body.size() && (is_hint_space(body[i]) || body[i] == ',')) {
-      ++i;
-    }
-    const std::size_t key_start = i;
-    while (i < body.size() && is_tag_char(body[i]) && body[i] != ':') {
-      ++i;
-    }
-    const std::string_view found_key = body.substr(key_start, i - key_start);
-    if (i < body.size() && body[i] == '=' && !found_key.empty()) {
-      ++i;
-      const bool quoted = i < body.size() && body[i] == '\'';
-      if (quoted) {
-        ++i;
-      }
-      const std::size_t value_start = i;
-      while (i < body.size() && is_tag_char(body[i])) {
-        ++i;
-      }
-      const std::string_view value = body.substr(value_start, i - value_start);
-      if (quoted) {
-        if (i >= body.size() || body[i] != '\'') {
-          return {};  // an unterminated or unusual quoted value: not a tag we can read
-        }
-        ++i;
-      }
-      if (found_key == key) {
-        return value;
-      }
-      continue;
-    }
-    // Not a key=value pair: skip the word.
-    if (i == key_start) {
-      ++i;
-    }
-  }
-  return {};
-}
 
 // The text of a terminated comment between its markers: /* */, -- or (MySQL) #.
 std::string_view comment_body(const token& comment) noexcept {
@@ -951,7 +857,7 @@ hint leading_hint_mysql(std::string_view sql) noexcept {
     if (t.unterminated) {
       continue;
     }
-    const hint h = parse_hint_body(comment_body(t));
+    const hint h = comment_text::parse_hint(comment_body(t));
     if (h == hint::primary || (h == hint::replica && found == hint::none)) {
       found = h;
     }
@@ -1009,7 +915,7 @@ std::string_view find_tag_mysql(std::string_view sql, std::string_view key) noex
     if (t.unterminated) {
       continue;
     }
-    const std::string_view value = tag_in_body(comment_body(t), key);
+    const std::string_view value = comment_text::tag_value(comment_body(t), key);
     if (!value.empty()) {
       return value;
     }
