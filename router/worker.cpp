@@ -288,7 +288,7 @@ backends::pg::server_pool& worker::pool(std::size_t backend, const std::string& 
   const auto& cfg = shared_.cfg();
   const auto* current = shared_.find_user(user.name);
   const auto& settings_user = current != nullptr ? *current->config : user;
-  const auto settings = pool_settings_for(cfg, settings_user);
+  const auto settings = pool_settings_for(cfg, settings_user.pool_size);
   auto target = connect_target_for(cfg, backend, database, settings_user);
   auto budget = shared_.budgets.get(backend, database, user.name, settings.max_size);
   auto pool = std::make_unique<backends::pg::server_pool>(io_.get_executor(), backend, settings, std::move(target),
@@ -301,10 +301,11 @@ backends::pg::server_pool& worker::pool(std::size_t backend, const std::string& 
   return result;
 }
 
-backends::pool::pool_settings worker::pool_settings_for(const config::config& cfg, const config::user_config& user) {
+backends::pool::pool_settings worker::pool_settings_for(const config::config& cfg,
+                                                      std::optional<std::uint32_t> user_pool_size) {
   backends::pool::pool_settings settings;
   // pool.size (or the user's pool_size) is the whole proxy's: one budget shared by every worker's pool.
-  settings.max_size = std::max<std::size_t>(1, user.pool_size.value_or(cfg.pool.size));
+  settings.max_size = std::max<std::size_t>(1, user_pool_size.value_or(cfg.pool.size));
   settings.idle_timeout = cfg.pool.idle_timeout;
   settings.lifetime = cfg.pool.server_lifetime;
   settings.wait_timeout = cfg.pool.query_wait_timeout;
@@ -344,7 +345,7 @@ void worker::on_reload(const settings_snapshot& next, const std::vector<std::siz
       // Another server user, or another address: what is open belongs to the old one (closed when idle
       // or as it comes back). A new password alone: open connections stay, new ones use it.
       const bool replace = elsewhere || target.credentials.user != pool->target().credentials.user;
-      pool->reconfigure(pool_settings_for(cfg, *user->config), target, replace);
+      pool->reconfigure(pool_settings_for(cfg, user->config->pool_size), target, replace);
     }
   }
 }

@@ -96,6 +96,9 @@ class worker final : public engine::backend_view {
   worker_stats& stats() noexcept { return stats_; }
   unsigned index() const noexcept { return index_; }
 
+  // A pool's settings from [pool], with a user's own pool_size in place of pool.size (either front end).
+  static backends::pool::pool_settings pool_settings_for(const config::config& cfg,
+                                                         std::optional<std::uint32_t> user_pool_size);
   // The pool for (backend, database, user), created on first use.
   backends::pg::server_pool& pool(std::size_t backend, const std::string& database,
                                     const config::user_config& user);
@@ -183,7 +186,6 @@ class worker final : public engine::backend_view {
   void unregister_client(served_client* session);
 
  private:
-  static backends::pool::pool_settings pool_settings_for(const config::config& cfg, const config::user_config& user);
   backends::pg::connect_target connect_target_for(const config::config& cfg, std::size_t backend,
                                                   const std::string& database, const config::user_config& user);
   // One listening socket and the protocol of its clients.

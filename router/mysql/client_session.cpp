@@ -99,12 +99,7 @@ backends::mysql::server_pool& worker_state::pool(std::size_t backend, const std:
   key += std::to_string(flags);
   if (auto found = pools_.find(key); found != pools_.end()) return *found->second;
   const auto& cfg = owner_.shared().cfg();
-  backends::pool::pool_settings settings;
-  settings.max_size = std::max<std::size_t>(1, user.pool_size.value_or(cfg.pool.size));
-  settings.idle_timeout = cfg.pool.idle_timeout;
-  settings.lifetime = cfg.pool.server_lifetime;
-  settings.wait_timeout = cfg.pool.query_wait_timeout;
-  settings.check_after = cfg.pool.server_check_delay;
+  const auto settings = worker::pool_settings_for(cfg, user.pool_size);
   backends::mysql::connect_target target;
   const auto& configured = cfg.mysql.backends[backend];
   boost::system::error_code ec;
@@ -448,7 +443,7 @@ asio::awaitable<bool> client_session::attach(classify::route target, const class
     } else {
       chosen = place.backend;
     }
-    auto& pool = state_.pool(chosen, database_, *user_, client_caps_ & answer_shaping_flags);
+    auto& pool = pool_for(chosen);
     if (auto idle = pool.take_idle()) {
       server_ = std::move(idle);
     } else {
@@ -603,13 +598,19 @@ asio::awaitable<bool> client_session::relay_answer() {
   }
 }
 
+backends::mysql::server_pool& client_session::pool_for(std::size_t backend) {
+  // Looked up once per backend for the session (the key is this session's database, user and flags).
+  if (pools_.size() <= backend) pools_.resize(backend + 1, nullptr);
+  if (pools_[backend] == nullptr) pools_[backend] = &state_.pool(backend, database_, *user_, client_caps_ & answer_shaping_flags);
+  return *pools_[backend];
+}
+
 void client_session::release_server(bool reusable) {
   if (!server_) return;
   // A pool without a database cannot take back a connection a client moved to one (MySQL has no way
   // back to "no database"): the next borrower would find itself there.
   if (database_.empty() && !server_->state.schema().empty()) reusable = false;
-  auto& pool = state_.pool(server_->backend_index(), database_, *user_, client_caps_ & answer_shaping_flags);
-  pool.release(std::move(server_), reusable);
+  pool_for(server_->backend_index()).release(std::move(server_), reusable);
 }
 
 void client_session::refuse(const engine::refusal& why) {

@@ -120,6 +120,8 @@ class client_session final : public served_client,
   // Relays the attached connection's answer to the command just sent; false: the server failed.
   asio::awaitable<bool> relay_answer();
   void learn_from_ok(wire::bytes_view payload, bool to_client);
+  // The pool of `backend` for this session's database, user and flags (cached per session).
+  backends::mysql::server_pool& pool_for(std::size_t backend);
   void release_server(bool reusable);
   void refuse(const engine::refusal& why);
   void send_error(std::uint16_t number, std::string_view sqlstate, std::string_view message);
@@ -150,6 +152,7 @@ class client_session final : public served_client,
   bool draining_told_ = false;
   bool registered_ = false;
 
+  std::vector<backends::mysql::server_pool*> pools_;  // by backend index, filled by pool_for
   std::unique_ptr<backends::mysql::server_connection> server_;  // attached for the current unit
   wire::response_tracker tracker_;
   std::vector<std::uint8_t> internal_error_;  // the ERR payload of sluice's own failed command
