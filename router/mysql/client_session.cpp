@@ -324,8 +324,11 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
       options.dialect = classify::sql_dialect::mysql;
       const auto kind = classify::classify(sql, options);
       if (kind.pins_session) pinned_ = true;
-      const auto decision = engine::decide_route(cfg.routing.read_write_split, pinned_, kind);
-      co_return co_await run_on_server(message, decision.route, kind);
+      auto route = engine::decide_route(cfg.routing.read_write_split, pinned_, kind).route;
+      // autocommit = 0: every statement opens a transaction that a later write may need, and the first
+      // statement decides its backend, so the session's units start on the primary.
+      if (autocommit_off()) route = classify::route::primary;
+      co_return co_await run_on_server(message, route, kind);
     }
     case wire::com_init_db:
     case wire::com_statistics:
@@ -611,6 +614,11 @@ void client_session::release_server(bool reusable) {
   // back to "no database"): the next borrower would find itself there.
   if (database_.empty() && !server_->state.schema().empty()) reusable = false;
   pool_for(server_->backend_index()).release(std::move(server_), reusable);
+}
+
+bool client_session::autocommit_off() const {
+  const auto* autocommit = vars_.find("autocommit");
+  return autocommit != nullptr && (*autocommit == "OFF" || *autocommit == "0");
 }
 
 void client_session::refuse(const engine::refusal& why) {

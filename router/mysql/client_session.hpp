@@ -58,7 +58,7 @@ class worker_state final : public worker_extension, public engine::backend_view,
   // A backend that refused a connection is skipped for routing.retry_interval.
   void mark_down(std::size_t backend);
   bool available(std::size_t backend) const;
-  std::optional<std::size_t> primary() const;  // the configured primary, unless it is marked down
+  std::optional<std::size_t> primary() const;  // the configured primary (one that refused is retried)
   const config::mysql_user_config* find_user(std::string_view name) const;
   std::uint32_t next_connection_id() noexcept;
 
@@ -123,6 +123,7 @@ class client_session final : public served_client,
   // The pool of `backend` for this session's database, user and flags (cached per session).
   backends::mysql::server_pool& pool_for(std::size_t backend);
   void release_server(bool reusable);
+  bool autocommit_off() const;  // the session SET autocommit = 0 (learnt from the session tracker)
   void refuse(const engine::refusal& why);
   void send_error(std::uint16_t number, std::string_view sqlstate, std::string_view message);
   void send_ok();

@@ -144,6 +144,8 @@ def main():
                 lib.query(c, "COMMIT")
                 t.ok(len(set(ro)) == 1 and ro[0] in replica_ports, "a read-only transaction runs on one replica", ro)
                 lib.query(c, "SET autocommit = 0")
+                t.eq(lib.value(c, "SELECT @@port"), primary_port,
+                     "autocommit = 0: a read opens the transaction on the primary (a write may follow)")
                 lib.query(c, "UPDATE proxy_t SET v = 'c' WHERE id = 1")
                 t.eq(lib.value(c, "SELECT @@port"), primary_port,
                      "autocommit = 0: the implicit transaction keeps its server connection (the server's status flags say so)")
