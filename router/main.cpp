@@ -102,16 +102,22 @@ int main(int argc, char** argv) {
       workers.back()->listen(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(shared->cfg().listen_host),
                                                       shared->cfg().listen_port),
                              sluice::router::pg::postgresql_front_end);
-      const auto& mysql = shared->cfg().mysql;
-      if (mysql.enabled) {
-        workers.back()->listen(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(mysql.listen_host),
-                                                              mysql.listen_port),
-                               sluice::router::mysql::mysql_front_end);
-      }
     }
   } catch (const std::exception& error) {
     spdlog::critical("cannot listen on {}:{}: {}", shared->cfg().listen_host, shared->cfg().listen_port, error.what());
     return 1;
+  }
+  if (const auto& mysql = shared->cfg().mysql; mysql.enabled) {
+    try {
+      for (auto& started : workers) {
+        started->listen(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(mysql.listen_host), mysql.listen_port),
+                        sluice::router::mysql::mysql_front_end);
+      }
+    } catch (const std::exception& error) {
+      spdlog::critical("cannot listen for MySQL clients on {}:{} (mysql.listen): {}", mysql.listen_host,
+                       mysql.listen_port, error.what());
+      return 1;
+    }
   }
   spdlog::info("sluice listening on {}:{} with {} workers, {} backends", shared->cfg().listen_host,
                shared->cfg().listen_port, workers.size(), shared->cfg().backends.size());
