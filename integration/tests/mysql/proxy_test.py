@@ -25,13 +25,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_sluice(workdir, mysql_port):
+def start_sluice(workdir, mysql_port, limits=""):
     # sluice needs a PostgreSQL section too; its backend is never used here (port 1: nothing listens).
     config = f"""
 listen = "127.0.0.1:{free_port()}"
 workers = 2
 [pool]
 size = 4
+{limits}
 [[backends]]
 name = "pg"
 host = "127.0.0.1"
@@ -64,10 +65,10 @@ password_hash = "{native_hash('hashed_pw')}"
 server_user = "{lib.APP_USER}"
 server_password = "{lib.PASSWORDS[lib.APP_USER]}"
 """
-    path = os.path.join(workdir, "sluice.toml")
+    path = os.path.join(workdir, f"sluice-{mysql_port}.toml")
     with open(path, "w") as f:
         f.write(config)
-    log = open(os.path.join(workdir, "sluice.log"), "w")
+    log = open(os.path.join(workdir, f"sluice-{mysql_port}.log"), "w")
     proc = subprocess.Popen([SLUICE_BIN, "--config", path], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -79,7 +80,7 @@ server_password = "{lib.PASSWORDS[lib.APP_USER]}"
                 break
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError("sluice did not start: " + open(os.path.join(workdir, "sluice.log")).read())
+    raise RuntimeError("sluice did not start: " + open(os.path.join(workdir, f"sluice-{mysql_port}.log")).read())
 
 
 def native_hash(password):
@@ -222,6 +223,24 @@ def main():
                 t.eq(lib.value(c, "SELECT 5"), 5, "other clients are unaffected")
                 c.close()
 
+            with t.section("past limits.max_client_connections"):
+                limited_port = free_port()
+                limited = start_sluice(workdir, limited_port, "[limits]\nmax_client_connections = 2")
+                try:
+                    held = [pymysql.connect(host="127.0.0.1", port=limited_port, user=lib.APP_USER,
+                                            password=lib.PASSWORDS[lib.APP_USER], database=lib.DATABASE)
+                            for _ in range(2)]
+                    e = t.error(lambda: pymysql.connect(host="127.0.0.1", port=limited_port, user=lib.APP_USER,
+                                                        password=lib.PASSWORDS[lib.APP_USER]),
+                                {1040}, "the third client gets ERR 1040 in place of the handshake")
+                    t.ok(e is not None and "max_client_connections" in str(e), "... naming the limit", e)
+                    t.eq(lib.value(held[0], "SELECT 3"), 3, "the clients within the limit go on")
+                    for h in held:
+                        h.close()
+                finally:
+                    limited.terminate()
+                    limited.wait(timeout=20)
+
             with t.section("what is not supported yet is refused, the session goes on"):
                 c = connect(client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
                 with c.cursor() as cur:
@@ -240,7 +259,7 @@ def main():
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-            with open(os.path.join(workdir, "sluice.log")) as f:
+            with open(os.path.join(workdir, f"sluice-{mysql_port}.log")) as f:
                 log = f.read()
             t.ok(proc.returncode == 0, "sluice stopped cleanly", proc.returncode)
             if t.failed:
