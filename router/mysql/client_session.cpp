@@ -21,6 +21,7 @@
 #include "backends/mysql/wire/generic_response.hpp"
 #include "router/engine/backend_choice.hpp"
 #include "router/engine/route_decision.hpp"
+#include "router/engine/send_now.hpp"
 #include "router/worker.hpp"
 
 namespace sluice::router::mysql {
@@ -391,9 +392,8 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
   const std::uint8_t command = message.payload()[0];
   tracker_.set_capabilities(server_->capabilities());
   const bool answered = tracker_.on_command(command);
-  auto [ec, written] = co_await asio::async_write(server_->socket(), asio::buffer(message.wire.data(), message.wire.size()),
-                                                  use_tuple);
-  if (ec || (answered && !co_await relay_answer())) {
+  const bool sent = co_await write_socket(server_->socket(), message.wire);
+  if (!sent || (answered && !co_await relay_answer())) {
     const auto& name = owner_.shared().cfg().mysql.backends[server_->backend_index()].name;
     const bool in_transaction = tracker_.in_transaction() || pinned_ || session_mode_;
     release_server(false);
@@ -531,8 +531,7 @@ asio::awaitable<client_session::internal_result> client_session::run_internal(st
                        wire::bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
   tracker_.set_capabilities(server_->capabilities());
   tracker_.on_command(command);
-  auto [ec, written] = co_await asio::async_write(server_->socket(), asio::buffer(server_out_), use_tuple);
-  if (ec) co_return internal_result::io_failed;
+  if (!co_await write_socket(server_->socket(), server_out_)) co_return internal_result::io_failed;
   for (;;) {
     auto read = co_await backends::mysql::read_message(server_->socket(), server_->input(), max_server_message);
     if (read.error || read.frame.status != wire::codec_errc::ok) co_return internal_result::io_failed;
@@ -637,10 +636,16 @@ void client_session::send_ok() {
   wire::encode_ok(client_out_, 1, client_caps_, ok);
 }
 
-asio::awaitable<bool> client_session::write_client(wire::bytes_view bytes) {
-  auto [ec, written] = co_await asio::async_write(client_, asio::buffer(bytes.data(), bytes.size()), use_tuple);
+asio::awaitable<bool> client_session::write_socket(tcp::socket& socket, wire::bytes_view bytes) {
+  std::size_t written = 0;
+  const auto state = engine::send_now(socket.native_handle(), bytes, written);
+  if (state != engine::write_state::blocked) co_return state == engine::write_state::done;
+  auto [ec, count] =
+      co_await asio::async_write(socket, asio::buffer(bytes.data() + written, bytes.size() - written), use_tuple);
   co_return !ec;
 }
+
+asio::awaitable<bool> client_session::write_client(wire::bytes_view bytes) { return write_socket(client_, bytes); }
 
 asio::awaitable<bool> client_session::flush_client() {
   if (client_out_.empty()) co_return true;

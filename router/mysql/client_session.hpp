@@ -127,6 +127,8 @@ class client_session final : public served_client,
   void refuse(const engine::refusal& why);
   void send_error(std::uint16_t number, std::string_view sqlstate, std::string_view message);
   void send_ok();
+  // What the socket takes now (engine::send_now), then the rest with async_write.
+  static asio::awaitable<bool> write_socket(tcp::socket& socket, wire::bytes_view bytes);
   asio::awaitable<bool> write_client(wire::bytes_view bytes);
   // engine::admission_hooks
   asio::awaitable<bool> flush_client() override;

@@ -2352,25 +2352,8 @@ void client_session::send_error(std::string_view severity, std::string_view sqls
 
 void client_session::refuse(const engine::refusal& why) { send_error("ERROR", engine::pg_sqlstate(why), why.message); }
 
-// Writes on the non-blocking socket at once, and waits (async_write) only for what the socket buffer
-// cannot take. An answer nearly always fits: this saves the asynchronous operation, its completion
-// posted through the scheduler and the extra epoll_wait that a queued completion costs (issue 14).
-client_session::write_state client_session::send_now(int fd, wire::bytes_view bytes, std::size_t& written) noexcept {
-  while (written < bytes.size()) {
-    const auto sent = ::send(fd, bytes.data() + written, bytes.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent > 0) {
-      written += static_cast<std::size_t>(sent);
-      continue;
-    }
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return write_state::failed;
-    return write_state::blocked;
-  }
-  return write_state::done;
-}
-
 client_session::write_state client_session::write_client_now(wire::bytes_view bytes, std::size_t& written) {
-  return send_now(client_.native_handle(), bytes, written);
+  return engine::send_now(client_.native_handle(), bytes, written);
 }
 
 asio::awaitable<bool> client_session::write_client_rest(wire::bytes_view bytes, std::size_t written) {
@@ -2398,7 +2381,7 @@ asio::awaitable<bool> client_session::flush_client() {
 bool client_session::send_server_now() {
   std::size_t written = 0;
   // Blocked or failed: send_relaying waits for the socket, or meets the error again.
-  send_now(server_->socket().native_handle(), server_out_, written);
+  engine::send_now(server_->socket().native_handle(), server_out_, written);
   server_out_.erase(server_out_.begin(), server_out_.begin() + static_cast<std::ptrdiff_t>(written));
   return server_out_.empty();
 }
@@ -2411,7 +2394,7 @@ asio::awaitable<client_session::send_result> client_session::send_relaying() {
   using namespace asio::experimental::awaitable_operators;
   std::size_t written = 0;
   while (written < server_out_.size()) {
-    const auto state = send_now(server_->socket().native_handle(), server_out_, written);
+    const auto state = engine::send_now(server_->socket().native_handle(), server_out_, written);
     if (state == write_state::done) break;
     if (state == write_state::failed) {
       server_out_.clear();

@@ -23,6 +23,7 @@
 #include "router/front_end.hpp"
 #include "router/engine/read_your_writes.hpp"
 #include "router/engine/refusal.hpp"
+#include "router/engine/send_now.hpp"
 #include "router/engine/unit_admission.hpp"
 #include "router/pg/response_tracker.hpp"
 #include "router/qos/tenant_gate.hpp"
@@ -193,15 +194,8 @@ class client_session final : public cancel_target,
   // I/O helpers.
   asio::awaitable<bool> write_client(wire::bytes_view bytes);
   // write_client in two halves, so that the common case (the socket takes it all) needs no coroutine
-  // frame: what the socket takes now, then (blocked) the rest with async_write.
-  enum class write_state {
-    done,     // every byte is written
-    blocked,  // the socket buffer is full: `written` bytes went, the rest needs write_client_rest
-    failed,   // the client is gone
-  };
-  // What non-blocking socket `fd` takes now of bytes[written..] (written grows): the one send loop of
-  // write_client_now, send_server_now and send_relaying.
-  static write_state send_now(int fd, wire::bytes_view bytes, std::size_t& written) noexcept;
+  // frame: what the socket takes now (engine::send_now), then (blocked) the rest with async_write.
+  using write_state = engine::write_state;
   write_state write_client_now(wire::bytes_view bytes, std::size_t& written);
   asio::awaitable<bool> write_client_rest(wire::bytes_view bytes, std::size_t written);
   bool send_server_now();  // send_relaying's common case, no frame: true when all of server_out_ went
