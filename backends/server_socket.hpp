@@ -1,6 +1,8 @@
-// Socket options every server connection sluice opens gets, whatever its protocol (PostgreSQL, MySQL).
+// What every server connection sluice opens does with its socket, whatever its protocol (PostgreSQL,
+// MySQL): keepalive, the idle health check, closing, and the move to another worker.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 namespace sluice::backends {
@@ -12,5 +14,17 @@ namespace sluice::backends {
 // backend that legitimately stops reading for a while (a COPY FROM blocked on a lock while the client
 // streams) would have its connection killed. Best effort: a socket without keepalive still works.
 void enable_keepalive(boost::asio::ip::tcp::socket& socket) noexcept;
+
+// An idle connection's socket, checked without consuming anything (a non-blocking MSG_PEEK): false when
+// the server closed it or sent something unsolicited (an error before it closes) while it was idle.
+bool idle_socket_healthy(boost::asio::ip::tcp::socket& socket) noexcept;
+
+// Shutdown and close, errors ignored (the connection is being dropped).
+void close_socket(boost::asio::ip::tcp::socket& socket) noexcept;
+
+// Moves an idle socket's descriptor to `executor`'s reactor (the pools' cross-worker handover): released
+// from this one, assigned there. Call on the thread that owns it, with nothing pending on it. A socket
+// closed meanwhile (or one that fails to move) ends up closed on `executor`, so that use fails cleanly.
+void move_socket(boost::asio::ip::tcp::socket& socket, const boost::asio::any_io_executor& executor) noexcept;
 
 }  // namespace sluice::backends

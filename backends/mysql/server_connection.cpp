@@ -31,11 +31,7 @@ connect_failure network_failure(const boost::system::error_code& ec, std::string
 server_connection::server_connection(asio::any_io_executor executor, std::size_t backend_index)
     : socket_(executor), deadline_(executor), backend_index_(backend_index) {}
 
-void server_connection::close() noexcept {
-  boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
-}
+void server_connection::close() noexcept { close_socket(socket_); }
 
 void server_connection::terminate() noexcept {
   if (socket_.is_open()) {
@@ -112,29 +108,12 @@ asio::awaitable<connect_failure> server_connection::connect_and_login(const conn
 }
 
 bool server_connection::idle_and_healthy() {
-  if (!socket_.is_open() || !input_.empty()) return false;
-  std::uint8_t probe = 0;
-  const auto received = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (received == 0) return false;                 // EOF: the server closed (KILL, wait_timeout, shutdown)
-  if (received > 0) return false;                  // unsolicited bytes: an ERR before a close
-  return errno == EAGAIN || errno == EWOULDBLOCK;  // nothing waiting: healthy
+  // Bytes already buffered are unsolicited too.
+  return input_.empty() && idle_socket_healthy(socket_);
 }
 
 void server_connection::rebind(asio::any_io_executor executor) {
-  boost::system::error_code ec;
-  const auto protocol = socket_.local_endpoint(ec).protocol();
-  if (ec || !socket_.is_open()) {
-    // Nothing to move (closed meanwhile): a closed socket on the new executor, so use fails cleanly.
-    close();
-    socket_ = tcp::socket(executor);
-  } else {
-    const auto handle = socket_.release(ec);
-    socket_ = tcp::socket(executor);
-    if (!ec) {
-      socket_.assign(protocol, handle, ec);
-      if (ec) ::close(handle);  // not registered with the new reactor: the connection reads as closed
-    }
-  }
+  move_socket(socket_, executor);
   deadline_ = asio::steady_timer(std::move(executor));
 }
 
