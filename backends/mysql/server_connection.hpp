@@ -16,6 +16,7 @@
 
 #include "backends/errc.hpp"
 #include "backends/mysql/auth/server_login.hpp"
+#include "backends/mysql/server_statements.hpp"
 #include "backends/mysql/session_variables.hpp"
 #include "backends/mysql/wire/constants.hpp"
 #include "backends/mysql/wire/packet.hpp"
@@ -134,6 +135,8 @@ class server_connection {
   // The schema and tracked session variables in force on this connection as the front end last learnt
   // them from its OK packets: each borrower replays only what differs from its client's.
   session_variables state;
+  // The statements prepared on this connection, shared by every client that borrows it.
+  server_statements statements;
 
   steady_clock::time_point created_at() const noexcept { return created_at_; }
   steady_clock::time_point last_used = steady_clock::now();

@@ -15,13 +15,16 @@
 
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 
 #include "backends/mysql/auth/native_password.hpp"
 #include "backends/mysql/wire/command.hpp"
 #include "backends/mysql/wire/generic_response.hpp"
+#include "backends/mysql/wire/prepared_statement.hpp"
 #include "router/engine/backend_choice.hpp"
 #include "router/engine/route_decision.hpp"
 #include "router/engine/send_now.hpp"
+#include "router/mysql/kill_statement.hpp"
 #include "router/worker.hpp"
 
 namespace sluice::router::mysql {
@@ -50,6 +53,39 @@ constexpr collation_name collations[] = {
 };
 
 std::atomic<std::uint32_t> connection_ids{0};
+
+// Every MySQL client session by its connection id, across workers: a KILL names one from any client
+// connection. Control path: one lock per login, logout and KILL.
+class session_registry {
+ public:
+  struct entry {
+    std::weak_ptr<client_session> session;
+    asio::any_io_executor executor;
+  };
+  void add(std::uint32_t id, entry e) {
+    const std::lock_guard lock(mutex_);
+    entries_[id] = std::move(e);
+  }
+  void remove(std::uint32_t id) {
+    const std::lock_guard lock(mutex_);
+    entries_.erase(id);
+  }
+  std::optional<entry> find(std::uint64_t id) {
+    const std::lock_guard lock(mutex_);
+    const auto found = id <= UINT32_MAX ? entries_.find(static_cast<std::uint32_t>(id)) : entries_.end();
+    if (found == entries_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::uint32_t, entry> entries_;
+};
+
+session_registry& sessions() {
+  static session_registry registry;
+  return registry;
+}
 
 void encode_refusal(std::vector<std::uint8_t>& out, engine::refusal_code code, std::string_view message) {
   // Before the handshake: an ERR with sequence id 0, which clients read in its place.
@@ -191,7 +227,10 @@ client_session::client_session(worker& owner, worker_state& state, tcp::socket s
 
 client_session::~client_session() {
   if (server_) release_server(false);
-  if (registered_) owner_.unregister_client(this);
+  if (registered_) {
+    owner_.unregister_client(this);
+    sessions().remove(connection_id_);
+  }
   owner_.shared().clients.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -205,6 +244,7 @@ asio::awaitable<void> client_session::run() {
   }
   owner_.register_client(this);
   registered_ = true;
+  sessions().add(connection_id_, {weak_from_this(), client_.get_executor()});
   co_await serve();
   client_.close(ignored);
 }
@@ -227,13 +267,20 @@ asio::awaitable<bool> client_session::login_steps() {
   params.server_version = cfg.mysql.server_version;
   params.thread_id = connection_id_;
   params.client_host = peer_.address().to_string();
-  auth::client_login machine(params, state_);
+  // Kept for COM_CHANGE_USER, which authenticates against this handshake's scramble.
+  login_.emplace(params, state_);
   client_out_.clear();
-  auto step = machine.start(client_out_);
+  if (!co_await login_exchange(login_->start(client_out_))) {
+    co_return false;
+  }
+  co_return adopt_login();
+}
+
+asio::awaitable<bool> client_session::login_exchange(auth::client_login::step step) {
   for (;;) {
     if (!client_out_.empty() && !co_await write_client(client_out_)) co_return false;
     client_out_.clear();
-    if (step == auth::client_login::step::authenticated) break;
+    if (step == auth::client_login::step::authenticated) co_return true;
     if (step == auth::client_login::step::refused) {
       ++owner_.stats().login_failures;
       co_return false;
@@ -241,16 +288,20 @@ asio::awaitable<bool> client_session::login_steps() {
     if (step != auth::client_login::step::read) co_return false;  // start_tls: TLS is not offered
     auto read = co_await backends::mysql::read_message(client_, client_in_, max_login_message);
     if (read.error || read.frame.status != wire::codec_errc::ok) co_return false;
-    step = machine.on_message(read.frame.message, client_out_);
+    step = login_->on_message(read.frame.message, client_out_);
     client_in_.consume(read.frame.message.wire.size());
   }
-  const auto& who = machine.result();
+}
+
+bool client_session::adopt_login() {
+  const auto& who = login_->result();
   user_ = state_.find_user(who.user);
-  if (user_ == nullptr) co_return false;
+  if (user_ == nullptr) return false;
   user_name_ = who.user;
   database_ = who.database;
   client_caps_ = who.capabilities;
-  session_mode_ = user_->mode.value_or(cfg.pool.mode) == config::pool_mode::session;
+  session_mode_ = user_->mode.value_or(owner_.shared().cfg().pool.mode) == config::pool_mode::session;
+  vars_ = {};
   if (!database_.empty()) vars_.set_schema(database_);
   for (const auto& known : collations) {
     if (known.id != who.character_set) continue;
@@ -259,7 +310,7 @@ asio::awaitable<bool> client_session::login_steps() {
     vars_.set("character_set_results", known.charset);
     vars_.set("collation_connection", known.collation);
   }
-  co_return true;
+  return true;
 }
 
 asio::awaitable<void> client_session::serve() {
@@ -289,8 +340,11 @@ asio::awaitable<void> client_session::serve() {
       co_return;
     }
     const auto message = read.frame.message;
+    message_consumed_ = false;
+    busy_ = true;
     const bool keep = co_await on_command(message);
-    client_in_.consume(message.wire.size());
+    busy_ = false;
+    if (!message_consumed_) client_in_.consume(message.wire.size());
     if (!keep || fatal_) {
       co_await flush_client();
       co_return;
@@ -310,7 +364,6 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
     co_return false;
   }
   const std::uint8_t command = payload[0];
-  const auto& cfg = owner_.shared().cfg();
   classify::classification primary_kind;
   primary_kind.target = classify::route::primary;
   switch (command) {
@@ -319,29 +372,41 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
     case wire::com_ping:
       send_ok();
       co_return true;
-    case wire::com_query: {
-      const std::string_view sql(reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1);
-      classify::options options{cfg.routing.write_functions};
-      options.dialect = classify::sql_dialect::mysql;
-      const auto kind = classify::classify(sql, options);
-      if (kind.pins_session) pinned_ = true;
-      auto route = engine::decide_route(cfg.routing.read_write_split, pinned_, kind).route;
-      // autocommit = 0: every statement opens a transaction that a later write may need, and the first
-      // statement decides its backend, so the session's units start on the primary.
-      if (autocommit_off()) route = classify::route::primary;
-      co_return co_await run_on_server(message, route, kind);
+    case wire::com_query:
+      co_return co_await on_query(message);
+    case wire::com_process_kill: {
+      std::uint32_t id = 0;
+      if (wire::decode_process_kill(payload, id) != wire::codec_errc::ok) {
+        const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
+        send_error(error.number, error.sqlstate, "sluice: malformed COM_PROCESS_KILL");
+        co_return false;
+      }
+      co_return co_await on_kill(id, false);
     }
+    case wire::com_stmt_prepare:
+    case wire::com_stmt_execute:
+    case wire::com_stmt_send_long_data:
+    case wire::com_stmt_close:
+    case wire::com_stmt_reset:
+    case wire::com_stmt_fetch:
+      co_return co_await on_statement_command(message);
     case wire::com_init_db:
     case wire::com_statistics:
     case wire::com_field_list:
       // Session commands: where the session is (or the primary); COM_INIT_DB's new schema comes back in
       // the OK's session-state block.
-      co_return co_await run_on_server(message, classify::route::primary, primary_kind);
+      co_return co_await run_on_server(message, classify::route::primary, primary_kind, {});
+    case wire::com_change_user:
+      co_return co_await on_change_user(message);
+    case wire::com_set_option:
+      co_return co_await on_set_option(message);
     case wire::com_reset_connection:
       // Back to the state of a fresh login: the session's variables are forgotten and a connection it
       // kept (pinned, session mode) is closed rather than reused in an unknown state.
       vars_ = {};
       if (!database_.empty()) vars_.set_schema(database_);
+      statements_.clear();  // as the server deallocates them
+      last_prepared_id_ = 0;
       pinned_ = false;
       if (server_) release_server(false);
       units_.end();
@@ -350,21 +415,318 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
     default: {
       const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
       send_error(error.number, error.sqlstate,
-                 "sluice: this command is not supported yet (prepared statements, COM_CHANGE_USER, "
-                 "COM_SET_OPTION and COM_PROCESS_KILL come with the rest of issue 12)");
+                 "sluice: this command is not supported (MySQL's deprecated or replication commands)");
       co_return true;
     }
   }
 }
 
+asio::awaitable<bool> client_session::on_query(const wire::message_view& message) {
+  const auto payload = message.payload();
+  const std::string_view sql(reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1);
+  const auto& cfg = owner_.shared().cfg();
+  classify::options options{cfg.routing.write_functions};
+  options.dialect = classify::sql_dialect::mysql;
+  const auto kind = classify::classify(sql, options);
+  if (kind.target == classify::route::primary) {
+    // KILL names sluice's connection ids (the clients' handshakes gave them), not the servers' threads.
+    const auto kill = parse_kill_statement(sql);
+    if (kill.what == kill_statement::kind::kill) co_return co_await on_kill(kill.id, kill.query_only);
+    if (kill.what == kill_statement::kind::unsupported) {
+      send_error(1235, "42000",
+                 "sluice: only KILL [HARD|SOFT] [CONNECTION|QUERY] <connection id> is supported (the ids are "
+                 "sluice's, as the handshake gave them)");
+      co_return true;
+    }
+  }
+  if (kind.pins_session) pinned_ = true;
+  co_return co_await run_on_server(message, route_for(kind), kind, sql);
+}
+
+classify::route client_session::route_for(const classify::classification& kind) const {
+  // autocommit = 0: every statement opens a transaction that a later write may need, and the first
+  // statement decides its backend, so the session's units start on the primary.
+  if (autocommit_off()) return classify::route::primary;
+  return engine::decide_route(owner_.shared().cfg().routing.read_write_split, pinned_, kind).route;
+}
+
+asio::awaitable<bool> client_session::on_statement_command(const wire::message_view& message) {
+  const auto payload = message.payload();
+  const std::uint8_t command = payload[0];
+  const auto malformed = [&] {
+    const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
+    send_error(error.number, error.sqlstate, "sluice: malformed prepared-statement command");
+  };
+  if (command == wire::com_stmt_prepare) {
+    // MariaDB's max_prepared_stmt_count default: a client cannot make sluice hold statements without end.
+    constexpr std::size_t max_client_statements = 16382;
+    if (statements_.size() >= max_client_statements) {
+      send_error(1461, "42000", "Can't create more than max_prepared_stmt_count statements (current value: 16382)");
+      co_return true;
+    }
+    const std::string_view sql(reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1);
+    const auto& cfg = owner_.shared().cfg();
+    classify::options options{cfg.routing.write_functions};
+    options.dialect = classify::sql_dialect::mysql;
+    preparing_.emplace();
+    preparing_->sql = sql;
+    preparing_->text_id = owner_.statement_id(sql, {});
+    preparing_->kind = classify::classify(sql, options);
+    // Prepared where a statement of its kind would run now (the metadata is the same everywhere); its
+    // executes go where their route says then.
+    const auto kind = preparing_->kind;
+    const bool keep = co_await run_on_server(message, route_for(kind), kind, sql);
+    preparing_.reset();
+    co_return keep;
+  }
+  std::uint32_t id = 0;
+  if (wire::read_statement_id(payload, id) != wire::codec_errc::ok) {
+    malformed();
+    co_return false;
+  }
+  if (id == wire::last_prepared_statement_id && command == wire::com_stmt_execute) id = last_prepared_id_;
+  const auto found = statements_.find(id);
+  if (command == wire::com_stmt_close) {
+    // Answered locally (the command has no answer): the server connections keep the statement for the
+    // other clients that prepare the same text, within pool.max_prepared_statements.
+    if (found != statements_.end()) statements_.erase(found);
+    co_return true;
+  }
+  if (found == statements_.end()) {
+    if (command == wire::com_stmt_send_long_data) co_return true;  // no answer; the execute reports it
+    send_error(1243, "HY000", "Unknown prepared statement handler (" + std::to_string(id) + ") given to sluice");
+    co_return true;
+  }
+  auto& statement = found->second;
+  switch (command) {
+    case wire::com_stmt_send_long_data: {
+      wire::stmt_send_long_data piece;
+      if (wire::decode_stmt_send_long_data(payload, piece) != wire::codec_errc::ok) {
+        malformed();
+        co_return false;
+      }
+      // Kept until the execute, which may run on another server connection than one attached now.
+      statement.long_data_bytes += piece.data.size();
+      if (statement.long_data_bytes <= owner_.shared().cfg().limits.max_message_size) {
+        statement.long_data.emplace_back(piece.param_id, std::vector<std::uint8_t>(piece.data.begin(), piece.data.end()));
+      }
+      co_return true;
+    }
+    case wire::com_stmt_execute: {
+      if (statement.long_data_bytes > owner_.shared().cfg().limits.max_message_size) {
+        statement.long_data.clear();
+        statement.long_data_bytes = 0;
+        send_error(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes (sluice: long data over "
+                                  "limits.max_message_size)");
+        co_return true;
+      }
+      wire::stmt_execute execute;
+      if (wire::decode_stmt_execute(payload, statement.num_params, execute) != wire::codec_errc::ok) {
+        malformed();
+        co_return false;
+      }
+      if (execute.new_params_bound) statement.types.assign(execute.param_types.begin(), execute.param_types.end());
+      // A cursor stays open on the server connection (COM_STMT_FETCH follows there), as does what a
+      // statement that pins leaves behind.
+      if (execute.flags != wire::cursor_type_no_cursor || statement.kind.pins_session) pinned_ = true;
+      co_return co_await run_on_server(message, route_for(statement.kind), statement.kind, statement.sql, &statement);
+    }
+    case wire::com_stmt_reset:
+      statement.long_data.clear();
+      statement.long_data_bytes = 0;
+      if (!server_ || server_->statements.find(statement.text_id) == nullptr) {
+        // Nothing of it on a server connection this session holds: there is nothing else to reset.
+        send_ok();
+        co_return true;
+      }
+      co_return co_await run_on_server(message, route_for(statement.kind), statement.kind, statement.sql, &statement);
+    case wire::com_stmt_fetch:
+      if (!server_ || server_->statements.find(statement.text_id) == nullptr) {
+        send_error(1421, "HY000", "The statement (" + std::to_string(id) + ") has no open cursor.");
+        co_return true;
+      }
+      co_return co_await run_on_server(message, route_for(statement.kind), statement.kind, statement.sql, &statement);
+    default:
+      malformed();
+      co_return false;
+  }
+}
+
+asio::awaitable<bool> client_session::on_change_user(const wire::message_view& message) {
+  wire::change_user request;
+  if (wire::decode_change_user(message.payload(), client_caps_, request) != wire::codec_errc::ok) {
+    const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
+    send_error(error.number, error.sqlstate, "sluice: malformed COM_CHANGE_USER");
+    co_return false;
+  }
+  // As on a server: whatever the session held ends (an open transaction is rolled back with the
+  // server connection, which is not reused in that state), then the client logs in again.
+  if (server_) release_server(false);
+  units_.end();
+  statements_.clear();
+  last_prepared_id_ = 0;
+  pinned_ = false;
+  pools_.clear();  // per user and database
+  const auto step = login_->change_user(request, client_out_);
+  client_in_.consume(message.wire.size());  // the exchange reads the client's next packets
+  message_consumed_ = true;
+  if (!co_await login_exchange(step) || !adopt_login()) {
+    // A refused change of user ends the connection (its ERR is sent): it has no user any more.
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> client_session::on_set_option(const wire::message_view& message) {
+  std::uint16_t option = 0;
+  if (wire::decode_set_option(message.payload(), option) != wire::codec_errc::ok ||
+      (option != wire::mysql_option_multi_statements_on && option != wire::mysql_option_multi_statements_off)) {
+    send_error(1047, "08S01", "Unknown command");
+    co_return true;
+  }
+  // Multi-statements shape the server's answers, so the session now borrows from the pools of its new
+  // flag set. A connection it keeps (transaction, pin) is told too and not pooled again afterwards.
+  if (option == wire::mysql_option_multi_statements_on) {
+    client_caps_ |= wire::client_multi_statements;
+  } else {
+    client_caps_ &= ~wire::client_multi_statements;
+  }
+  if (!server_) pools_.clear();
+  if (server_) {
+    server_options_changed_ = true;  // release_server forgets the old pools once this one is back
+    co_return co_await run_on_server(message, classify::route::primary, {}, {});
+  }
+  if ((client_caps_ & wire::client_deprecate_eof) != 0) {
+    send_ok();
+  } else {
+    wire::eof_packet eof;
+    eof.status_flags = wire::server_status_autocommit;
+    wire::encode_eof(client_out_, 1, client_caps_, eof);
+  }
+  co_return true;
+}
+
+namespace {
+
+// Runs on the target session's worker. A coroutine function, not a lambda with captures: its arguments
+// live in the coroutine frame (GCC 12 frees a capturing coroutine lambda's members too early).
+asio::awaitable<client_session::kill_plan> plan_kill(std::weak_ptr<client_session> target, std::string user,
+                                                     bool query_only) {
+  const auto session = target.lock();
+  co_return session ? session->prepare_kill(user, query_only) : client_session::kill_plan{};
+}
+
+}  // namespace
+
+asio::awaitable<bool> client_session::on_kill(std::uint64_t id, bool query_only) {
+  const auto unknown = [&] { send_error(1094, "HY000", "Unknown thread id: " + std::to_string(id)); };
+  if (id == connection_id_) {
+    if (query_only) {
+      send_ok();  // its own statement is this one
+      co_return true;
+    }
+    send_error(1927, "70100", "Connection was killed");
+    co_return false;
+  }
+  const auto target = sessions().find(id);
+  if (!target) {
+    unknown();
+    co_return true;
+  }
+  const auto plan =
+      co_await asio::co_spawn(target->executor, plan_kill(target->session, user_name_, query_only), asio::use_awaitable);
+  if (!plan.found) {
+    unknown();
+    co_return true;
+  }
+  if (!plan.owner) {
+    send_error(1095, "HY000", "You are not owner of thread " + std::to_string(id));
+    co_return true;
+  }
+  if (plan.running) {
+    const bool killed = co_await kill_on_server(plan.backend, plan.thread_id);
+    asio::post(target->executor, [weak = target->session, backend = plan.backend, thread = plan.thread_id] {
+      if (const auto session = weak.lock()) session->kill_answered(backend, thread);
+    });
+    if (!killed) {
+      send_error(1094, "HY000",
+                 "sluice: could not stop the statement of connection " + std::to_string(id) + " on its server");
+      co_return true;
+    }
+  }
+  send_ok();
+  co_return true;
+}
+
+client_session::kill_plan client_session::prepare_kill(std::string_view user, bool query_only) {
+  kill_plan plan;
+  if (!registered_) return plan;
+  plan.found = true;
+  plan.owner = user == user_name_;
+  if (!plan.owner) return plan;
+  if (busy_ && server_) {
+    plan.running = true;
+    plan.backend = server_->backend_index();
+    plan.thread_id = server_->thread_id();
+    being_killed_.emplace(plan.backend, plan.thread_id);
+  }
+  if (!query_only) {
+    // KILL CONNECTION: a busy session ends once its statement's (interrupted) answer is relayed; an
+    // idle one now, its pending read cancelled (what it held is not reused).
+    fatal_ = true;
+    if (!busy_) {
+      if (server_) release_server(false);
+      boost::system::error_code ignored;
+      client_.cancel(ignored);
+    }
+  }
+  return plan;
+}
+
+void client_session::kill_answered(std::size_t backend, std::uint32_t thread_id) {
+  if (being_killed_ && being_killed_->first == backend && being_killed_->second == thread_id) being_killed_.reset();
+}
+
+asio::awaitable<bool> client_session::kill_on_server(std::size_t backend, std::uint32_t thread_id) {
+  auto& pool = pool_for(backend);
+  auto connection = pool.take_idle();
+  if (!connection) {
+    auto acquired = co_await pool.acquire();
+    if (!acquired.connection) co_return false;
+    connection = std::move(acquired.connection);
+  }
+  wire::byte_buffer out;
+  wire::encode_query(out, 0, "KILL QUERY " + std::to_string(thread_id));
+  wire::response_tracker tracker(connection->capabilities());
+  tracker.on_command(wire::com_query);
+  bool answered = false;
+  if (co_await write_socket(connection->socket(), out)) {
+    for (;;) {
+      auto read = co_await backends::mysql::read_message(connection->socket(), connection->input(), max_server_message);
+      if (read.error || read.frame.status != wire::codec_errc::ok) break;
+      const auto step = tracker.on_packet(read.frame.message.first_chunk(), read.frame.message.payload_size);
+      connection->input().consume(read.frame.message.wire.size());
+      if (step == wire::response_tracker::step::done) {
+        answered = true;
+        break;
+      }
+      if (step != wire::response_tracker::step::more) break;
+    }
+  }
+  connection->status_flags = tracker.status();
+  const bool ok = answered && !tracker.failed();
+  pool.release(std::move(connection), answered);
+  // 1094 (unknown thread): the statement ended and its connection closed first; nothing is left to stop.
+  co_return ok || answered;
+}
+
 asio::awaitable<bool> client_session::run_on_server(const wire::message_view& message, classify::route target,
-                                                    const classify::classification& kind) {
+                                                    const classify::classification& kind, std::string_view sql,
+                                                    client_statement* statement) {
   if (!units_.open()) {
     // A unit starts: a transaction, or a statement outside one (also on a connection the session keeps).
     units_.begin();
     if (owner_.shared().tenants.enabled()) {
-      const std::string_view sql(reinterpret_cast<const char*>(message.payload().data() + 1),
-                                 message.payload().size() - 1);
       engine::refusal why;
       const auto verdict = co_await units_.admit({user_name_, database_, ""}, sql, why);
       if (verdict != engine::verdict::go) {
@@ -387,12 +749,33 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
     units_.end();
     co_return !fatal_;
   }
+  command_ = message.payload()[0];
+  bool sent = true;
+  wire::bytes_view command_bytes = message.wire;
+  if (statement != nullptr) {
+    const auto prepared = co_await prepare_on_server(*statement);
+    if (prepared == internal_result::server_error) {
+      // The statement does not prepare on this connection (say, a replica without the table yet): the
+      // client's execute gets the server's ERR.
+      wire::write_message(client_out_, internal_error_, 1);
+      command_done();
+      co_return true;
+    }
+    sent = prepared == internal_result::ok;
+    if (sent) {
+      encode_statement_command(message, *statement);
+      command_bytes = server_out_;
+    }
+  } else if (!server_->statements.owed_closes().empty()) {
+    server_out_.clear();
+    append_owed_closes(server_out_);
+    sent = co_await write_socket(server_->socket(), server_out_);
+  }
   // The client's command as it came (sequence id 0): the server's answer then carries the ids the
   // client expects.
-  const std::uint8_t command = message.payload()[0];
   tracker_.set_capabilities(server_->capabilities());
-  const bool answered = tracker_.on_command(command);
-  const bool sent = co_await write_socket(server_->socket(), message.wire);
+  const bool answered = tracker_.on_command(command_);
+  sent = sent && co_await write_socket(server_->socket(), command_bytes);
   if (!sent || (answered && !co_await relay_answer())) {
     const auto& name = owner_.shared().cfg().mysql.backends[server_->backend_index()].name;
     const bool in_transaction = tracker_.in_transaction() || pinned_ || session_mode_;
@@ -405,13 +788,68 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
     fatal_ = in_transaction;
     co_return !fatal_;
   }
+  command_done();
+  co_return true;
+}
+
+void client_session::command_done() {
   server_->status_flags = tracker_.status();
   if (!tracker_.in_transaction()) {
     // The unit is over; the connection goes back to the pool unless the session keeps it.
     units_.end();
     if (!pinned_ && !session_mode_) release_server(true);
   }
-  co_return true;
+}
+
+asio::awaitable<client_session::internal_result> client_session::prepare_on_server(client_statement& statement) {
+  auto& prepared = server_->statements;
+  prepared.set_capacity(owner_.shared().cfg().pool.max_prepared_statements);
+  if (prepared.find(statement.text_id) != nullptr) co_return internal_result::ok;
+  const auto result = co_await run_internal(wire::com_stmt_prepare, statement.sql);
+  if (result == internal_result::ok) {
+    const auto& ok = tracker_.prepared();
+    prepared.insert(statement.text_id, ok.statement_id, ok.num_params);
+  }
+  co_return result;
+}
+
+void client_session::encode_statement_command(const wire::message_view& message, client_statement& statement) {
+  auto* on_server = server_->statements.find(statement.text_id);
+  server_out_.clear();
+  append_owed_closes(server_out_);
+  const auto payload = message.payload();
+  if (payload[0] == wire::com_stmt_execute) {
+    for (const auto& [param, data] : statement.long_data) {
+      wire::encode_stmt_send_long_data(server_out_, 0, {on_server->server_id, param, data});
+    }
+    statement.long_data.clear();
+    statement.long_data_bytes = 0;
+    wire::stmt_execute execute;
+    // Decoded before (on_statement_command): it cannot fail here.
+    (void)wire::decode_stmt_execute(payload, statement.num_params, execute);
+    const bool types_missing = statement.num_params != 0 && !execute.new_params_bound &&
+                               !statement.types.empty() && on_server->types_sent != statement.types;
+    if (types_missing) {
+      // The client bound its types on another server connection: they go along now.
+      execute.statement_id = on_server->server_id;
+      execute.param_types = statement.types;
+      wire::encode_stmt_execute(server_out_, 0, execute, statement.num_params);
+      on_server->types_sent = statement.types;
+      return;
+    }
+    if (execute.new_params_bound) on_server->types_sent.assign(execute.param_types.begin(), execute.param_types.end());
+  }
+  const auto start = server_out_.size();
+  server_out_.insert(server_out_.end(), message.wire.begin(), message.wire.end());
+  (void)wire::rewrite_statement_id(wire::mutable_bytes(server_out_.data() + start + wire::packet_header_size,
+                                                       message.wire.size() - wire::packet_header_size),
+                                   on_server->server_id);
+}
+
+void client_session::append_owed_closes(wire::byte_buffer& out) {
+  auto& owed = server_->statements.owed_closes();
+  for (const auto id : owed) wire::encode_stmt_close(out, 0, id);
+  owed.clear();
 }
 
 asio::awaitable<bool> client_session::attach(classify::route target, const classify::classification& kind) {
@@ -527,6 +965,7 @@ asio::awaitable<bool> client_session::sync_state() {
 asio::awaitable<client_session::internal_result> client_session::run_internal(std::uint8_t command,
                                                                             std::string_view body) {
   server_out_.clear();
+  append_owed_closes(server_out_);
   wire::encode_command(server_out_, 0, command,
                        wire::bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
   tracker_.set_capabilities(server_->capabilities());
@@ -578,7 +1017,11 @@ asio::awaitable<bool> client_session::relay_answer() {
       co_return false;
     }
     bool relayed = false;
-    if (tracker_.last_was_ok()) {
+    if (preparing_ && command_ == wire::com_stmt_prepare && !message.payload().empty() && message.payload()[0] == 0x00) {
+      // PREPARE_OK: the client gets sluice's id for the statement, which any server connection can run.
+      prepared_answer(message);
+      relayed = true;
+    } else if (tracker_.last_was_ok()) {
       const auto payload = message.payload();
       learn_from_ok(payload, true);
       if (!client_tracks) {
@@ -600,6 +1043,23 @@ asio::awaitable<bool> client_session::relay_answer() {
   }
 }
 
+void client_session::prepared_answer(const wire::message_view& message) {
+  const auto& ok = tracker_.prepared();
+  std::uint32_t id = 0;
+  do {
+    id = next_statement_id_++;  // wraps after 4 billion prepares; ids still open are skipped
+  } while (id == 0 || id == wire::last_prepared_statement_id || statements_.contains(id));
+  server_->statements.set_capacity(owner_.shared().cfg().pool.max_prepared_statements);
+  server_->statements.insert(preparing_->text_id, ok.statement_id, ok.num_params);
+  preparing_->num_params = ok.num_params;
+  statements_.emplace(id, std::move(*preparing_));
+  preparing_.reset();
+  last_prepared_id_ = id;
+  auto relayed = ok;
+  relayed.statement_id = id;
+  wire::encode_stmt_prepare_ok(client_out_, message.first_sequence_id, relayed);
+}
+
 backends::mysql::server_pool& client_session::pool_for(std::size_t backend) {
   // Looked up once per backend for the session (the key is this session's database, user and flags).
   if (pools_.size() <= backend) pools_.resize(backend + 1, nullptr);
@@ -612,7 +1072,16 @@ void client_session::release_server(bool reusable) {
   // A pool without a database cannot take back a connection a client moved to one (MySQL has no way
   // back to "no database"): the next borrower would find itself there.
   if (database_.empty() && !server_->state.schema().empty()) reusable = false;
+  // Its multi-statements option is not its pool's any more (COM_SET_OPTION while attached).
+  const bool options_changed = std::exchange(server_options_changed_, false);
+  if (options_changed) reusable = false;
+  if (being_killed_ && being_killed_->first == server_->backend_index() &&
+      being_killed_->second == server_->thread_id()) {
+    reusable = false;  // a KILL QUERY on its way could stop the next borrower's statement
+    being_killed_.reset();
+  }
   pool_for(server_->backend_index()).release(std::move(server_), reusable);
+  if (options_changed) pools_.clear();
 }
 
 bool client_session::autocommit_off() const {

@@ -96,30 +96,101 @@ class client_session final : public served_client,
   // Login, bounded by limits.startup_timeout; false: refused or gone.
   asio::awaitable<bool> login();
   asio::awaitable<bool> login_steps();
+  // Sends what the login machine wrote and feeds it the client's packets until it accepts (true) or
+  // refuses (its ERR sent).
+  asio::awaitable<bool> login_exchange(auth::client_login::step step);
+  // The login's result becomes the session's user, database, flags and initial character set.
+  bool adopt_login();
+  asio::awaitable<bool> on_change_user(const wire::message_view& message);
+  // COM_SET_OPTION: multi-statements on or off.
+  asio::awaitable<bool> on_set_option(const wire::message_view& message);
+  // KILL [QUERY] id and COM_PROCESS_KILL: `id` is sluice's connection id of a client, maybe on another
+  // worker. Its running statement is stopped with KILL QUERY and the server's thread id, sent on another
+  // connection to that backend; KILL CONNECTION also ends that client's session. Only its own user may.
+  asio::awaitable<bool> on_kill(std::uint64_t id, bool query_only);
+  // Sends KILL QUERY <thread_id> on a connection of this session's pool for `backend` (not the attached
+  // one); false when it could not be sent or the server refused it.
+  asio::awaitable<bool> kill_on_server(std::size_t backend, std::uint32_t thread_id);
+
+ public:
+  // What a KILL found, decided on the target session's own worker thread (prepare_kill).
+  struct kill_plan {
+    bool found = false;        // the session still exists
+    bool owner = false;        // the killer is the same user
+    bool running = false;      // a statement of it is under way on a server connection
+    std::size_t backend = 0;   // where (with running)
+    std::uint32_t thread_id = 0;
+  };
+  // On this session's worker: what a KILL by `user` is to do. A running statement's server connection is
+  // then not pooled again until kill_answered (a KILL QUERY that reached it late would stop another
+  // client's statement); KILL CONNECTION of an idle session ends it now, of a busy one after its answer.
+  kill_plan prepare_kill(std::string_view user, bool query_only);
+  void kill_answered(std::size_t backend, std::uint32_t thread_id);
+
+ private:
   asio::awaitable<void> serve();
   // One client command (a whole message at the front of client_in_); false: end the session.
   asio::awaitable<bool> on_command(const wire::message_view& message);
+  enum class internal_result {
+    ok,            // the server answered OK (or its result set ended)
+    server_error,  // the server answered ERR (kept in internal_error_)
+    io_failed,     // the connection failed: close it
+  };
+  // A statement a client prepared (COM_STMT_PREPARE), under the id sluice gave it. Server connections
+  // know it by text_id and prepare it lazily (prepare_on_server), so a client's statements work on
+  // whichever pooled connection runs its next execute.
+  struct client_statement {
+    std::string sql;
+    std::uint64_t text_id = 0;  // worker::statement_id: its key on server connections
+    classify::classification kind;
+    std::uint16_t num_params = 0;
+    std::vector<std::uint8_t> types;  // the parameter types the client bound last (2 bytes each)
+    // COM_STMT_SEND_LONG_DATA pieces, kept until the next execute sends them ahead of it on the server
+    // connection it runs on (that may not be the one attached now).
+    std::vector<std::pair<std::uint16_t, std::vector<std::uint8_t>>> long_data;
+    std::size_t long_data_bytes = 0;
+  };
+
+  // COM_QUERY: classified in the MySQL dialect, then run where the route decision says.
+  asio::awaitable<bool> on_query(const wire::message_view& message);
+  // COM_STMT_*: prepare (on a server connection, the answer relayed under sluice's id), execute (lazily
+  // prepared on the connection that runs it), fetch and reset (on the attached connection), long data
+  // (kept), close (local: no answer).
+  asio::awaitable<bool> on_statement_command(const wire::message_view& message);
+  // The route of a statement of this kind for this session now.
+  classify::route route_for(const classify::classification& kind) const;
   // Runs the command on a server connection (attaching one for `target` if none is attached) and
-  // relays the answer; false: end the session.
+  // relays the answer; false: end the session. `sql`: the text for tenant admission. `statement`: the
+  // prepared statement a COM_STMT_EXECUTE / FETCH / RESET names (its id rewritten for the server).
   asio::awaitable<bool> run_on_server(const wire::message_view& message, classify::route target,
-                                      const classify::classification& kind);
+                                      const classify::classification& kind, std::string_view sql,
+                                      client_statement* statement = nullptr);
+  // After a command's answer: the unit ends unless a transaction is open, and the connection goes back
+  // to the pool unless the session keeps it.
+  void command_done();
+  // Makes sure the attached connection has prepared `statement` (COM_STMT_PREPARE of sluice's own,
+  // its answer swallowed).
+  asio::awaitable<internal_result> prepare_on_server(client_statement& statement);
+  // The command to send for a statement command: its id the server's, for an execute the parameter
+  // types added when the connection has not seen the ones the client bound, long data first.
+  void encode_statement_command(const wire::message_view& message, client_statement& statement);
+  // Appends the COM_STMT_CLOSEs the attached connection owes the server (statements it forgot).
+  void append_owed_closes(wire::byte_buffer& out);
   // Lends a server connection for `target` and gives it this session's state; false with the
   // refusal in client_out_ (or the session must end: `fatal_`).
   asio::awaitable<bool> attach(classify::route target, const classify::classification& kind);
   // Makes the attached connection's schema and variables this session's (tracking armed first on a
   // fresh one). False: the connection failed or refused (its ERR in internal_error_).
   asio::awaitable<bool> sync_state();
-  enum class internal_result {
-    ok,            // the server answered OK (or its result set ended)
-    server_error,  // the server answered ERR (kept in internal_error_)
-    io_failed,     // the connection failed: close it
-  };
+
   // Sends one command of sluice's own on the attached connection and swallows its answer, learning
   // the session state its OKs report into the connection's state.
   asio::awaitable<internal_result> run_internal(std::uint8_t command, std::string_view body);
   // Relays the attached connection's answer to the command just sent; false: the server failed.
   asio::awaitable<bool> relay_answer();
   void learn_from_ok(wire::bytes_view payload, bool to_client);
+  // Relays the server's PREPARE_OK under a new id of this session's, and records the statement.
+  void prepared_answer(const wire::message_view& message);
   // The pool of `backend` for this session's database, user and flags (cached per session).
   backends::mysql::server_pool& pool_for(std::size_t backend);
   void release_server(bool reusable);
@@ -159,6 +230,18 @@ class client_session final : public served_client,
   std::unique_ptr<backends::mysql::server_connection> server_;  // attached for the current unit
   wire::response_tracker tracker_;
   std::vector<std::uint8_t> internal_error_;  // the ERR payload of sluice's own failed command
+  std::uint8_t command_ = 0;                  // the client command under way
+  std::optional<auth::client_login> login_;   // kept for COM_CHANGE_USER
+  bool message_consumed_ = false;             // on_command consumed its message itself
+  bool server_options_changed_ = false;       // COM_SET_OPTION reached the attached connection
+  bool busy_ = false;                         // a client command is under way (serve)
+  // A KILL QUERY is on its way to this server connection (backend, thread id): it is not pooled again.
+  std::optional<std::pair<std::size_t, std::uint32_t>> being_killed_;
+  std::unordered_map<std::uint32_t, client_statement> statements_;  // by the id the client knows
+  std::uint32_t next_statement_id_ = 1;
+  std::uint32_t last_prepared_id_ = 0;  // MariaDB's id 0xFFFFFFFF ("the last one prepared") names it
+  // During a COM_STMT_PREPARE: the statement that gets an id when the server's PREPARE_OK is relayed.
+  std::optional<client_statement> preparing_;
   engine::unit_admission units_{owner_, client_, *this};
 };
 

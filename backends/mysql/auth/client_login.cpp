@@ -275,6 +275,24 @@ client_login::step client_login::switch_to(std::string_view plugin, wire::byte_b
   return step::read;
 }
 
+client_login::step client_login::change_user(const wire::change_user& request, wire::byte_buffer& out) {
+  next_sequence_id_ = 1;  // the command was packet 0
+  if (state_ != state::finished || refusal_.code != errc::ok) {
+    return protocol_error(out, "COM_CHANGE_USER before a login finished");
+  }
+  result_.user = std::string(request.username);
+  result_.database = std::string(request.database);
+  if (request.has_character_set) result_.character_set = static_cast<std::uint8_t>(request.character_set);
+  result_.connect_attributes.clear();
+  credential_ = users_.find(result_.user);
+  using_password_ = !request.auth_response.empty();
+  std::string_view plugin = request.auth_plugin_name;
+  if ((result_.capabilities & wire::client_plugin_auth) == 0 || plugin.empty()) plugin = mysql_native_password;
+  result_.auth_plugin = std::string(plugin);
+  state_ = state::awaiting_response;  // not a switch: authenticate may still ask for one
+  return authenticate(plugin, request.auth_response, out);
+}
+
 client_login::step client_login::accept(wire::byte_buffer& out) {
   wire::ok_packet ok;
   ok.status_flags = params_.status_flags;

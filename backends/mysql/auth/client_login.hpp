@@ -6,6 +6,7 @@
 #include "backends/errc.hpp"
 #include "backends/mysql/auth/digest.hpp"
 #include "backends/mysql/wire/constants.hpp"
+#include "backends/mysql/wire/handshake.hpp"
 #include "backends/mysql/wire/packet.hpp"
 #include "backends/mysql/wire/payload_reader.hpp"
 
@@ -109,6 +110,12 @@ class client_login {
   // Feeds one client packet (its sequence id and payload); may append a reply to `out`.
   step on_packet(std::uint8_t sequence_id, wire::bytes_view payload, wire::byte_buffer& out);
   step on_message(const wire::message_view& message, wire::byte_buffer& out);
+
+  // COM_CHANGE_USER (sequence id 0) on a connection this machine logged in: the client authenticates
+  // again, as `request.username`, against the scramble of the original handshake (what clients hash it
+  // with), or is switched to another plugin with a new one, as a server does. Then on_message as at login;
+  // result() names the new user, database and character set. Only after `authenticated`.
+  step change_user(const wire::change_user& request, wire::byte_buffer& out);
 
   const client_login_result& result() const noexcept { return result_; }
   const client_login_refusal& refusal() const noexcept { return refusal_; }

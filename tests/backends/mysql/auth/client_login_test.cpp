@@ -557,3 +557,82 @@ TEST_CASE("server_login against client_login", "[mysql_auth][client_login][serve
     }
   }
 }
+
+namespace {
+
+// A logged-in machine (alice, native password) and its greeting's scramble.
+struct logged_in {
+  client_login login{test_client_params(), users()};
+  byte_buffer scramble;
+  logged_in() {
+    byte_buffer out;
+    REQUIRE(login.start(out) == step::read);
+    scramble = scramble_of(take(out).at(0));
+    const auto hello = response(1, "alice", mysql_native_password, native("secret", scramble));
+    REQUIRE(login.on_packet(hello.seq, view(hello), out) == step::authenticated);
+    take(out);
+  }
+};
+
+packet change_user_packet(std::string_view user, std::string_view plugin, const byte_buffer& auth,
+                          std::string_view database = "otherdb") {
+  wire::change_user request;
+  request.username = user;
+  request.auth_response = view(auth);
+  request.database = database;
+  request.has_character_set = true;
+  request.character_set = 45;
+  request.auth_plugin_name = plugin;
+  byte_buffer out;
+  wire::encode_change_user(out, 0, client_caps & default_client_login_capabilities, request);
+  return take(out).at(0);
+}
+
+}  // namespace
+
+TEST_CASE("client_login: COM_CHANGE_USER authenticates against the login's scramble", "[mysql_auth][client_login]") {
+  logged_in session;
+  byte_buffer out;
+  wire::change_user request;
+  const auto caps = session.login.result().capabilities;
+
+  SECTION("the right password for another user: OK (sequence id 1), the new user and database") {
+    const auto p = change_user_packet("hashed", mysql_native_password, native("secret", session.scramble));
+    REQUIRE(wire::decode_change_user(view(p), caps, request) == wire::codec_errc::ok);
+    REQUIRE(session.login.change_user(request, out) == step::authenticated);
+    const auto sent = take(out);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].seq == 1);
+    CHECK(kinds(sent) == std::vector<std::string>{"OK"});
+    CHECK(session.login.result().user == "hashed");
+    CHECK(session.login.result().database == "otherdb");
+    CHECK(session.login.result().character_set == 45);
+  }
+  SECTION("a wrong password or an unknown user: 1045, and the machine accepts nothing more") {
+    for (const auto* user : {"alice", "nobody"}) {
+      logged_in other;
+      const auto p = change_user_packet(user, mysql_native_password, native("wrong", other.scramble));
+      REQUIRE(wire::decode_change_user(view(p), caps, request) == wire::codec_errc::ok);
+      REQUIRE(other.login.change_user(request, out) == step::refused);
+      const auto sent = take(out);
+      REQUIRE(sent.size() == 1);
+      CHECK(sent[0].seq == 1);
+      CHECK(err_message(sent[0], 1045, "28000").find("Access denied") != std::string::npos);
+      REQUIRE(other.login.change_user(request, out) == step::refused);  // not after a refusal
+      take(out);
+    }
+  }
+  SECTION("a user whose credential is another plugin's is switched, with a new scramble") {
+    const auto p = change_user_packet("digest", mysql_native_password, native("secret", session.scramble));
+    REQUIRE(wire::decode_change_user(view(p), caps, request) == wire::codec_errc::ok);
+    REQUIRE(session.login.change_user(request, out) == step::read);
+    const auto sent = take(out);
+    REQUIRE(kinds(sent) == std::vector<std::string>{"SWITCH:caching_sha2_password"});
+    CHECK(sent[0].seq == 1);
+    const auto nonce = switch_scramble(sent);
+    const auto answer = raw(2, sha2("secret", nonce));
+    REQUIRE(session.login.on_packet(answer.seq, view(answer), out) == step::authenticated);
+    CHECK(kinds(take(out)) == std::vector<std::string>{"MORE:3", "OK"});
+    CHECK(session.login.result().user == "digest");
+  }
+}
