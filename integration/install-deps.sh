@@ -130,3 +130,34 @@ if [[ -n $cppconn_version && $(cat "$cppconn_dir/.version" 2>/dev/null || true) 
     mv "$cppconn_dir.new" "$cppconn_dir"
   fi
 fi
+
+# Node's mysql2 driver for integration/tests/mysql/node_mysql2_test.js, from the npm registry into
+# SLUICE_NODE_DIR (/var/cache/sluice/node; the test finds it through NODE_PATH). Node and npm: the
+# machine's if it has them (the nodejs package from elsewhere brings npm), else Debian's. A pinned
+# version, installed again only when the pin changes; into a fresh directory moved into place at the
+# end, so that an interrupted install is not taken for a finished one.
+node_dir=${SLUICE_NODE_DIR:-/var/cache/sluice/node}
+mysql2_version=3.24.5
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if ((EUID != 0)); then
+    log "note: node or npm missing; run this script as root to install them (the mysql2 test needs them)"
+  else
+    log "installing nodejs and npm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends nodejs npm || { apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm; }
+  fi
+fi
+if command -v npm >/dev/null 2>&1 && [[ $(cat "$node_dir/.mysql2-version" 2>/dev/null || true) != "$mysql2_version" ]]; then
+  if ((EUID != 0)); then
+    log "note: mysql2 missing in $node_dir; run this script as root to install it"
+  else
+    log "npm install mysql2@$mysql2_version into $node_dir"
+    rm -rf "$node_dir.new"
+    mkdir -p "$node_dir.new"
+    npm install --prefix "$node_dir.new" --no-audit --no-fund --loglevel=error "mysql2@$mysql2_version" >&2 ||
+      { log "error: npm install mysql2 failed"; exit 1; }
+    echo "$mysql2_version" >"$node_dir.new/.mysql2-version"
+    rm -rf "$node_dir"
+    mv "$node_dir.new" "$node_dir"
+  fi
+fi

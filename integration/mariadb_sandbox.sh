@@ -2,7 +2,10 @@
 # A throwaway MariaDB 10.11 cluster for sluice's MySQL integration tests: one primary and two GTID
 # replicas on loopback, all under one directory, with the users and database the tests expect.
 # Usage: mariadb_sandbox.sh start|stop|status|env|logs [NAME]|mariadb NAME [mariadb args]
+#                           |stop-node NAME|start-node NAME
 #        NAME: primary, replica1, replica2
+# stop-node, start-node: one server of a running sandbox, for fault tests (a replica restarted resumes
+# replication where it stopped).
 # mariadb NAME: the mariadb CLI as the server's administrator, through NAME's unix socket.
 # Settings (environment): SLUICE_MARIADB_DIR (/tmp/sluice-mariadb; apart from sandbox.sh's directory,
 # so that either sandbox can be started and wiped alone), SLUICE_MARIADB_PORT (13306: the primary; the
@@ -233,6 +236,9 @@ gtid-strict-mode = ON
 # A replica notices a silent primary after 10 s (default 60; CHANGE MASTER's MASTER_CONNECT_RETRY = 1
 # makes it retry every second).
 slave-net-timeout = 10
+# The app user (no SUPER) may create triggers and stored functions with the binary log on: tests dump
+# and restore them.
+log-bin-trust-function-creators = ON
 # Not INSTALL SONAME, which is not replicated: every node loads the plugin itself.
 plugin-load-add = auth_ed25519
 # sluice learns a client's session state from the OK packets' session-state blocks.
@@ -306,6 +312,11 @@ stop_node() {
   rm -f "$RUN_DIR/$node.launch-pid" "$RUN_DIR/$node.pid"
 }
 
+# Databases named sluice_test_* are the app user's to create and drop: tests that need a database of
+# their own (a dump restored into a second one) make them. Also granted by `start` on a sandbox that
+# predates it (GRANT is idempotent and replicated).
+SCRATCH_GRANT="GRANT ALL PRIVILEGES ON \`sluice\\_test\\_%\`.* TO '$APP_USER'@'%'"  # _ is a wildcard: escaped
+
 setup_users() {
   sql primary <<EOF
 CREATE USER '$REPL_USER'@'%' IDENTIFIED BY '$REPL_PASSWORD';
@@ -313,6 +324,7 @@ GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'%';
 CREATE DATABASE $DATABASE;
 CREATE USER '$APP_USER'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('$APP_PASSWORD');
 GRANT ALL PRIVILEGES ON $DATABASE.* TO '$APP_USER'@'%';
+$SCRATCH_GRANT;
 CREATE USER '$ED_USER'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('$ED_PASSWORD');
 GRANT ALL PRIVILEGES ON $DATABASE.* TO '$ED_USER'@'%';
 CREATE USER '$PROBE_USER'@'%' IDENTIFIED BY '$PROBE_PASSWORD';
@@ -362,6 +374,10 @@ cmd_start() {
   load_settings
   if [[ $want_primary == auto || $want_primary == "$PRIMARY_PORT" ]] && healthy; then
     log "already running and healthy in $SANDBOX_DIR"
+    if [[ $(sql_value primary "select count(*) from mysql.db where Db = 'sluice\\\\_test\\\\_%' and User = '$APP_USER'") == 0 ]]; then
+      log "granting $APP_USER the sluice_test_* databases (a sandbox from before that grant)"
+      sql primary -e "$SCRATCH_GRANT"
+    fi
     print_env
     return 0
   fi
@@ -494,6 +510,18 @@ case $cmd in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) load_settings; print_env ;;
+  stop-node | start-node)
+    load_settings
+    node=${1:?$cmd NAME}
+    node_port "$node" >/dev/null
+    [[ -f $MARKER ]] || die "no sandbox in $SANDBOX_DIR"
+    if [[ $cmd == stop-node ]]; then
+      stop_node "$node"
+    else
+      start_node "$node"
+      wait_node "$node"
+    fi
+    ;;
   logs) cmd_logs "$@" ;;
   mariadb)
     load_settings

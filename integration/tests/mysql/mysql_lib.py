@@ -1,8 +1,11 @@
 """Shared helpers of the MySQL-protocol integration tests: the MariaDB sandbox's ports and users (from
-`mariadb_sandbox.sh env`), PyMySQL connections to a node, the mariadb CLI, TAP-style checks."""
+`mariadb_sandbox.sh env`), PyMySQL connections to a node, the mariadb CLI, a sluice with its own config
+in front of a sandbox, TAP-style checks."""
 
+import hashlib
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -16,14 +19,19 @@ SOURCE_DIR = os.environ.get("SLUICE_SOURCE_DIR") or os.path.abspath(
 MARIADB_SANDBOX_SH = os.path.join(SOURCE_DIR, "integration", "mariadb_sandbox.sh")
 
 
-def _sandbox_env():
-    out = subprocess.run(["bash", MARIADB_SANDBOX_SH, "env"], check=True, capture_output=True, text=True).stdout
+def parse_env(text):
+    """The `export NAME=value` lines `mariadb_sandbox.sh env` (and start) print, as a dict."""
     env = {}
-    for line in out.splitlines():
+    for line in text.splitlines():
         m = re.match(r"export (\w+)=(.*)$", line)
         if m:
             env[m.group(1)] = m.group(2)
     return env
+
+
+def _sandbox_env():
+    return parse_env(subprocess.run(["bash", MARIADB_SANDBOX_SH, "env"], check=True, capture_output=True,
+                                    text=True).stdout)
 
 
 ENV = _sandbox_env()
@@ -81,6 +89,96 @@ def error_of(fn):
 
 def errno_of(e):
     return e.args[0] if e is not None and e.args and isinstance(e.args[0], int) else None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def native_hash(password):
+    """mysql_native_password's stored hash, as in mysql.user: "*" and SHA1(SHA1(password)) in hex."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
+
+
+def start_sluice(workdir, mysql_port, limits="", pool="size = 4", app_user="", node_ports=None):
+    """Starts SLUICE_BIN with a config of its own in workdir: [mysql] on mysql_port in front of the sandbox's
+    three nodes (node_ports: {"primary": port, "replica1": ..., "replica2": ...}; the default sandbox's if
+    None). limits: extra TOML sections (e.g. "[limits]\n..."), pool: the [pool] keys, app_user: extra keys
+    of the app user's [[mysql.users]] entry (e.g. "pool_size = 4"). Returns the process once the port
+    accepts connections; its log is sluice-<port>.log in workdir."""
+    ports = node_ports or NODE_PORTS
+    # sluice needs a PostgreSQL section too; its backend is never used here (port 1: nothing listens).
+    config = f"""
+listen = "127.0.0.1:{free_port()}"
+workers = 2
+[pool]
+{pool}
+{limits}
+[[backends]]
+name = "pg"
+host = "127.0.0.1"
+port = 1
+role = "primary"
+[[users]]
+name = "app"
+password = "x"
+[mysql]
+listen = "127.0.0.1:{mysql_port}"
+[[mysql.backends]]
+name = "primary"
+host = "127.0.0.1"
+port = {ports['primary']}
+role = "primary"
+[[mysql.backends]]
+name = "replica1"
+host = "127.0.0.1"
+port = {ports['replica1']}
+[[mysql.backends]]
+name = "replica2"
+host = "127.0.0.1"
+port = {ports['replica2']}
+[[mysql.users]]
+name = "{APP_USER}"
+password = "{PASSWORDS[APP_USER]}"
+{app_user}
+[[mysql.users]]
+name = "hashed"
+password_hash = "{native_hash('hashed_pw')}"
+server_user = "{APP_USER}"
+server_password = "{PASSWORDS[APP_USER]}"
+"""
+    path = os.path.join(workdir, f"sluice-{mysql_port}.toml")
+    with open(path, "w") as f:
+        f.write(config)
+    log_path = os.path.join(workdir, f"sluice-{mysql_port}.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen([os.environ["SLUICE_BIN"], "--config", path], stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = log_path
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", mysql_port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("sluice did not start: " + open(log_path).read())
+
+
+def stop_sluice(proc):
+    """SIGTERM, then waits (SIGKILL after 20 s). Returns the exit status: 0 is a clean stop (under ASan, also
+    no leak)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return proc.returncode
 
 
 class Checks:

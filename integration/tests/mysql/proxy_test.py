@@ -16,85 +16,13 @@ import mysql_lib as lib  # noqa: E402
 
 import pymysql  # noqa: E402
 
-SLUICE_BIN = os.environ["SLUICE_BIN"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sluice(workdir, mysql_port, limits=""):
-    # sluice needs a PostgreSQL section too; its backend is never used here (port 1: nothing listens).
-    config = f"""
-listen = "127.0.0.1:{free_port()}"
-workers = 2
-[pool]
-size = 4
-{limits}
-[[backends]]
-name = "pg"
-host = "127.0.0.1"
-port = 1
-role = "primary"
-[[users]]
-name = "app"
-password = "x"
-[mysql]
-listen = "127.0.0.1:{mysql_port}"
-[[mysql.backends]]
-name = "primary"
-host = "127.0.0.1"
-port = {lib.NODE_PORTS['primary']}
-role = "primary"
-[[mysql.backends]]
-name = "replica1"
-host = "127.0.0.1"
-port = {lib.NODE_PORTS['replica1']}
-[[mysql.backends]]
-name = "replica2"
-host = "127.0.0.1"
-port = {lib.NODE_PORTS['replica2']}
-[[mysql.users]]
-name = "{lib.APP_USER}"
-password = "{lib.PASSWORDS[lib.APP_USER]}"
-[[mysql.users]]
-name = "hashed"
-password_hash = "{native_hash('hashed_pw')}"
-server_user = "{lib.APP_USER}"
-server_password = "{lib.PASSWORDS[lib.APP_USER]}"
-"""
-    path = os.path.join(workdir, f"sluice-{mysql_port}.toml")
-    with open(path, "w") as f:
-        f.write(config)
-    log = open(os.path.join(workdir, f"sluice-{mysql_port}.log"), "w")
-    proc = subprocess.Popen([SLUICE_BIN, "--config", path], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", mysql_port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("sluice did not start: " + open(os.path.join(workdir, f"sluice-{mysql_port}.log")).read())
-
-
-def native_hash(password):
-    import hashlib
-    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
-
-
 def main():
     t = lib.Checks()
     primary_port = lib.NODE_PORTS["primary"]
     replica_ports = {lib.NODE_PORTS[n] for n in lib.REPLICA_NODES}
-    mysql_port = free_port()
+    mysql_port = lib.free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        proc = start_sluice(workdir, mysql_port)
+        proc = lib.start_sluice(workdir, mysql_port)
         try:
             def connect(user=lib.APP_USER, password=None, **kwargs):
                 return pymysql.connect(host="127.0.0.1", port=mysql_port, user=user,
@@ -224,8 +152,8 @@ def main():
                 c.close()
 
             with t.section("past limits.max_client_connections"):
-                limited_port = free_port()
-                limited = start_sluice(workdir, limited_port, "[limits]\nmax_client_connections = 2")
+                limited_port = lib.free_port()
+                limited = lib.start_sluice(workdir, limited_port, "[limits]\nmax_client_connections = 2")
                 try:
                     def connect_within_limit():
                         # start_sluice's readiness probe was a client too: until sluice has seen it go
