@@ -688,24 +688,26 @@ void client_session::kill_answered(std::size_t backend, std::uint32_t thread_id)
 }
 
 asio::awaitable<bool> client_session::kill_on_server(std::size_t backend, std::uint32_t thread_id) {
-  auto& pool = pool_for(backend);
-  auto connection = pool.take_idle();
-  if (!connection) {
-    auto acquired = co_await pool.acquire();
-    if (!acquired.connection) co_return false;
-    connection = std::move(acquired.connection);
+  // A connection of its own, outside the pool and its size: the statement to stop may hold the pool's
+  // last connection (as PgBouncer's cancel connections are outside its pools). The pool's target has
+  // this user's server credentials, as KILL QUERY needs.
+  backends::mysql::server_connection connection(client_.get_executor(), backend);
+  if (const auto failure = co_await connection.connect(pool_for(backend).target()); failure.code != errc::ok) {
+    spdlog::warn("MySQL backend '{}': could not connect to send KILL QUERY: {}",
+                 owner_.shared().cfg().mysql.backends[backend].name, failure.message);
+    co_return false;
   }
   wire::byte_buffer out;
   wire::encode_query(out, 0, "KILL QUERY " + std::to_string(thread_id));
-  wire::response_tracker tracker(connection->capabilities());
+  wire::response_tracker tracker(connection.capabilities());
   tracker.on_command(wire::com_query);
   bool answered = false;
-  if (co_await write_socket(connection->socket(), out)) {
+  if (co_await write_socket(connection.socket(), out)) {
     for (;;) {
-      auto read = co_await backends::mysql::read_message(connection->socket(), connection->input(), max_server_message);
+      auto read = co_await backends::mysql::read_message(connection.socket(), connection.input(), max_server_message);
       if (read.error || read.frame.status != wire::codec_errc::ok) break;
       const auto step = tracker.on_packet(read.frame.message.first_chunk(), read.frame.message.payload_size);
-      connection->input().consume(read.frame.message.wire.size());
+      connection.input().consume(read.frame.message.wire.size());
       if (step == wire::response_tracker::step::done) {
         answered = true;
         break;
@@ -713,11 +715,10 @@ asio::awaitable<bool> client_session::kill_on_server(std::size_t backend, std::u
       if (step != wire::response_tracker::step::more) break;
     }
   }
-  connection->status_flags = tracker.status();
-  const bool ok = answered && !tracker.failed();
-  pool.release(std::move(connection), answered);
-  // 1094 (unknown thread): the statement ended and its connection closed first; nothing is left to stop.
-  co_return ok || answered;
+  connection.terminate();
+  // An ERR (1094 unknown thread) means the statement ended and its connection closed first: nothing is
+  // left to stop.
+  co_return answered;
 }
 
 asio::awaitable<bool> client_session::run_on_server(const wire::message_view& message, classify::route target,

@@ -108,8 +108,8 @@ class client_session final : public served_client,
   // worker. Its running statement is stopped with KILL QUERY and the server's thread id, sent on another
   // connection to that backend; KILL CONNECTION also ends that client's session. Only its own user may.
   asio::awaitable<bool> on_kill(std::uint64_t id, bool query_only);
-  // Sends KILL QUERY <thread_id> on a connection of this session's pool for `backend` (not the attached
-  // one); false when it could not be sent or the server refused it.
+  // Sends KILL QUERY <thread_id> to `backend` on a connection opened for it (outside the pool, whose
+  // last connection the statement may hold); false when it got no answer.
   asio::awaitable<bool> kill_on_server(std::size_t backend, std::uint32_t thread_id);
 
  public:
