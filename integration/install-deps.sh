@@ -13,7 +13,7 @@ packages=(
   prometheus
   python3-psycopg libpostgresql-jdbc-java openjdk-17-jdk-headless
   postgresql-server-dev-15 bzip2 curl
-  mariadb-server mariadb-client python3-pymysql sysbench libmysqlcppconn7v5
+  mariadb-server mariadb-client python3-pymysql sysbench libmysqlcppconn7v5 libmariadb-dev
 )
 # prometheus: for promtool, which checks sluice's /metrics in the admin tests.
 # libicu-dev: NFKC normalization for SASLprep of SCRAM passwords (backends/pg/auth/saslprep.cpp).
@@ -29,6 +29,8 @@ packages=(
 # client integration/tests/mysql/cppconn_client.cpp. Not libmysqlcppconn-dev: in Debian 12 it depends on
 # libboost-dev (1.74), which conflicts with libboost1.81-dev. Its headers (which need only Boost's
 # shared_ptr and scoped_ptr, in 1.81 too) are unpacked from the .deb below instead.
+# libmariadb-dev: MariaDB Connector/C's headers, for integration/tests/mysql/statements_probe.cpp (prepared
+# statements, cursors, long data, COM_CHANGE_USER through the C API that sysbench and the CLI run on).
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
