@@ -56,3 +56,26 @@ sluice_mysql_test(mysql_server_pool TIMEOUT 90
 # variables pin, server connections shared, 1045 for wrong passwords. Starts its own sluice.
 sluice_mysql_test(mysql_proxy TIMEOUT 120
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/proxy_test.py)
+
+# Issue 12's client list through sluice (clients_test.py, one test per client; each starts its own sluice):
+# mysqldump --single-transaction and a restore (checksums equal), sysbench (16 threads over pool_size 4,
+# text and prepared), node's mysql2 (32 clients over pool_size 8: execute() and query(); mysql2 from
+# integration/install-deps.sh), Connector/C++ (Statement and PreparedStatement), and reads while a replica
+# of a private sandbox stops and comes back.
+sluice_mysql_test(mysql_clients_dump TIMEOUT 90
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/clients_test.py dump)
+sluice_mysql_test(mysql_clients_sysbench TIMEOUT 120
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/clients_test.py sysbench)
+sluice_mysql_test(mysql_clients_mysql2 TIMEOUT 120
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/clients_test.py mysql2)
+sluice_mysql_test(mysql_clients_replica_stop TIMEOUT 120
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/clients_test.py replica_stop)
+if(MYSQLCPPCONN_INCLUDE_DIR AND MYSQLCPPCONN_LIBRARY)
+  add_executable(sluice_cppconn_proxy_client ${CMAKE_CURRENT_LIST_DIR}/cppconn_proxy_client.cpp)
+  target_include_directories(sluice_cppconn_proxy_client SYSTEM PRIVATE ${MYSQLCPPCONN_INCLUDE_DIR})
+  target_link_libraries(sluice_cppconn_proxy_client PRIVATE ${MYSQLCPPCONN_LIBRARY} Boost::headers)
+  target_compile_features(sluice_cppconn_proxy_client PRIVATE cxx_std_20)
+  target_compile_options(sluice_cppconn_proxy_client PRIVATE ${SLUICE_WARNINGS})
+  sluice_mysql_test(mysql_clients_cppconn TIMEOUT 90
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/clients_test.py cppconn $<TARGET_FILE:sluice_cppconn_proxy_client>)
+endif()
