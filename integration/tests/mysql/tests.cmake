@@ -79,3 +79,20 @@ if(MYSQLCPPCONN_INCLUDE_DIR AND MYSQLCPPCONN_LIBRARY)
   sluice_mysql_test(mysql_clients_cppconn TIMEOUT 90
       COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/clients_test.py cppconn $<TARGET_FILE:sluice_cppconn_proxy_client>)
 endif()
+
+# Prepared statements across pooled server connections (shared, lazily prepared, types re-sent, evicted,
+# long data, cursors), COM_SET_OPTION, COM_CHANGE_USER and COM_PROCESS_KILL through sluice with
+# libmariadb's C API (libmariadb-dev, from integration/install-deps.sh); KILL QUERY from PyMySQL and
+# Ctrl-C in the mariadb CLI. Starts its own sluice (one server connection per backend).
+find_path(MARIADB_CLIENT_INCLUDE_DIR mysql.h PATH_SUFFIXES mariadb)
+find_library(MARIADB_CLIENT_LIBRARY mariadb)
+if(MARIADB_CLIENT_INCLUDE_DIR AND MARIADB_CLIENT_LIBRARY)
+  add_executable(sluice_mysql_statements_probe ${CMAKE_CURRENT_LIST_DIR}/statements_probe.cpp)
+  target_include_directories(sluice_mysql_statements_probe SYSTEM PRIVATE ${MARIADB_CLIENT_INCLUDE_DIR})
+  target_link_libraries(sluice_mysql_statements_probe PRIVATE ${MARIADB_CLIENT_LIBRARY})
+  target_compile_options(sluice_mysql_statements_probe PRIVATE ${SLUICE_WARNINGS})
+  sluice_mysql_test(mysql_statements TIMEOUT 180
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/statements_test.py $<TARGET_FILE:sluice_mysql_statements_probe>)
+else()
+  message(STATUS "libmariadb-dev not found (run integration/install-deps.sh): test mysql_statements not built")
+endif()

@@ -1,0 +1,89 @@
+"""Prepared statements, KILL and session commands through sluice's MySQL front end: a sluice with one
+server connection per backend and at most two statements per connection (so clients share connections and
+statements are evicted), then statements_probe (libmariadb's C API) and KILL from PyMySQL and the mariadb CLI."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mysql_lib as lib  # noqa: E402
+
+import pymysql  # noqa: E402
+
+
+def main():
+    probe = sys.argv[1]
+    t = lib.Checks()
+    with tempfile.TemporaryDirectory(prefix="sluice-mysql-stmt-") as workdir:
+        port = lib.free_port()
+        proc = lib.start_sluice(workdir, port, pool="size = 1\nmax_prepared_statements = 2")
+        try:
+            def connect(user=lib.APP_USER, password=None):
+                return pymysql.connect(host="127.0.0.1", port=port, user=user,
+                                       password=lib.PASSWORDS[user] if password is None else password,
+                                       database=lib.DATABASE, autocommit=True, connect_timeout=5)
+
+            with t.section("prepared statements and session commands (libmariadb)"):
+                env = dict(os.environ, SLUICE_MYSQL_PORT=str(port), SLUICE_OTHER_USER="hashed",
+                           SLUICE_OTHER_PASSWORD="hashed_pw")
+                env.update(lib.ENV)
+                out = subprocess.run([probe], env=env, capture_output=True, text=True, timeout=120)
+                sys.stdout.write(out.stdout)
+                if out.stderr:
+                    sys.stdout.write("# " + out.stderr.replace("\n", "\n# ") + "\n")
+                t.eq(out.returncode, 0, "statements_probe passed")
+
+            with t.section("KILL QUERY from another connection"):
+                victim = connect()
+                killer = connect()
+                outcome = {}
+
+                def sleep():
+                    started = time.monotonic()
+                    outcome["error"] = lib.error_of(lambda: lib.value(victim, "SELECT SLEEP(20)"))
+                    outcome["seconds"] = time.monotonic() - started
+
+                runner = threading.Thread(target=sleep)
+                runner.start()
+                time.sleep(0.5)
+                other = connect(user="hashed", password="hashed_pw")
+                t.error(lambda: lib.query(other, f"KILL QUERY {victim.thread_id()}"), {1095},
+                        "another user may not kill it (1095)")
+                lib.query(killer, f"KILL QUERY {victim.thread_id()}")
+                runner.join(10)
+                t.eq(lib.errno_of(outcome.get("error")), 1317, "the statement is interrupted (1317)")
+                t.ok(outcome.get("seconds", 99) < 3, "within a second or so", outcome.get("seconds"))
+                t.eq(lib.value(victim, "SELECT 8"), 8, "the victim's session goes on")
+                t.error(lambda: lib.query(killer, "KILL QUERY 4000000000"), {1094}, "an unknown id gets 1094")
+                t.error(lambda: lib.query(killer, "KILL USER sluice_app"), {1235}, "KILL USER is refused (1235)")
+                killer.kill(victim.thread_id())  # COM_PROCESS_KILL of an idle session: it ends
+                time.sleep(0.3)
+                t.ok(lib.error_of(lambda: lib.value(victim, "SELECT 1")) is not None,
+                     "COM_PROCESS_KILL ends the killed client's session")
+                for c in (killer, other):
+                    c.close()
+
+            with t.section("Ctrl-C in the mariadb CLI"):
+                cli = subprocess.Popen(["mariadb", "-h", "127.0.0.1", "-P", str(port), "-u", lib.APP_USER,
+                                        f"-p{lib.PASSWORDS[lib.APP_USER]}", lib.DATABASE, "-e", "SELECT SLEEP(30)"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                time.sleep(1)
+                started = time.monotonic()
+                cli.send_signal(signal.SIGINT)
+                output, _ = cli.communicate(timeout=20)
+                took = time.monotonic() - started
+                t.ok(took < 1.5, "Ctrl-C stops SELECT SLEEP(30) within a second (the CLI's KILL QUERY)", f"{took:.2f} s")
+                t.ok("1317" in output or "interrupted" in output, "... the CLI reports the interruption", output)
+        finally:
+            status = lib.stop_sluice(proc)
+            t.eq(status, 0, "sluice stopped cleanly")
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
