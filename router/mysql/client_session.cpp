@@ -155,6 +155,9 @@ backends::mysql::server_pool& worker_state::pool(std::size_t backend, const std:
   target.capabilities = (backends::mysql::default_capabilities & ~answer_shaping_flags) | flags;
   target.timeout = cfg.pool.connect_timeout;
   // The budget is proxy-wide per key; "mysql:" keeps MySQL backends apart from PostgreSQL's indexes.
+  // Per flag set too: pools sharing a budget hand idle connections to each other's waiters, and a
+  // connection logged in with other flags would shape its answers wrongly. So pool_size caps each flag
+  // set's connections (docs/limitations.md).
   auto budget = owner_.shared().budgets.get(backend, database, "mysql:" + user.name + ":" + std::to_string(flags),
                                             settings.max_size);
   auto pool = std::make_unique<backends::mysql::server_pool>(owner_.io().get_executor(), backend, settings,
@@ -746,41 +749,55 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
       }
     }
   }
-  if (!server_ && !co_await attach(target, kind)) {
-    units_.end();
-    co_return !fatal_;
-  }
   command_ = message.payload()[0];
-  bool sent = true;
-  wire::bytes_view command_bytes = message.wire;
-  if (statement != nullptr) {
-    const auto prepared = co_await prepare_on_server(*statement);
-    if (prepared == internal_result::server_error) {
-      // The statement does not prepare on this connection (say, a replica without the table yet): the
-      // client's execute gets the server's ERR.
-      wire::write_message(client_out_, internal_error_, 1);
-      command_done();
-      co_return true;
+  for (int attempt = 0;; ++attempt) {
+    const bool fresh = !server_;
+    if (!server_ && !co_await attach(target, kind)) {
+      units_.end();
+      co_return !fatal_;
     }
-    sent = prepared == internal_result::ok;
-    if (sent) {
-      encode_statement_command(message, *statement);
-      command_bytes = server_out_;
+    relayed_any_ = false;
+    bool sent = true;
+    wire::bytes_view command_bytes = message.wire;
+    if (statement != nullptr) {
+      const auto prepared = co_await prepare_on_server(*statement);
+      if (prepared == internal_result::server_error) {
+        // The statement does not prepare on this connection (say, a replica without the table yet): the
+        // client's execute gets the server's ERR.
+        wire::write_message(client_out_, internal_error_, 1);
+        command_done();
+        co_return true;
+      }
+      sent = prepared == internal_result::ok;
+      if (sent) {
+        encode_statement_command(message, *statement);
+        command_bytes = server_out_;
+      }
+    } else if (!server_->statements.owed_closes().empty()) {
+      server_out_.clear();
+      append_owed_closes(server_out_);
+      sent = co_await write_socket(server_->socket(), server_out_);
     }
-  } else if (!server_->statements.owed_closes().empty()) {
-    server_out_.clear();
-    append_owed_closes(server_out_);
-    sent = co_await write_socket(server_->socket(), server_out_);
-  }
-  // The client's command as it came (sequence id 0): the server's answer then carries the ids the
-  // client expects.
-  tracker_.set_capabilities(server_->capabilities());
-  const bool answered = tracker_.on_command(command_);
-  sent = sent && co_await write_socket(server_->socket(), command_bytes);
-  if (!sent || (answered && !co_await relay_answer())) {
-    const auto& name = owner_.shared().cfg().mysql.backends[server_->backend_index()].name;
+    // The client's command as it came (sequence id 0): the server's answer then carries the ids the
+    // client expects.
+    tracker_.set_capabilities(server_->capabilities());
+    const bool answered = tracker_.on_command(command_);
+    sent = sent && co_await write_socket(server_->socket(), command_bytes);
+    if (sent && (!answered || co_await relay_answer())) break;
+    const auto backend = server_->backend_index();
+    const auto& name = owner_.shared().cfg().mysql.backends[backend].name;
     const bool in_transaction = tracker_.in_transaction() || pinned_ || session_mode_;
+    // A replica's connection lost before any of the answer reached the client, on a connection lent for
+    // this statement alone: a read, so it runs again elsewhere (the replica is skipped for
+    // pool.retry_interval: its pooled connections are likely gone too).
+    const bool retry = attempt == 0 && fresh && !relayed_any_ && !in_transaction &&
+                       state_.primary() != std::optional<std::size_t>(backend);
     release_server(false);
+    if (retry) {
+      spdlog::warn("MySQL backend '{}': lost a connection before its answer; the read runs again elsewhere", name);
+      state_.mark_down(backend);
+      continue;
+    }
     units_.end();
     const auto error = engine::mysql_error_for(engine::refusal_code::replica_check_lost);
     send_error(error.number, error.sqlstate,
@@ -1038,6 +1055,7 @@ asio::awaitable<bool> client_session::relay_answer() {
       }
     }
     if (!relayed) client_out_.insert(client_out_.end(), message.wire.begin(), message.wire.end());
+    relayed_any_ = true;
     server_->input().consume(message.wire.size());
     if (client_out_.size() >= 64 * 1024 && !co_await flush_client()) co_return false;
     if (step == wire::response_tracker::step::done) co_return true;

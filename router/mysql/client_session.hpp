@@ -235,6 +235,7 @@ class client_session final : public served_client,
   bool message_consumed_ = false;             // on_command consumed its message itself
   bool server_options_changed_ = false;       // COM_SET_OPTION reached the attached connection
   bool busy_ = false;                         // a client command is under way (serve)
+  bool relayed_any_ = false;                  // part of the current answer went to client_out_
   // A KILL QUERY is on its way to this server connection (backend, thread id): it is not pooled again.
   std::optional<std::pair<std::size_t, std::uint32_t>> being_killed_;
   std::unordered_map<std::uint32_t, client_statement> statements_;  // by the id the client knows

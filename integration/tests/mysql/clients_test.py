@@ -526,10 +526,11 @@ def section_replica_stop(t, workdir):
             per_client = [sum(1 for e in loop.events if e[2] is not None) for loop in readers]
             print(f"# reader errors: {per_client} per client: "
                   + "; ".join(f"+{at - stop_began:.3f} s {err}" for at, err in errors[:8]), flush=True)
-            # A read fails on each pooled replica1 connection it is sent on after the stop (at most
-            # pool.size = READERS of them), then replica1 is marked down.
-            t.ok(len(errors) <= READERS, f"at most {READERS} failed reads around the stop ({READERS} clients, "
-                 f"pool.size {READERS})", per_client)
+            # A read sent on a pooled replica1 connection after the stop loses it before any answer: sluice
+            # runs it again on replica2 and marks replica1 down, so no client sees the stop (before that
+            # retry, each run here saw about two failed reads).
+            t.ok(not errors, "no read fails: one that lost its replica1 connection ran again on replica2",
+                 per_client)
             late = [(round(at - stopped, 3), str(err)) for at, err in errors if at > stopped + STOP_SETTLE]
             t.ok(not late, f"no failed read later than {STOP_SETTLE:g} s after replica1 stopped", late[:3])
             down = [port for loop in readers for at, port, err in loop.events
