@@ -270,6 +270,7 @@ asio::awaitable<bool> client_session::login_steps() {
   params.server_version = cfg.mysql.server_version;
   params.thread_id = connection_id_;
   params.client_host = peer_.address().to_string();
+  params.local_infile = cfg.mysql.local_infile;
   // Kept for COM_CHANGE_USER, which authenticates against this handshake's scramble.
   login_.emplace(params, state_);
   client_out_.clear();
@@ -344,6 +345,7 @@ asio::awaitable<void> client_session::serve() {
     }
     const auto message = read.frame.message;
     message_consumed_ = false;
+    command_size_ = message.wire.size();
     busy_ = true;
     const bool keep = co_await on_command(message);
     busy_ = false;
@@ -1030,9 +1032,16 @@ asio::awaitable<bool> client_session::relay_answer() {
     if (read.error || read.frame.status != wire::codec_errc::ok) co_return false;
     const auto& message = read.frame.message;
     const auto step = tracker_.on_packet(message.first_chunk(), message.payload_size);
-    if (step == wire::response_tracker::step::error || step == wire::response_tracker::step::local_infile) {
-      // LOCAL INFILE is not offered to servers; anything else here is a server sluice cannot follow.
-      co_return false;
+    if (step == wire::response_tracker::step::error) co_return false;  // a server sluice cannot follow
+    if (step == wire::response_tracker::step::local_infile) {
+      // Asked only of connections whose clients offered CLIENT_LOCAL_FILES (a pool per flag set).
+      if ((client_caps_ & wire::client_local_files) == 0) co_return false;
+      client_out_.insert(client_out_.end(), message.wire.begin(), message.wire.end());
+      relayed_any_ = true;
+      server_->input().consume(message.wire.size());
+      if (!co_await flush_client() || !co_await relay_infile()) co_return false;
+      tracker_.on_infile_sent();
+      continue;
     }
     bool relayed = false;
     if (preparing_ && command_ == wire::com_stmt_prepare && !message.payload().empty() && message.payload()[0] == 0x00) {
@@ -1077,6 +1086,42 @@ void client_session::prepared_answer(const wire::message_view& message) {
   auto relayed = ok;
   relayed.statement_id = id;
   wire::encode_stmt_prepare_ok(client_out_, message.first_sequence_id, relayed);
+}
+
+asio::awaitable<bool> client_session::relay_infile() {
+  // The command is answered; the client's next packets are the file's (its message leaves the buffer
+  // first). Physical packets, not joined messages: the empty packet that ends the file may follow a full
+  // 16 MiB - 1 one, which frame_message would take for its continuation.
+  if (!message_consumed_) {
+    client_in_.consume(command_size_);
+    message_consumed_ = true;
+  }
+  const auto max_file = owner_.shared().cfg().limits.max_message_size;
+  std::size_t total = 0;
+  for (;;) {
+    const auto frame = wire::frame_packet(client_in_.available());
+    if (frame.status != wire::codec_errc::ok) {
+      client_in_.prepare(std::max<std::size_t>(frame.needed, 16 * 1024));
+      auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+      if (ec) {
+        fatal_ = true;  // the client left mid-file: the server still waits for the rest
+        co_return false;
+      }
+      client_in_.commit(count);
+      continue;
+    }
+    const auto& packet = frame.packet;
+    total += packet.payload.size();
+    if (total > max_file) {
+      fatal_ = true;  // sluice's limit on what one command may carry, files included
+      co_return false;
+    }
+    const bool last = packet.payload.empty();
+    const bool sent = co_await write_socket(server_->socket(), client_in_.available().first(packet.wire_size));
+    client_in_.consume(packet.wire_size);
+    if (!sent) co_return false;
+    if (last) co_return true;
+  }
 }
 
 backends::mysql::server_pool& client_session::pool_for(std::size_t backend) {

@@ -39,8 +39,9 @@ using tcp = asio::ip::tcp;
 
 // The client capabilities that shape what a server answers: a pool per combination, so that no client
 // gets an answer shaped for another's flags.
+// CLIENT_LOCAL_FILES too: a server may ask only a client that can answer for a file.
 inline constexpr wire::capabilities answer_shaping_flags =
-    wire::client_found_rows | wire::client_deprecate_eof | wire::client_multi_statements;
+    wire::client_found_rows | wire::client_deprecate_eof | wire::client_multi_statements | wire::client_local_files;
 
 // The MySQL front end's state on one worker: its server pools (one per backend, database, user and the
 // client flags that shape answers), which backends are marked down, and the users' credentials. MySQL
@@ -188,6 +189,9 @@ class client_session final : public served_client,
   asio::awaitable<internal_result> run_internal(std::uint8_t command, std::string_view body);
   // Relays the attached connection's answer to the command just sent; false: the server failed.
   asio::awaitable<bool> relay_answer();
+  // LOAD DATA LOCAL INFILE (mysql.local_infile): after the server's file request went to the client, its
+  // file's packets go to the server up to the empty one that ends it. False: either side failed.
+  asio::awaitable<bool> relay_infile();
   void learn_from_ok(wire::bytes_view payload, bool to_client);
   // Relays the server's PREPARE_OK under a new id of this session's, and records the statement.
   void prepared_answer(const wire::message_view& message);
@@ -233,6 +237,7 @@ class client_session final : public served_client,
   std::uint8_t command_ = 0;                  // the client command under way
   std::optional<auth::client_login> login_;   // kept for COM_CHANGE_USER
   bool message_consumed_ = false;             // on_command consumed its message itself
+  std::size_t command_size_ = 0;              // the client command's size in client_in_ (serve)
   bool server_options_changed_ = false;       // COM_SET_OPTION reached the attached connection
   bool busy_ = false;                         // a client command is under way (serve)
   bool relayed_any_ = false;                  // part of the current answer went to client_out_

@@ -73,6 +73,7 @@ client_login::step client_login::start(wire::byte_buffer& out) {
   wire::capabilities offered = (params_.capabilities | wire::client_mysql) & ~wire::client_compress & ~wire::client_ssl &
                                ~wire::client_local_files & 0xffffffffULL;
   if (params_.tls_available) offered |= wire::client_ssl;
+  if (params_.local_infile) offered |= wire::client_local_files;
   params_.capabilities = offered;
   wire::handshake_v10 handshake;
   handshake.server_version = params_.server_version;

@@ -62,6 +62,7 @@ struct client_login_params {
   std::uint32_t thread_id = 0;                          // sluice's connection id for this client
   wire::capabilities capabilities = default_client_login_capabilities;  // CLIENT_SSL added iff tls_available
   bool tls_available = false;                   // a TLS context is configured: offer CLIENT_SSL
+  bool local_infile = false;  // offer CLIENT_LOCAL_FILES: the front end relays servers' file requests
   std::string client_host = "127.0.0.1";        // for "Access denied for user 'u'@'host'"
   std::uint8_t character_set = wire::charset_utf8mb4_general_ci;  // announced in HandshakeV10
   std::uint16_t status_flags = wire::server_status_autocommit;    // in HandshakeV10 and the final OK

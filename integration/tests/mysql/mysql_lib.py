@@ -102,11 +102,11 @@ def native_hash(password):
     return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
 
 
-def start_sluice(workdir, mysql_port, limits="", pool="size = 4", app_user="", node_ports=None):
+def start_sluice(workdir, mysql_port, limits="", pool="size = 4", app_user="", node_ports=None, mysql=""):
     """Starts SLUICE_BIN with a config of its own in workdir: [mysql] on mysql_port in front of the sandbox's
     three nodes (node_ports: {"primary": port, "replica1": ..., "replica2": ...}; the default sandbox's if
     None). limits: extra TOML sections (e.g. "[limits]\n..."), pool: the [pool] keys, app_user: extra keys
-    of the app user's [[mysql.users]] entry (e.g. "pool_size = 4"). Returns the process once the port
+    of the app user's [[mysql.users]] entry (e.g. "pool_size = 4"), mysql: extra [mysql] keys. Returns the process once the port
     accepts connections; its log is sluice-<port>.log in workdir."""
     ports = node_ports or NODE_PORTS
     # sluice needs a PostgreSQL section too; its backend is never used here (port 1: nothing listens).
@@ -126,6 +126,7 @@ name = "app"
 password = "x"
 [mysql]
 listen = "127.0.0.1:{mysql_port}"
+{mysql}
 [[mysql.backends]]
 name = "primary"
 host = "127.0.0.1"

@@ -68,6 +68,37 @@ def main():
                 for c in (killer, other):
                     c.close()
 
+            with t.section("LOAD DATA LOCAL INFILE is not offered by default"):
+                data = os.path.join(workdir, "rows.tsv")
+                with open(data, "w") as f:
+                    f.write("".join(f"{i}\trow {i}\n" for i in range(1000, 21000)))
+                load = (f"LOAD DATA LOCAL INFILE '{data}' INTO TABLE stmt_t (id, v); "
+                        "/* sluice: primary */ SELECT COUNT(*) FROM stmt_t WHERE id >= 1000")
+
+                def cli(at_port, sql):
+                    return subprocess.run(["mariadb", "--local-infile=1", "--comments", "-N", "-h", "127.0.0.1", "-P", str(at_port),
+                                           "-u", lib.APP_USER, f"-p{lib.PASSWORDS[lib.APP_USER]}", lib.DATABASE,
+                                           "-e", sql], capture_output=True, text=True, timeout=60)
+
+                refused = cli(port, load)
+                t.ok(refused.returncode != 0 and "ERROR" in refused.stderr,
+                     "without mysql.local_infile the server refuses it (sluice offered no files)", refused.stderr)
+
+            with t.section("LOAD DATA LOCAL INFILE with mysql.local_infile = true"):
+                infile_port = lib.free_port()
+                infile = lib.start_sluice(workdir, infile_port, mysql="local_infile = true")
+                try:
+                    done = cli(infile_port, load)
+                    t.eq(done.stdout.strip(), "20000", "the client's file (20,000 rows, many packets) reached the primary through sluice",
+                         )
+                    t.ok(done.returncode == 0, "... without an error", done.stderr)
+                    direct = lib.connect_node("primary")
+                    t.eq(lib.value(direct, "SELECT COUNT(*) FROM stmt_t WHERE id >= 1000"), 20000, "the primary has them")
+                    lib.query(direct, "DELETE FROM stmt_t WHERE id >= 1000")
+                    direct.close()
+                finally:
+                    t.eq(lib.stop_sluice(infile), 0, "that sluice stopped cleanly")
+
             with t.section("Ctrl-C in the mariadb CLI"):
                 cli = subprocess.Popen(["mariadb", "-h", "127.0.0.1", "-P", str(port), "-u", lib.APP_USER,
                                         f"-p{lib.PASSWORDS[lib.APP_USER]}", lib.DATABASE, "-e", "SELECT SLEEP(30)"],
