@@ -359,13 +359,20 @@ asio::awaitable<void> client_session::serve() {
 }
 
 asio::awaitable<bool> client_session::on_command(const wire::message_view& message) {
-  const auto payload = message.payload();
-  if (message.chunk_count != 1 || payload.empty() || message.first_sequence_id != 0) {
+  if (message.chunk_count == 1) {
+    payload_ = message.payload();
+  } else {
+    // A command of 16 MiB or more came in chunks: the handlers read it whole (a copy, for these rare
+    // messages only); it goes to the server as it came, chunks and all.
+    joined_payload_.clear();
+    wire::append_payload(message, joined_payload_);
+    payload_ = joined_payload_;
+  }
+  const auto payload = payload_;
+  if (payload.empty() || message.first_sequence_id != 0) {
     const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
     send_error(error.number, error.sqlstate,
-               message.chunk_count != 1 ? "sluice: commands of 16 MiB or more are not supported yet"
-               : payload.empty()        ? "sluice: empty command packet"
-                                        : "sluice: a command must start with sequence id 0");
+               payload.empty() ? "sluice: empty command packet" : "sluice: a command must start with sequence id 0");
     co_return false;
   }
   const std::uint8_t command = payload[0];
@@ -427,7 +434,7 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
 }
 
 asio::awaitable<bool> client_session::on_query(const wire::message_view& message) {
-  const auto payload = message.payload();
+  const auto payload = payload_;
   const std::string_view sql(reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1);
   const auto& cfg = owner_.shared().cfg();
   classify::options options{cfg.routing.write_functions};
@@ -456,7 +463,7 @@ classify::route client_session::route_for(const classify::classification& kind) 
 }
 
 asio::awaitable<bool> client_session::on_statement_command(const wire::message_view& message) {
-  const auto payload = message.payload();
+  const auto payload = payload_;
   const std::uint8_t command = payload[0];
   const auto malformed = [&] {
     const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
@@ -559,7 +566,7 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
 
 asio::awaitable<bool> client_session::on_change_user(const wire::message_view& message) {
   wire::change_user request;
-  if (wire::decode_change_user(message.payload(), client_caps_, request) != wire::codec_errc::ok) {
+  if (wire::decode_change_user(payload_, client_caps_, request) != wire::codec_errc::ok) {
     const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
     send_error(error.number, error.sqlstate, "sluice: malformed COM_CHANGE_USER");
     co_return false;
@@ -584,7 +591,7 @@ asio::awaitable<bool> client_session::on_change_user(const wire::message_view& m
 
 asio::awaitable<bool> client_session::on_set_option(const wire::message_view& message) {
   std::uint16_t option = 0;
-  if (wire::decode_set_option(message.payload(), option) != wire::codec_errc::ok ||
+  if (wire::decode_set_option(payload_, option) != wire::codec_errc::ok ||
       (option != wire::mysql_option_multi_statements_on && option != wire::mysql_option_multi_statements_off)) {
     send_error(1047, "08S01", "Unknown command");
     co_return true;
@@ -751,7 +758,7 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
       }
     }
   }
-  command_ = message.payload()[0];
+  command_ = payload_[0];
   for (int attempt = 0;; ++attempt) {
     const bool fresh = !server_;
     if (!server_ && !co_await attach(target, kind)) {
@@ -837,7 +844,7 @@ void client_session::encode_statement_command(const wire::message_view& message,
   auto* on_server = server_->statements.find(statement.text_id);
   server_out_.clear();
   append_owed_closes(server_out_);
-  const auto payload = message.payload();
+  const auto payload = payload_;
   if (payload[0] == wire::com_stmt_execute) {
     for (const auto& [param, data] : statement.long_data) {
       wire::encode_stmt_send_long_data(server_out_, 0, {on_server->server_id, param, data});

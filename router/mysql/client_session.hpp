@@ -238,6 +238,8 @@ class client_session final : public served_client,
   std::optional<auth::client_login> login_;   // kept for COM_CHANGE_USER
   bool message_consumed_ = false;             // on_command consumed its message itself
   std::size_t command_size_ = 0;              // the client command's size in client_in_ (serve)
+  wire::bytes_view payload_;                  // the client command's whole payload (on_command)
+  wire::byte_buffer joined_payload_;          // ... joined when it came in 16 MiB chunks
   bool server_options_changed_ = false;       // COM_SET_OPTION reached the attached connection
   bool busy_ = false;                         // a client command is under way (serve)
   bool relayed_any_ = false;                  // part of the current answer went to client_out_

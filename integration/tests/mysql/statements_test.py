@@ -84,7 +84,13 @@ def main():
                 t.ok(refused.returncode != 0 and "ERROR" in refused.stderr,
                      "without mysql.local_infile the server refuses it (sluice offered no files)", refused.stderr)
 
-            with t.section("LOAD DATA LOCAL INFILE with mysql.local_infile = true"):
+            with t.section("LOAD DATA LOCAL INFILE with mysql.local_infile = true; commands of 16 MiB and more"):
+                # This sluice's server connections start after this: they may take commands of 16 MiB and
+                # more (the section below), which MariaDB's default max_allowed_packet (16 MiB) refuses.
+                admin = ["bash", lib.MARIADB_SANDBOX_SH, "mariadb", "primary", "-N", "-e"]
+                old_max = subprocess.run(admin + ["SELECT @@global.max_allowed_packet"], check=True,
+                                         capture_output=True, text=True).stdout.strip()
+                subprocess.run(admin + ["SET GLOBAL max_allowed_packet = 67108864"], check=True)
                 infile_port = lib.free_port()
                 infile = lib.start_sluice(workdir, infile_port, mysql="local_infile = true")
                 try:
@@ -95,9 +101,22 @@ def main():
                     direct = lib.connect_node("primary")
                     t.eq(lib.value(direct, "SELECT COUNT(*) FROM stmt_t WHERE id >= 1000"), 20000, "the primary has them")
                     lib.query(direct, "DELETE FROM stmt_t WHERE id >= 1000")
+
+                    # A COM_QUERY of 17 MiB arrives in two chunks: classified whole, relayed as it came.
+                    big = pymysql.connect(host="127.0.0.1", port=infile_port, user=lib.APP_USER,
+                                          password=lib.PASSWORDS[lib.APP_USER], database=lib.DATABASE,
+                                          autocommit=True, max_allowed_packet=64 << 20)
+                    blob = bytes(range(256)) * (17 * 4096)  # 17 MiB
+                    lib.query(big, "UPDATE stmt_t SET b = %s WHERE id = 2", (blob,))
+                    t.eq(lib.value(direct, "SELECT LENGTH(b) = %s AND MD5(b) = MD5(%s) FROM stmt_t WHERE id = 2",
+                                   (len(blob), blob)), 1, "a 17 MiB UPDATE (two chunks) reached the primary whole")
+                    t.eq(lib.value(big, "SELECT LENGTH(b) FROM stmt_t WHERE id = 2 FOR UPDATE"), len(blob),
+                         "... and reads back through sluice")
+                    big.close()
                     direct.close()
                 finally:
                     t.eq(lib.stop_sluice(infile), 0, "that sluice stopped cleanly")
+                    subprocess.run(admin + [f"SET GLOBAL max_allowed_packet = {old_max}"], check=True)
 
             with t.section("Ctrl-C in the mariadb CLI"):
                 cli = subprocess.Popen(["mariadb", "-h", "127.0.0.1", "-P", str(port), "-u", lib.APP_USER,
