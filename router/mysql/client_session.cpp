@@ -451,7 +451,7 @@ asio::awaitable<bool> client_session::on_query(const wire::message_view& message
       co_return true;
     }
   }
-  if (kind.pins_session) pinned_ = true;
+  if (kind.pins_session) pin();
   co_return co_await run_on_server(message, route_for(kind), kind, sql);
 }
 
@@ -540,7 +540,7 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
       if (execute.new_params_bound) statement.types.assign(execute.param_types.begin(), execute.param_types.end());
       // A cursor stays open on the server connection (COM_STMT_FETCH follows there), as does what a
       // statement that pins leaves behind.
-      if (execute.flags != wire::cursor_type_no_cursor || statement.kind.pins_session) pinned_ = true;
+      if (execute.flags != wire::cursor_type_no_cursor || statement.kind.pins_session) pin();
       co_return co_await run_on_server(message, route_for(statement.kind), statement.kind, statement.sql, &statement);
     }
     case wire::com_stmt_reset:
@@ -1028,7 +1028,7 @@ void client_session::learn_from_ok(wire::bytes_view payload, bool to_client) {
   if (!vars_.learn(ok.session_state, &untracked) || untracked) {
     // State that cannot move (a user variable, a temporary table, a lock, ...), whatever the
     // classifier saw: this client keeps its connection from now on.
-    pinned_ = true;
+    pin();
   }
 }
 
@@ -1153,6 +1153,12 @@ void client_session::release_server(bool reusable) {
   }
   pool_for(server_->backend_index()).release(std::move(server_), reusable);
   if (options_changed) pools_.clear();
+}
+
+void client_session::pin() {
+  if (pinned_) return;
+  pinned_ = true;
+  ++owner_.stats().sessions_pinned;  // sluice_sessions_pinned_total, shared with PostgreSQL's sessions
 }
 
 bool client_session::autocommit_off() const {

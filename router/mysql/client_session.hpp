@@ -198,6 +198,8 @@ class client_session final : public served_client,
   // The pool of `backend` for this session's database, user and flags (cached per session).
   backends::mysql::server_pool& pool_for(std::size_t backend);
   void release_server(bool reusable);
+  // Keeps the session on its server connection from now on (counted in sessions_pinned).
+  void pin();
   bool autocommit_off() const;  // the session SET autocommit = 0 (learnt from the session tracker)
   void refuse(const engine::refusal& why);
   void send_error(std::uint16_t number, std::string_view sqlstate, std::string_view message);

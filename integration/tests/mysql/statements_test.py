@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mysql_lib as lib  # noqa: E402
@@ -21,7 +22,16 @@ def main():
     t = lib.Checks()
     with tempfile.TemporaryDirectory(prefix="sluice-mysql-stmt-") as workdir:
         port = lib.free_port()
-        proc = lib.start_sluice(workdir, port, pool="size = 1\nmax_prepared_statements = 2")
+        admin_port = lib.free_port()
+        proc = lib.start_sluice(workdir, port, pool="size = 1\nmax_prepared_statements = 2",
+                                limits=f'[admin]\nlisten = "127.0.0.1:{admin_port}"\ntoken = "t"')
+
+        def pinned_total():
+            request = urllib.request.Request(f"http://127.0.0.1:{admin_port}/metrics",
+                                             headers={"Authorization": "Bearer t"})
+            text = urllib.request.urlopen(request, timeout=5).read().decode()
+            return sum(float(line.split()[-1]) for line in text.splitlines()
+                       if line.startswith("sluice_sessions_pinned_total"))
         try:
             def connect(user=lib.APP_USER, password=None):
                 return pymysql.connect(host="127.0.0.1", port=port, user=user,
@@ -37,6 +47,15 @@ def main():
                 if out.stderr:
                     sys.stdout.write("# " + out.stderr.replace("\n", "\n# ") + "\n")
                 t.eq(out.returncode, 0, "statements_probe passed")
+
+            with t.section("pinning is counted"):
+                before = pinned_total()
+                c = connect()
+                lib.query(c, "SET @kept = 1")  # a user variable cannot move: the session keeps its connection
+                t.eq(lib.value(c, "SELECT @kept"), 1, "a user variable pins the session (it is still there)")
+                lib.query(c, "SET @kept = 2")
+                t.eq(pinned_total() - before, 1, "sluice_sessions_pinned_total counted it once")
+                c.close()
 
             with t.section("KILL QUERY from another connection"):
                 victim = connect()
