@@ -452,6 +452,7 @@ asio::awaitable<bool> client_session::on_query(const wire::message_view& message
     }
   }
   if (kind.pins_session) pin();
+  wants_previous_ = kind.uses_previous_result;
   co_return co_await run_on_server(message, route_for(kind), kind, sql);
 }
 
@@ -541,6 +542,7 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
       // A cursor stays open on the server connection (COM_STMT_FETCH follows there), as does what a
       // statement that pins leaves behind.
       if (execute.flags != wire::cursor_type_no_cursor || statement.kind.pins_session) pin();
+      wants_previous_ = statement.kind.uses_previous_result;
       co_return co_await run_on_server(message, route_for(statement.kind), statement.kind, statement.sql, &statement);
     }
     case wire::com_stmt_reset:
@@ -736,6 +738,12 @@ asio::awaitable<bool> client_session::kill_on_server(std::size_t backend, std::u
 asio::awaitable<bool> client_session::run_on_server(const wire::message_view& message, classify::route target,
                                                     const classify::classification& kind, std::string_view sql,
                                                     client_statement* statement) {
+  const bool previous_held = std::exchange(held_for_next_, false) && server_ != nullptr;
+  const bool wants_previous = std::exchange(wants_previous_, false);
+  // Held after a statement with warnings: SHOW WARNINGS (and the like) runs where they are; anything
+  // else lets the connection go first.
+  if (previous_held && !wants_previous) release_server(true);
+  const bool on_previous = previous_held && wants_previous;
   if (!units_.open()) {
     // A unit starts: a transaction, or a statement outside one (also on a connection the session keeps).
     units_.begin();
@@ -766,6 +774,21 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
       co_return !fatal_;
     }
     relayed_any_ = false;
+    if (wants_previous && !on_previous) {
+      // Another connection than the previous statement's: the session's LAST_INSERT_ID() is set there
+      // first (DO sets it without a result; MySQL manual, LAST_INSERT_ID(expr)), and what another
+      // client's statement left in its diagnostics area (SHOW WARNINGS, @@warning_count) is cleared.
+      // The subquery reads a table, which is what makes MariaDB clear the warnings (sql_parse.cc resets
+      // them for statements that use tables); DO itself reads none.
+      const auto restored = co_await run_internal(
+          wire::com_query, "DO LAST_INSERT_ID(" + std::to_string(last_insert_id_) +
+                               "), (SELECT 1 FROM information_schema.ENGINES LIMIT 0)");
+      if (restored == internal_result::server_error) {
+        wire::write_message(client_out_, internal_error_, 1);
+        command_done();
+        co_return true;
+      }
+    }
     bool sent = true;
     wire::bytes_view command_bytes = message.wire;
     if (statement != nullptr) {
@@ -824,7 +847,13 @@ void client_session::command_done() {
   if (!tracker_.in_transaction()) {
     // The unit is over; the connection goes back to the pool unless the session keeps it.
     units_.end();
-    if (!pinned_ && !session_mode_) release_server(true);
+    if (pinned_ || session_mode_) return;
+    if (last_warnings_ != 0 && !owner_.draining()) {
+      // Pinned until the next statement: a SHOW WARNINGS then reads them where they are.
+      held_for_next_ = true;
+      return;
+    }
+    release_server(true);
   }
 }
 
@@ -1021,6 +1050,12 @@ asio::awaitable<client_session::internal_result> client_session::run_internal(st
 void client_session::learn_from_ok(wire::bytes_view payload, bool to_client) {
   wire::ok_packet ok;
   if (wire::decode_ok(payload, server_->capabilities(), ok) != wire::codec_errc::ok) return;
+  if (to_client) {
+    // What LAST_INSERT_ID() and SHOW WARNINGS of the client's next statement must see (see
+    // classification::uses_previous_result): an id stays until another statement generates one.
+    if (ok.last_insert_id != 0) last_insert_id_ = ok.last_insert_id;
+    last_warnings_ = ok.warnings;
+  }
   if ((ok.status_flags & wire::server_session_state_changed) == 0 || ok.session_state.empty()) return;
   server_->state.learn(ok.session_state);
   if (!to_client) return;
@@ -1069,6 +1104,11 @@ asio::awaitable<bool> client_session::relay_answer() {
           relayed = true;
         }
       }
+    } else if (const auto payload = message.payload();
+               payload.size() < 9 && !payload.empty() && payload[0] == wire::eof_header) {
+      // An EOF (a result set's end without CLIENT_DEPRECATE_EOF): its warnings are the statement's.
+      wire::eof_packet eof;
+      if (wire::decode_eof(payload, server_->capabilities(), eof) == wire::codec_errc::ok) last_warnings_ = eof.warnings;
     }
     if (!relayed) client_out_.insert(client_out_.end(), message.wire.begin(), message.wire.end());
     relayed_any_ = true;
@@ -1223,6 +1263,10 @@ client_summary client_session::summary() const {
 }
 
 void client_session::shutdown_if_idle() {
+  if (held_for_next_ && !busy_) {
+    held_for_next_ = false;
+    release_server(true);
+  }
   if (server_) return;  // told at its next command, once its unit is over
   boost::system::error_code ignored;
   client_.cancel(ignored);

@@ -245,6 +245,13 @@ class client_session final : public served_client,
   bool server_options_changed_ = false;       // COM_SET_OPTION reached the attached connection
   bool busy_ = false;                         // a client command is under way (serve)
   bool relayed_any_ = false;                  // part of the current answer went to client_out_
+  // classification::uses_previous_result (LAST_INSERT_ID(), SHOW WARNINGS ...): from the OKs relayed,
+  // the session's last generated id and the last statement's warning count; a statement with warnings
+  // keeps its connection until the next one (held_for_next_), which uses it if it asks for them.
+  std::uint64_t last_insert_id_ = 0;
+  std::uint16_t last_warnings_ = 0;
+  bool held_for_next_ = false;
+  bool wants_previous_ = false;  // the command about to run reads what the previous one left
   // A KILL QUERY is on its way to this server connection (backend, thread id): it is not pooled again.
   std::optional<std::pair<std::size_t, std::uint32_t>> being_killed_;
   std::unordered_map<std::uint32_t, client_statement> statements_;  // by the id the client knows

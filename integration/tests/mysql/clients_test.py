@@ -503,6 +503,9 @@ def section_replica_stop(t, workdir):
             stopped = time.monotonic()
             print(f"# replica1 stopped in {stopped - stop_began:.2f} s", flush=True)
             time.sleep(3)
+            # start-node returns once replica1 replicates again; it accepts connections a little before,
+            # so reads may reach it from here on (seen under a loaded machine).
+            start_began = time.monotonic()
             sandbox("start-node", "replica1")
             up = time.monotonic()
             # Reads come back to replica1 within retry_interval (it was marked down at most that long ago).
@@ -534,7 +537,7 @@ def section_replica_stop(t, workdir):
             late = [(round(at - stopped, 3), str(err)) for at, err in errors if at > stopped + STOP_SETTLE]
             t.ok(not late, f"no failed read later than {STOP_SETTLE:g} s after replica1 stopped", late[:3])
             down = [port for loop in readers for at, port, err in loop.events
-                    if stopped + STOP_SETTLE < at < up and err is None]
+                    if stopped + STOP_SETTLE < at < start_began and err is None]
             t.ok(len(down) > 100 and set(down) == {ports["replica2"]}, "while replica1 is down, reads go on, on replica2",
                  f"{len(down)} reads on {set(down)}")
             writes = writer.events

@@ -57,6 +57,40 @@ def main():
                 t.eq(pinned_total() - before, 1, "sluice_sessions_pinned_total counted it once")
                 c.close()
 
+            with t.section("LAST_INSERT_ID() and SHOW WARNINGS see the client's previous statement"):
+                c = connect()
+                other = connect()
+                lib.query(c, "CREATE TABLE IF NOT EXISTS auto_t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+                with c.cursor() as cur:
+                    cur.execute("INSERT INTO auto_t (v) VALUES (1)")
+                    mine = cur.lastrowid
+                with other.cursor() as cur:  # one server connection per backend: the same primary connection
+                    cur.execute("INSERT INTO auto_t (v) VALUES (2)")
+                    theirs = cur.lastrowid
+                t.ok(mine and theirs and mine != theirs, "two clients inserted rows", (mine, theirs))
+                t.eq(lib.value(c, "SELECT LAST_INSERT_ID()"), mine,
+                     "SELECT LAST_INSERT_ID() gives the client's own id, not the other client's (nor 0 on a replica)")
+                t.eq(lib.value(c, "SELECT 1 + 1"), 2, "another statement in between")
+                t.eq(lib.value(c, "SELECT LAST_INSERT_ID()"), mine, "... and it stays, as on a server")
+                t.eq(lib.value(c, "SELECT CAST('12abc' AS SIGNED)"), 12, "a statement with a warning")
+                warnings = lib.query(c, "SHOW WARNINGS")
+                t.ok(any(w[1] == 1292 for w in warnings or ()), "SHOW WARNINGS right after it shows the warning",
+                     warnings)
+                t.eq(lib.value(other, "SELECT 5"), 5, "the connection held for it was let go after")
+                # Another client's statement leaves a warning on the primary connection, which its next
+                # statement (a read, elsewhere) lets go with the warning still in its diagnostics area.
+                t.eq(lib.value(other, "/* sluice: primary */ SELECT CAST('7x' AS SIGNED)"), 7,
+                     "another client's statement with a warning, on the primary")
+                t.eq(lib.value(other, "SELECT 6"), 6, "... then a read of its own")
+                t.eq(lib.query(c, "/* sluice: primary */ SHOW WARNINGS"), (),
+                     "this client's SHOW WARNINGS on that connection does not show the other client's warning")
+                fresh = connect()
+                t.eq(lib.value(fresh, "SELECT LAST_INSERT_ID()"), 0, "a new client's LAST_INSERT_ID() is 0, not "
+                     "what another client left on the pooled connection")
+                fresh.close()
+                for x in (c, other):
+                    x.close()
+
             with t.section("KILL QUERY from another connection"):
                 victim = connect()
                 killer = connect()
