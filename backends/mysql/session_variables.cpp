@@ -127,7 +127,24 @@ bool session_variables::learn(wire::bytes_view session_state, bool* untracked_ch
   return reader.error() == wire::codec_errc::ok;
 }
 
+bool session_variables::same_variables(const session_variables& server) const noexcept {
+  // Both lists are sorted by name: one pass, the server's tracking marker skipped.
+  auto theirs = server.variables_.begin();
+  for (const auto& mine : variables_) {
+    if (theirs != server.variables_.end() && theirs->first == marker_variable) ++theirs;
+    if (theirs == server.variables_.end() || theirs->first != mine.first || theirs->second != mine.second) {
+      return false;
+    }
+    ++theirs;
+  }
+  if (theirs != server.variables_.end() && theirs->first == marker_variable) ++theirs;
+  return theirs == server.variables_.end();
+}
+
 bool session_variables::replay_sql(const session_variables& server, bool backslash_escapes, std::string& out) const {
+  // The common case, a connection already in this session's state (the last borrower's were the same):
+  // nothing to say, found without a lookup per variable.
+  if (same_variables(server)) return false;
   bool any = false;
   // What another client set there that this one never did: back to the server's default (the global
   // value, which a fresh connection of this client would have had).

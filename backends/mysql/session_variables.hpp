@@ -44,6 +44,9 @@ class session_variables {
   // back to DEFAULT. `backslash_escapes`: the server's sql_mode lacks NO_BACKSLASH_ESCAPES
   // (server_status_no_backslash_escapes unset), so a backslash in a value is escaped.
   bool replay_sql(const session_variables& server, bool backslash_escapes, std::string& out) const;
+  // The same variables with the same values as `server` (a server connection's state; its tracking
+  // marker not counted): replay_sql would have nothing to say.
+  bool same_variables(const session_variables& server) const noexcept;
   // After replay_sql's statement succeeded on this (a server connection's) state: its variables are
   // the client's, the tracking marker kept.
   void adopt(const session_variables& client);

@@ -521,7 +521,8 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
       // Kept until the execute, which may run on another server connection than one attached now.
       statement.long_data_bytes += piece.data.size();
       if (statement.long_data_bytes <= owner_.shared().cfg().limits.max_message_size) {
-        statement.long_data.emplace_back(piece.param_id, std::vector<std::uint8_t>(piece.data.begin(), piece.data.end()));
+        statement.long_data.emplace_back(piece.param_id,
+                                         std::vector<std::uint8_t>(piece.data.begin(), piece.data.end()));
       }
       co_return true;
     }
@@ -648,7 +649,8 @@ asio::awaitable<bool> client_session::on_kill(std::uint64_t id, bool query_only)
     co_return true;
   }
   const auto plan =
-      co_await asio::co_spawn(target->executor, plan_kill(target->session, user_name_, query_only), asio::use_awaitable);
+      co_await asio::co_spawn(target->executor, plan_kill(target->session, user_name_, query_only),
+                              asio::use_awaitable);
   if (!plan.found) {
     unknown();
     co_return true;
@@ -1086,7 +1088,8 @@ asio::awaitable<bool> client_session::relay_answer() {
       continue;
     }
     bool relayed = false;
-    if (preparing_ && command_ == wire::com_stmt_prepare && !message.payload().empty() && message.payload()[0] == 0x00) {
+    if (preparing_ && command_ == wire::com_stmt_prepare && !message.payload().empty() &&
+        message.payload()[0] == 0x00) {
       // PREPARE_OK: the client gets sluice's id for the statement, which any server connection can run.
       prepared_answer(message);
       relayed = true;
@@ -1108,7 +1111,9 @@ asio::awaitable<bool> client_session::relay_answer() {
                payload.size() < 9 && !payload.empty() && payload[0] == wire::eof_header) {
       // An EOF (a result set's end without CLIENT_DEPRECATE_EOF): its warnings are the statement's.
       wire::eof_packet eof;
-      if (wire::decode_eof(payload, server_->capabilities(), eof) == wire::codec_errc::ok) last_warnings_ = eof.warnings;
+      if (wire::decode_eof(payload, server_->capabilities(), eof) == wire::codec_errc::ok) {
+        last_warnings_ = eof.warnings;
+      }
     }
     if (!relayed) client_out_.insert(client_out_.end(), message.wire.begin(), message.wire.end());
     relayed_any_ = true;

@@ -103,3 +103,30 @@ TEST_CASE("session_variables: the schema goes by COM_INIT_DB", "[mysql][session_
   server.set_schema("shop");
   CHECK_FALSE(client.schema_differs(server));
 }
+
+TEST_CASE("session_variables: same_variables is replay_sql's 'nothing to say', found in one pass",
+          "[mysql][session_variables]") {
+  session_variables client, server;
+  client.set("autocommit", "ON");
+  client.set("time_zone", "+00:00");
+  server.set("autocommit", "ON");
+  server.set("time_zone", "+00:00");
+  server.set(session_variables::marker_variable, "*");  // not counted, wherever it sorts
+  CHECK(client.same_variables(server));
+  std::string sql;
+  CHECK_FALSE(client.replay_sql(server, true, sql));
+
+  server.set("zzz_other", "1");  // another client's variable after the marker
+  CHECK_FALSE(client.same_variables(server));
+  CHECK(client.replay_sql(server, true, sql));
+  CHECK(sql == "SET SESSION `zzz_other`=DEFAULT");
+
+  session_variables fewer;
+  fewer.set("autocommit", "ON");
+  CHECK_FALSE(fewer.same_variables(client));  // the client has one more
+  session_variables other_value;
+  other_value.set("autocommit", "ON");
+  other_value.set("time_zone", "+01:00");
+  CHECK_FALSE(other_value.same_variables(client));
+  CHECK(session_variables{}.same_variables(session_variables{}));
+}
