@@ -57,6 +57,39 @@ def main():
                 t.eq(pinned_total() - before, 1, "sluice_sessions_pinned_total counted it once")
                 c.close()
 
+            with t.section("every pinning case keeps what it set up (each a read that a replica would fail)"):
+                cases = [
+                    ("a temporary table", ["CREATE TEMPORARY TABLE pin_tmp (a INT)", "INSERT INTO pin_tmp VALUES (1)"],
+                     "SELECT COUNT(*) FROM pin_tmp", 1),
+                    ("a user variable", ["SET @pin_v = 5"], "SELECT @pin_v", 5),
+                    ("GET_LOCK", ["SELECT GET_LOCK('sluice_pin', 0)"], "SELECT IS_USED_LOCK('sluice_pin') = CONNECTION_ID()",
+                     1),
+                    ("SQL_CALC_FOUND_ROWS", ["SELECT SQL_CALC_FOUND_ROWS id FROM stmt_t WHERE id <= 5 LIMIT 1"],
+                     "SELECT FOUND_ROWS()", 5),
+                    ("a text PREPARE", ["PREPARE pin_p FROM 'SELECT 42'"], "EXECUTE pin_p", 42),
+                    ("LOCK TABLES", ["LOCK TABLES stmt_t READ"], "SELECT COUNT(*) FROM stmt_t WHERE id <= 5", 5),
+                    ("HANDLER", ["HANDLER stmt_t OPEN"], "HANDLER stmt_t READ `PRIMARY` FIRST", 1),
+                    ("XA", ["XA START 'sluice_pin'", "INSERT INTO auto_pin_t VALUES (1)", "XA END 'sluice_pin'"],
+                     "XA RECOVER", None),
+                ]
+                setup = connect()
+                lib.query(setup, "CREATE TABLE IF NOT EXISTS auto_pin_t (a INT)")
+                setup.close()
+                for name, statements, check, want in cases:
+                    before = pinned_total()
+                    c = connect()
+                    for sql in statements:
+                        lib.query(c, sql)
+                    rows = lib.query(c, check)
+                    if want is None:  # XA: the branch is prepared on this connection, then committed there
+                        lib.query(c, "XA PREPARE 'sluice_pin'")
+                        lib.query(c, "XA COMMIT 'sluice_pin'")
+                        t.ok(True, f"{name}: XA START ... XA COMMIT ran on one connection")
+                    else:
+                        t.eq(rows[0][0] if rows else None, want, f"{name}: what it set up is still there")
+                    t.eq(pinned_total() - before, 1, f"... and the pin was counted")
+                    c.close()
+
             with t.section("LAST_INSERT_ID() and SHOW WARNINGS see the client's previous statement"):
                 c = connect()
                 other = connect()
