@@ -1631,15 +1631,14 @@ classification full_path(std::string_view sql, const options& opts) noexcept;
 }  // namespace
 
 bool classify_fast(std::string_view sql, const options& opts, classification& out) noexcept {
-  if (opts.dialect != sql_dialect::postgresql) {
-    out = classification{};
-    return false;  // the fast scanner knows PostgreSQL's lexical rules only
-  }
+  if (opts.dialect != sql_dialect::postgresql) return classify_mysql_fast(sql, out);
   return fast_path(sql, opts, out);
 }
 
 classification classify(std::string_view sql, const options& opts) noexcept {
   if (opts.dialect != sql_dialect::postgresql) {
+    classification out;
+    if (classify_mysql_fast(sql, out)) return out;
     return classify_mysql(sql, opts);
   }
   classification out;

@@ -68,14 +68,14 @@ struct options {
 };
 
 // Classifies `sql`. Never allocates, never throws; unknown statements classify as primary.
-// PostgreSQL: classify_fast when it knows the statement, classify_full otherwise. MySQL: classify_full.
+// classify_fast when it knows the statement, classify_full otherwise.
 classification classify(std::string_view sql, const options& opts) noexcept;
 
-// The fast path (PostgreSQL only): one table-driven pass for a single SELECT, INSERT, UPDATE or DELETE
-// (or a bare BEGIN, END, COMMIT, ROLLBACK) without dollar quotes or prefixed literals. True when it
-// classified `sql` into `out`, with the answer classify_full gives; false when `sql` is not one it
-// knows, or for any other dialect (then `out` means nothing). Exposed for the differential tests and
-// the fuzz target.
+// The fast path. PostgreSQL: one table-driven pass for a single SELECT, INSERT, UPDATE or DELETE (or a
+// bare BEGIN, END, COMMIT, ROLLBACK) without dollar quotes or prefixed literals. MySQL: one pass over
+// the bytes of a plain SELECT (classify_mysql_fast). True when it classified `sql` into `out`, with the
+// answer classify_full gives; false when `sql` is not one it knows (then `out` means nothing). Exposed
+// for the differential tests and the fuzz target.
 bool classify_fast(std::string_view sql, const options& opts, classification& out) noexcept;
 
 // The full path, the reference: splits statements with the dialect's lexer and analyses each. Linear

@@ -4,10 +4,13 @@
 #include "router/classify/comment_text.hpp"
 #include "router/classify/mysql_classifier.hpp"
 
+#include <array>
+
 #include "router/classify/mysql_lexer.hpp"
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <iterator>
 #include <string>
@@ -866,6 +869,99 @@ hint leading_hint_mysql(std::string_view sql) noexcept {
 }
 
 }  // namespace
+
+namespace {
+
+// What each byte is to the fast path for a plain SELECT. Everything `other` (comments and hints, '(' for
+// calls and subqueries, '@' for variables, ';', backslashes, ':', brackets and braces, non-ASCII) sends
+// the text to the full path.
+enum class fast_byte : std::uint8_t {
+  other,  // not in a plain SELECT: the full path decides
+  word,   // letters, digits, '_', '$': part of a word
+  quote,  // ' " `: a string or quoted identifier, skipped to its closing quote
+  plain,  // whitespace, ',', '.', and operator characters
+};
+constexpr auto fast_bytes = [] {
+  std::array<fast_byte, 256> kind{};
+  for (int c = 'a'; c <= 'z'; ++c) kind[static_cast<std::size_t>(c)] = fast_byte::word;
+  for (int c = 'A'; c <= 'Z'; ++c) kind[static_cast<std::size_t>(c)] = fast_byte::word;
+  for (int c = '0'; c <= '9'; ++c) kind[static_cast<std::size_t>(c)] = fast_byte::word;
+  kind['_'] = kind['$'] = fast_byte::word;
+  kind['\''] = kind['"'] = kind['`'] = fast_byte::quote;
+  for (const char c : std::string_view(" \t\r\n,.=<>*+!%&|^~?")) kind[static_cast<unsigned char>(c)] = fast_byte::plain;
+  return kind;
+}();
+
+fast_byte byte_kind(char c) noexcept { return fast_bytes[static_cast<unsigned char>(c)]; }
+
+bool iequals_lower(std::string_view word, std::string_view lower) noexcept {
+  return word.size() == lower.size() && std::equal(word.begin(), word.end(), lower.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+         });
+}
+
+// The words that make a SELECT anything but a plain read in mysql_body_scanner (locking reads, INTO,
+// LOCK IN SHARE MODE, SQL_CALC_FOUND_ROWS, sequences, what describes the server): any of them, anywhere
+// outside quotes, and the full path decides. By length first: most words are none of these.
+bool fast_select_word(std::string_view word) noexcept {
+  switch (word.size()) {
+    case 2: return iequals_lower(word, "in");
+    case 3: return iequals_lower(word, "for");
+    case 4: return iequals_lower(word, "into") || iequals_lower(word, "lock");
+    case 5: return iequals_lower(word, "value") || iequals_lower(word, "share");
+    case 7: return iequals_lower(word, "nextval") || iequals_lower(word, "currval") || iequals_lower(word, "lastval");
+    case 11: return iequals_lower(word, "processlist");
+    case 18: return iequals_lower(word, "performance_schema");
+    case 19: return iequals_lower(word, "sql_calc_found_rows");
+    default: return false;
+  }
+}
+
+}  // namespace
+
+bool classify_mysql_fast(std::string_view sql, classification& out) noexcept {
+  out = classification{};
+  const std::size_t size = sql.size();
+  std::size_t i = 0;
+  while (i < size && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\r' || sql[i] == '\n')) ++i;
+  const std::size_t verb = i;
+  while (i < size && byte_kind(sql[i]) == fast_byte::word) ++i;
+  if (!iequals_lower(sql.substr(verb, i - verb), "select")) return false;
+  while (i < size) {
+    switch (byte_kind(sql[i])) {
+      case fast_byte::other:
+        return false;
+      case fast_byte::plain:
+        ++i;
+        break;
+      case fast_byte::quote: {
+        // To the closing quote (a doubled one stands for itself; no backslashes get here). Unterminated:
+        // the full path's (it sends those to the primary).
+        const char quote = sql[i++];
+        for (;;) {
+          if (i >= size || byte_kind(sql[i]) == fast_byte::other) return false;
+          if (sql[i] != quote) {
+            ++i;
+          } else if (i + 1 < size && sql[i + 1] == quote) {
+            i += 2;
+          } else {
+            ++i;
+            break;
+          }
+        }
+        break;
+      }
+      case fast_byte::word: {
+        const std::size_t start = i;
+        while (i < size && byte_kind(sql[i]) == fast_byte::word) ++i;
+        if (fast_select_word(sql.substr(start, i - start))) return false;
+        break;
+      }
+    }
+  }
+  out.target = route::replica;
+  return true;
+}
 
 // classify_full for sql_dialect::mysql, in the shape of the PostgreSQL one.
 classification classify_mysql(std::string_view sql, const options& opts) noexcept {

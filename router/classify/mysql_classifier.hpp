@@ -8,8 +8,13 @@
 
 namespace sluice::router::classify {
 
-// classify_full for sql_dialect::mysql (there is no MySQL fast path). Never allocates, never throws.
+// classify_full for sql_dialect::mysql. Never allocates, never throws.
 classification classify_mysql(std::string_view sql, const options& opts) noexcept;
+
+// classify_fast for sql_dialect::mysql: one pass over the bytes for a plain SELECT (no comments, calls,
+// subqueries, variables, locking or INTO clauses, several statements ...), which is a read; false for
+// anything else. Whatever the sql_mode (nothing it changes is let through).
+bool classify_mysql_fast(std::string_view sql, classification& out) noexcept;
 
 // find_tag for sql_dialect::mysql: # comments carry tags too, executable comments are code.
 std::string_view find_tag_mysql(std::string_view sql, std::string_view key) noexcept;

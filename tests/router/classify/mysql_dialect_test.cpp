@@ -549,8 +549,9 @@ TEST_CASE("mysql: the PostgreSQL dialect still lexes the PostgreSQL way", "[clas
   // The default options are PostgreSQL's.
   CHECK(options{}.dialect == sql_dialect::postgresql);
   classification fast;
-  CHECK_FALSE(classify_fast("SELECT 1", my, fast));  // no fast path for MySQL
+  CHECK(classify_fast("SELECT 1", my, fast));
   CHECK(classify_fast("SELECT 1", pg, fast));
+  CHECK_FALSE(classify_fast("SELECT 1 # x", my, fast));  // a comment: the full path reads it
 }
 
 TEST_CASE("mysql: find_tag reads #, -- and /* */ comments, not executable ones", "[classify][mysql][tag]") {
@@ -694,5 +695,38 @@ TEST_CASE("mysql: 1 MB inputs are quick", "[classify][mysql][perf]") {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     CHECK(c.target == input.second);
     CHECK(took.count() < 2.0);
+  }
+}
+
+TEST_CASE("mysql: the fast path answers plain SELECTs as the full path does, and only those",
+          "[classify][mysql][fast]") {
+  const char* plain[] = {
+      "SELECT c FROM sbtest1 WHERE id=5012",  // sysbench oltp_point_select, --db-ps-mode=disable
+      "select c from sbtest3 where id between 10 and 109 order by c",
+      "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 1 AND 100 ORDER BY c",
+      "  SELECT `a`, t.b FROM `db`.`t` AS t WHERE t.x <> 'y''z' AND t.v != \"q\" LIMIT 10 ",
+      "SELECT id FROM t WHERE id = ? AND name = ?",  // a prepared statement's text
+      "SELECT * FROM t1, t2 WHERE t1.a = t2.a UNION ALL SELECT * FROM t3",
+      "SELECT 1",
+  };
+  for (const char* sql : plain) {
+    classification fast;
+    INFO(sql);
+    REQUIRE(classify_fast(sql, my, fast));
+    CHECK(fast == classify_full(sql, my));
+    CHECK(fast.target == route::replica);
+  }
+  const char* not_plain[] = {
+      "SELECT * FROM t FOR UPDATE", "SELECT * FROM t WHERE a = 1 LOCK IN SHARE MODE", "SELECT a INTO @x FROM t",
+      "SELECT a FROM t INTO OUTFILE 'f'", "SELECT SQL_CALC_FOUND_ROWS a FROM t", "SELECT s.nextval",
+      "SELECT NEXT VALUE FOR s", "SELECT * FROM information_schema.processlist", "SELECT @@port",
+      "SELECT GET_LOCK('a', 1)", "SELECT a FROM t; DELETE FROM t", "SELECT 1 -- x", "/* sluice: primary */ SELECT 1",
+      "SELECT 'a\\'; DELETE FROM t; --'", "SELECT * FROM t WHERE a IN (1, 2)", "SELECT 'é'", "SELECTX 1",
+      "INSERT INTO t VALUES (1)", "SELECT * FROM t FOR SYSTEM_TIME ALL",
+  };
+  for (const char* sql : not_plain) {
+    classification fast;
+    INFO(sql);
+    CHECK_FALSE(classify_fast(sql, my, fast));
   }
 }
