@@ -21,6 +21,7 @@
 #include "backends/mysql/wire/command.hpp"
 #include "backends/mysql/wire/generic_response.hpp"
 #include "backends/mysql/wire/prepared_statement.hpp"
+#include "backends/mysql/wire/resultset.hpp"
 #include "router/engine/backend_choice.hpp"
 #include "router/engine/route_decision.hpp"
 #include "router/engine/send_now.hpp"
@@ -452,6 +453,11 @@ asio::awaitable<bool> client_session::on_query(const wire::message_view& message
     }
   }
   if (kind.pins_session) pin();
+  if (kind.uses_previous_result && !server_ && is_row_count_query(sql)) {
+    // The previous statement's connection went back to the pool: its OK said how many rows it changed.
+    answer_row_count();
+    co_return true;
+  }
   wants_previous_ = kind.uses_previous_result;
   co_return co_await run_on_server(message, route_for(kind), kind, sql);
 }
@@ -1053,6 +1059,8 @@ void client_session::learn_from_ok(wire::bytes_view payload, bool to_client) {
   wire::ok_packet ok;
   if (wire::decode_ok(payload, server_->capabilities(), ok) != wire::codec_errc::ok) return;
   if (to_client) {
+    // ROW_COUNT(): a statement's affected rows; -1 after a result set (MySQL manual, ROW_COUNT()).
+    last_row_count_ = payload[0] == wire::eof_header ? -1 : static_cast<std::int64_t>(ok.affected_rows);
     // What LAST_INSERT_ID() and SHOW WARNINGS of the client's next statement must see (see
     // classification::uses_previous_result): an id stays until another statement generates one.
     if (ok.last_insert_id != 0) last_insert_id_ = ok.last_insert_id;
@@ -1113,7 +1121,10 @@ asio::awaitable<bool> client_session::relay_answer() {
       wire::eof_packet eof;
       if (wire::decode_eof(payload, server_->capabilities(), eof) == wire::codec_errc::ok) {
         last_warnings_ = eof.warnings;
+        last_row_count_ = -1;
       }
+    } else if (!payload.empty() && payload[0] == wire::err_header && tracker_.failed()) {
+      last_row_count_ = -1;
     }
     if (!relayed) client_out_.insert(client_out_.end(), message.wire.begin(), message.wire.end());
     relayed_any_ = true;
@@ -1198,6 +1209,66 @@ void client_session::release_server(bool reusable) {
   }
   pool_for(server_->backend_index()).release(std::move(server_), reusable);
   if (options_changed) pools_.clear();
+}
+
+bool client_session::is_row_count_query(std::string_view sql) noexcept {
+  // Exactly SELECT ROW_COUNT() (any case and spacing, one ';' at the end): other uses of it run on a
+  // server connection (docs/limitations.md).
+  const auto skip_space = [&](std::size_t i) {
+    while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\r' || sql[i] == '\n')) ++i;
+    return i;
+  };
+  const auto word = [&](std::size_t& i, std::string_view lower) {
+    i = skip_space(i);
+    if (sql.size() - i < lower.size()) return false;
+    for (std::size_t k = 0; k < lower.size(); ++k) {
+      char c = sql[i + k];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != lower[k]) return false;
+    }
+    i += lower.size();
+    return true;
+  };
+  std::size_t i = 0;
+  if (!word(i, "select") || i >= sql.size() || (sql[i] != ' ' && sql[i] != '\t' && sql[i] != '\n' && sql[i] != '\r')) {
+    return false;
+  }
+  if (!word(i, "row_count") || !word(i, "(") || !word(i, ")")) return false;
+  i = skip_space(i);
+  if (i < sql.size() && sql[i] == ';') i = skip_space(i + 1);
+  return i == sql.size();
+}
+
+void client_session::answer_row_count() {
+  // A one-column text result set, shaped for this client's flags, as the server would send it.
+  std::uint8_t sequence = 1;
+  sequence = wire::encode_column_count(client_out_, sequence, client_caps_, {1, true});
+  wire::column_definition column;
+  column.catalog = "def";
+  column.name = "ROW_COUNT()";
+  column.character_set = wire::charset_binary;
+  column.column_length = 21;
+  column.type = wire::mysql_type_longlong;
+  column.flags = wire::not_null_flag | wire::binary_flag;
+  sequence = wire::encode_column_definition(client_out_, sequence, client_caps_, column);
+  const bool deprecate_eof = (client_caps_ & wire::client_deprecate_eof) != 0;
+  wire::eof_packet eof;
+  eof.status_flags = wire::server_status_autocommit;
+  if (!deprecate_eof) sequence = wire::encode_eof(client_out_, sequence, client_caps_, eof);
+  const auto text = std::to_string(last_row_count_);
+  std::uint8_t row[32];
+  row[0] = static_cast<std::uint8_t>(text.size());  // string<lenenc>: one length byte below 251
+  std::copy(text.begin(), text.end(), row + 1);
+  sequence = wire::write_message(client_out_, wire::bytes_view(row, text.size() + 1), sequence);
+  if (deprecate_eof) {
+    wire::ok_packet end;
+    end.status_flags = wire::server_status_autocommit;
+    end.eof_header = true;
+    wire::encode_ok(client_out_, sequence, client_caps_, end);
+  } else {
+    wire::encode_eof(client_out_, sequence, client_caps_, eof);
+  }
+  last_row_count_ = -1;  // this statement returned a result set
 }
 
 void client_session::pin() {

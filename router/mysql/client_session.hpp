@@ -198,6 +198,10 @@ class client_session final : public served_client,
   // The pool of `backend` for this session's database, user and flags (cached per session).
   backends::mysql::server_pool& pool_for(std::size_t backend);
   void release_server(bool reusable);
+  // SELECT ROW_COUNT() on its own, answered from the OK of the client's previous statement (its
+  // connection may be another client's by now).
+  static bool is_row_count_query(std::string_view sql) noexcept;
+  void answer_row_count();
   // Keeps the session on its server connection from now on (counted in sessions_pinned).
   void pin();
   bool autocommit_off() const;  // the session SET autocommit = 0 (learnt from the session tracker)
@@ -250,6 +254,7 @@ class client_session final : public served_client,
   // keeps its connection until the next one (held_for_next_), which uses it if it asks for them.
   std::uint64_t last_insert_id_ = 0;
   std::uint16_t last_warnings_ = 0;
+  std::int64_t last_row_count_ = -1;  // ROW_COUNT() after the last statement relayed
   bool held_for_next_ = false;
   bool wants_previous_ = false;  // the command about to run reads what the previous one left
   // A KILL QUERY is on its way to this server connection (backend, thread id): it is not pooled again.

@@ -105,6 +105,17 @@ def main():
                      "SELECT LAST_INSERT_ID() gives the client's own id, not the other client's (nor 0 on a replica)")
                 t.eq(lib.value(c, "SELECT 1 + 1"), 2, "another statement in between")
                 t.eq(lib.value(c, "SELECT LAST_INSERT_ID()"), mine, "... and it stays, as on a server")
+                with c.cursor() as cur:
+                    cur.execute("INSERT INTO auto_t (v) VALUES (7), (8), (9)")
+                t.eq(lib.value(other, "SELECT 3"), 3, "(another client uses the pool in between)")
+                t.eq(lib.value(c, "SELECT ROW_COUNT()"), 3,
+                     "SELECT ROW_COUNT() after an autocommit INSERT of three rows is 3 (sluice answers from its OK)")
+                t.eq(lib.value(c, "select  row_count( ) ;"), -1, "... and -1 after a statement that returned rows")
+                cli = subprocess.run(["mariadb", "-N", "-h", "127.0.0.1", "-P", str(port), "-u", lib.APP_USER,
+                                      f"-p{lib.PASSWORDS[lib.APP_USER]}", lib.DATABASE, "-e",
+                                      "DELETE FROM auto_t WHERE v IN (7, 8); SELECT ROW_COUNT()"],
+                                     capture_output=True, text=True, timeout=30)
+                t.eq(cli.stdout.strip(), "2", "the mariadb CLI gets it too (libmariadb)", )
                 t.eq(lib.value(c, "SELECT CAST('12abc' AS SIGNED)"), 12, "a statement with a warning")
                 warnings = lib.query(c, "SHOW WARNINGS")
                 t.ok(any(w[1] == 1292 for w in warnings or ()), "SHOW WARNINGS right after it shows the warning",
