@@ -1133,6 +1133,13 @@ def markdown(report):
     return "\n".join(out)
 
 
+def replace_between_markers(text, begin, end, body):
+    """`text` with what lies between the lines `begin` and `end` replaced by `body` (both markers kept)."""
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + body + "\n" + end + tail
+
+
 def update_docs(report):
     try:
         text = open(BENCHMARKS_MD).read()
@@ -1142,10 +1149,8 @@ def update_docs(report):
     if DOCS_BEGIN not in text or DOCS_END not in text:
         info(f"{BENCHMARKS_MD} lacks the result markers: not updated")
         return
-    head, rest = text.split(DOCS_BEGIN, 1)
-    _, tail = rest.split(DOCS_END, 1)
     with open(BENCHMARKS_MD, "w") as f:
-        f.write(head + DOCS_BEGIN + "\n" + markdown(report) + "\n" + DOCS_END + tail)
+        f.write(replace_between_markers(text, DOCS_BEGIN, DOCS_END, markdown(report)))
     info(f"updated the results in {BENCHMARKS_MD}")
 
 

@@ -640,10 +640,8 @@ def update_docs(report):
     if DOCS_BEGIN not in text or DOCS_END not in text:
         text = (text.rstrip("\n") + f"\n\n{DOCS_SECTION}\n\nWritten by `integration/bench/mysql_bench.py` "
                 "(see integration/bench/README.md).\n\n" + DOCS_BEGIN + "\n" + DOCS_END + "\n")
-    head, rest = text.split(DOCS_BEGIN, 1)
-    _, tail = rest.split(DOCS_END, 1)
     with open(BENCHMARKS_MD, "w") as f:
-        f.write(head + DOCS_BEGIN + "\n" + markdown(report) + "\n" + DOCS_END + tail)
+        f.write(compare.replace_between_markers(text, DOCS_BEGIN, DOCS_END, markdown(report)))
     info(f"updated the MySQL results in {BENCHMARKS_MD}")
 
 
@@ -676,10 +674,6 @@ def finish(report, args):
 
 
 # ---------------------------------------------------------------------------------------------------
-
-def int_list(text):
-    return [int(x) for x in text.split(",") if x.strip()]
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=compare._HelpFormatter)
@@ -717,9 +711,9 @@ def parse_args(argv=None):
     for x in args.targets:
         if x not in ("direct", "sluice", "haproxy"):
             p.error(f"unknown target {x!r}")
-    args.sluice_workers = int_list(args.sluice_workers)
+    args.sluice_workers = compare.int_list(args.sluice_workers)
     args.tests = [x for x in args.tests.split(",") if x]
-    args.threads = int_list(args.threads)
+    args.threads = compare.int_list(args.threads)
     args.ps_modes = [x for x in args.ps_modes.split(",") if x]
     if args.out is None:
         args.out = "/tmp/sluice-mysql-bench-quick" if args.quick else "/tmp/sluice-mysql-bench"
