@@ -116,6 +116,11 @@ void start_session(worker& owner, tcp::socket socket, const tcp::endpoint& peer)
 // worker_state
 
 worker_state::worker_state(worker& owner) : owner_(owner), down_until_(owner.shared().cfg().mysql.backends.size()) {
+  // [mysql] changes need a restart: the configured primary is this one for the process's life.
+  const auto& backends = owner.shared().cfg().mysql.backends;
+  for (std::size_t i = 0; i < backends.size() && !primary_; ++i) {
+    if (backends[i].role == config::backend_role::primary) primary_ = i;
+  }
   for (const auto& user : owner.shared().cfg().mysql.users) {
     auth::client_credential credential;
     if (user.password) credential.password = *user.password;
@@ -174,14 +179,6 @@ void worker_state::mark_down(std::size_t backend) {
 
 bool worker_state::available(std::size_t backend) const {
   return down_until_[backend] <= std::chrono::steady_clock::now();
-}
-
-std::optional<std::size_t> worker_state::primary() const {
-  const auto& backends = owner_.shared().cfg().mysql.backends;
-  for (std::size_t i = 0; i < backends.size(); ++i) {
-    if (backends[i].role == config::backend_role::primary) return i;
-  }
-  return std::nullopt;
 }
 
 std::optional<std::size_t> worker_state::choose_replica(scoring::backend_set exclude, std::uint64_t) {
@@ -336,11 +333,9 @@ asio::awaitable<void> client_session::serve() {
       co_return;
     }
     if (read.frame.status != wire::codec_errc::ok) {
-      const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
-      send_error(error.number, error.sqlstate,
-                 read.frame.status == wire::codec_errc::packet_too_large
-                     ? "sluice: packet larger than limits.max_message_size"
-                     : "sluice: malformed packet");
+      refuse_protocol(read.frame.status == wire::codec_errc::packet_too_large
+                          ? "sluice: packet larger than limits.max_message_size"
+                          : "sluice: malformed packet");
       co_await flush_client();
       co_return;
     }
@@ -371,9 +366,7 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
   }
   const auto payload = payload_;
   if (payload.empty() || message.first_sequence_id != 0) {
-    const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
-    send_error(error.number, error.sqlstate,
-               payload.empty() ? "sluice: empty command packet" : "sluice: a command must start with sequence id 0");
+    refuse_protocol(payload.empty() ? "sluice: empty command packet" : "sluice: a command must start with sequence id 0");
     co_return false;
   }
   const std::uint8_t command = payload[0];
@@ -390,8 +383,7 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
     case wire::com_process_kill: {
       std::uint32_t id = 0;
       if (wire::decode_process_kill(payload, id) != wire::codec_errc::ok) {
-        const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
-        send_error(error.number, error.sqlstate, "sluice: malformed COM_PROCESS_KILL");
+        refuse_protocol("sluice: malformed COM_PROCESS_KILL");
         co_return false;
       }
       co_return co_await on_kill(id, false);
@@ -426,9 +418,7 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
       send_ok();
       co_return true;
     default: {
-      const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
-      send_error(error.number, error.sqlstate,
-                 "sluice: this command is not supported (MySQL's deprecated or replication commands)");
+      refuse_protocol("sluice: this command is not supported (MySQL's deprecated or replication commands)");
       co_return true;
     }
   }
@@ -437,10 +427,7 @@ asio::awaitable<bool> client_session::on_command(const wire::message_view& messa
 asio::awaitable<bool> client_session::on_query(const wire::message_view& message) {
   const auto payload = payload_;
   const std::string_view sql(reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1);
-  const auto& cfg = owner_.shared().cfg();
-  classify::options options{cfg.routing.write_functions};
-  options.dialect = classify::sql_dialect::mysql;
-  const auto kind = classify::classify(sql, options);
+  const auto kind = classify_sql(sql);
   if (kind.target == classify::route::primary) {
     // KILL names sluice's connection ids (the clients' handshakes gave them), not the servers' threads.
     const auto kill = parse_kill_statement(sql);
@@ -462,6 +449,12 @@ asio::awaitable<bool> client_session::on_query(const wire::message_view& message
   co_return co_await run_on_server(message, route_for(kind), kind, sql);
 }
 
+classify::classification client_session::classify_sql(std::string_view sql) const {
+  classify::options options{owner_.shared().cfg().routing.write_functions};
+  options.dialect = classify::sql_dialect::mysql;
+  return classify::classify(sql, options);
+}
+
 classify::route client_session::route_for(const classify::classification& kind) const {
   // autocommit = 0: every statement opens a transaction that a later write may need, and the first
   // statement decides its backend, so the session's units start on the primary.
@@ -472,10 +465,7 @@ classify::route client_session::route_for(const classify::classification& kind) 
 asio::awaitable<bool> client_session::on_statement_command(const wire::message_view& message) {
   const auto payload = payload_;
   const std::uint8_t command = payload[0];
-  const auto malformed = [&] {
-    const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
-    send_error(error.number, error.sqlstate, "sluice: malformed prepared-statement command");
-  };
+  const auto malformed = [&] { refuse_protocol("sluice: malformed prepared-statement command"); };
   if (command == wire::com_stmt_prepare) {
     // MariaDB's max_prepared_stmt_count default: a client cannot make sluice hold statements without end.
     constexpr std::size_t max_client_statements = 16382;
@@ -484,13 +474,10 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
       co_return true;
     }
     const std::string_view sql(reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1);
-    const auto& cfg = owner_.shared().cfg();
-    classify::options options{cfg.routing.write_functions};
-    options.dialect = classify::sql_dialect::mysql;
     preparing_.emplace();
     preparing_->sql = sql;
     preparing_->text_id = owner_.statement_id(sql, {});
-    preparing_->kind = classify::classify(sql, options);
+    preparing_->kind = classify_sql(sql);
     // Prepared where a statement of its kind would run now (the metadata is the same everywhere); its
     // executes go where their route says then.
     const auto kind = preparing_->kind;
@@ -534,27 +521,27 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
     }
     case wire::com_stmt_execute: {
       if (statement.long_data_bytes > owner_.shared().cfg().limits.max_message_size) {
-        statement.long_data.clear();
-        statement.long_data_bytes = 0;
+        statement.drop_long_data();
         send_error(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes (sluice: long data over "
                                   "limits.max_message_size)");
         co_return true;
       }
-      wire::stmt_execute execute;
-      if (wire::decode_stmt_execute(payload, statement.num_params, execute) != wire::codec_errc::ok) {
+      // Decoded once: encode_statement_command reads execute_ (its views point into payload_).
+      if (wire::decode_stmt_execute(payload, statement.num_params, execute_) != wire::codec_errc::ok) {
         malformed();
         co_return false;
       }
-      if (execute.new_params_bound) statement.types.assign(execute.param_types.begin(), execute.param_types.end());
+      if (execute_.new_params_bound) {
+        statement.types.assign(execute_.param_types.begin(), execute_.param_types.end());
+      }
       // A cursor stays open on the server connection (COM_STMT_FETCH follows there), as does what a
       // statement that pins leaves behind.
-      if (execute.flags != wire::cursor_type_no_cursor || statement.kind.pins_session) pin();
+      if (execute_.flags != wire::cursor_type_no_cursor || statement.kind.pins_session) pin();
       wants_previous_ = statement.kind.uses_previous_result;
       co_return co_await run_on_server(message, route_for(statement.kind), statement.kind, statement.sql, &statement);
     }
     case wire::com_stmt_reset:
-      statement.long_data.clear();
-      statement.long_data_bytes = 0;
+      statement.drop_long_data();
       if (!server_ || server_->statements.find(statement.text_id) == nullptr) {
         // Nothing of it on a server connection this session holds: there is nothing else to reset.
         send_ok();
@@ -576,8 +563,7 @@ asio::awaitable<bool> client_session::on_statement_command(const wire::message_v
 asio::awaitable<bool> client_session::on_change_user(const wire::message_view& message) {
   wire::change_user request;
   if (wire::decode_change_user(payload_, client_caps_, request) != wire::codec_errc::ok) {
-    const auto error = engine::mysql_error_for(engine::refusal_code::protocol_violation);
-    send_error(error.number, error.sqlstate, "sluice: malformed COM_CHANGE_USER");
+    refuse_protocol("sluice: malformed COM_CHANGE_USER");
     co_return false;
   }
   // As on a server: whatever the session held ends (an open transaction is rolled back with the
@@ -721,26 +707,13 @@ asio::awaitable<bool> client_session::kill_on_server(std::size_t backend, std::u
   }
   wire::byte_buffer out;
   wire::encode_query(out, 0, "KILL QUERY " + std::to_string(thread_id));
-  wire::response_tracker tracker(connection.capabilities());
-  tracker.on_command(wire::com_query);
-  bool answered = false;
-  if (co_await write_socket(connection.socket(), out)) {
-    for (;;) {
-      auto read = co_await backends::mysql::read_message(connection.socket(), connection.input(), max_server_message);
-      if (read.error || read.frame.status != wire::codec_errc::ok) break;
-      const auto step = tracker.on_packet(read.frame.message.first_chunk(), read.frame.message.payload_size);
-      connection.input().consume(read.frame.message.wire.size());
-      if (step == wire::response_tracker::step::done) {
-        answered = true;
-        break;
-      }
-      if (step != wire::response_tracker::step::more) break;
-    }
-  }
+  // A tracker of its own: the session's follows its own connection's transaction.
+  wire::response_tracker tracker;
+  const auto result = co_await exchange(connection, tracker, wire::com_query, out, [](const wire::message_view&) {});
   connection.terminate();
   // An ERR (1094 unknown thread) means the statement ended and its connection closed first: nothing is
   // left to stop.
-  co_return answered;
+  co_return result != internal_result::io_failed;
 }
 
 asio::awaitable<bool> client_session::run_on_server(const wire::message_view& message, classify::route target,
@@ -782,38 +755,31 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
       co_return !fatal_;
     }
     relayed_any_ = false;
+    auto ready = internal_result::ok;  // sluice's own commands this one needs first
     if (wants_previous && !on_previous) {
       // Another connection than the previous statement's: the session's LAST_INSERT_ID() is set there
       // first (DO sets it without a result; MySQL manual, LAST_INSERT_ID(expr)), and what another
       // client's statement left in its diagnostics area (SHOW WARNINGS, @@warning_count) is cleared.
       // The subquery reads a table, which is what makes MariaDB clear the warnings (sql_parse.cc resets
       // them for statements that use tables); DO itself reads none.
-      const auto restored = co_await run_internal(
-          wire::com_query, "DO LAST_INSERT_ID(" + std::to_string(last_insert_id_) +
-                               "), (SELECT 1 FROM information_schema.ENGINES LIMIT 0)");
-      if (restored == internal_result::server_error) {
-        wire::write_message(client_out_, internal_error_, 1);
-        command_done();
-        co_return true;
-      }
+      ready = co_await run_internal(wire::com_query,
+                                    "DO LAST_INSERT_ID(" + std::to_string(last_insert_id_) +
+                                        "), (SELECT 1 FROM information_schema.ENGINES LIMIT 0)");
     }
-    bool sent = true;
+    if (ready == internal_result::ok && statement != nullptr) ready = co_await prepare_on_server(*statement);
+    if (ready == internal_result::server_error) {
+      // Refused by this connection's server (say, a statement that does not prepare on a replica without
+      // the table yet): the client's command gets the server's ERR.
+      wire::write_message(client_out_, internal_error_, 1);
+      command_done();
+      co_return true;
+    }
+    bool sent = ready == internal_result::ok;
     wire::bytes_view command_bytes = message.wire;
-    if (statement != nullptr) {
-      const auto prepared = co_await prepare_on_server(*statement);
-      if (prepared == internal_result::server_error) {
-        // The statement does not prepare on this connection (say, a replica without the table yet): the
-        // client's execute gets the server's ERR.
-        wire::write_message(client_out_, internal_error_, 1);
-        command_done();
-        co_return true;
-      }
-      sent = prepared == internal_result::ok;
-      if (sent) {
-        encode_statement_command(message, *statement);
-        command_bytes = server_out_;
-      }
-    } else if (!server_->statements.owed_closes().empty()) {
+    if (sent && statement != nullptr) {
+      encode_statement_command(message, *statement);
+      command_bytes = server_out_;
+    } else if (sent && !server_->statements.owed_closes().empty()) {
       server_out_.clear();
       append_owed_closes(server_out_);
       sent = co_await write_socket(server_->socket(), server_out_);
@@ -839,10 +805,9 @@ asio::awaitable<bool> client_session::run_on_server(const wire::message_view& me
       continue;
     }
     units_.end();
-    const auto error = engine::mysql_error_for(engine::refusal_code::replica_check_lost);
-    send_error(error.number, error.sqlstate,
-               "sluice: lost the connection to backend '" + name + "' while running the statement" +
-                   (in_transaction ? "; the transaction or session state is gone" : ""));
+    refuse(engine::refusal_code::replica_check_lost,
+           "sluice: lost the connection to backend '" + name + "' while running the statement" +
+               (in_transaction ? "; the transaction or session state is gone" : ""));
     fatal_ = in_transaction;
     co_return !fatal_;
   }
@@ -886,11 +851,8 @@ void client_session::encode_statement_command(const wire::message_view& message,
     for (const auto& [param, data] : statement.long_data) {
       wire::encode_stmt_send_long_data(server_out_, 0, {on_server->server_id, param, data});
     }
-    statement.long_data.clear();
-    statement.long_data_bytes = 0;
-    wire::stmt_execute execute;
-    // Decoded before (on_statement_command): it cannot fail here.
-    (void)wire::decode_stmt_execute(payload, statement.num_params, execute);
+    statement.drop_long_data();
+    auto execute = execute_;  // decoded by on_statement_command
     const bool types_missing = statement.num_params != 0 && !execute.new_params_bound &&
                                !statement.types.empty() && on_server->types_sent != statement.types;
     if (types_missing) {
@@ -1032,24 +994,34 @@ asio::awaitable<client_session::internal_result> client_session::run_internal(st
   append_owed_closes(server_out_);
   wire::encode_command(server_out_, 0, command,
                        wire::bytes_view(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
-  tracker_.set_capabilities(server_->capabilities());
-  tracker_.on_command(command);
-  if (!co_await write_socket(server_->socket(), server_out_)) co_return internal_result::io_failed;
-  for (;;) {
-    auto read = co_await backends::mysql::read_message(server_->socket(), server_->input(), max_server_message);
-    if (read.error || read.frame.status != wire::codec_errc::ok) co_return internal_result::io_failed;
-    const auto& message = read.frame.message;
-    const auto step = tracker_.on_packet(message.first_chunk(), message.payload_size);
+  const auto result = co_await exchange(*server_, tracker_, command, server_out_, [this](const wire::message_view& message) {
     const auto payload = message.payload();
     if (!payload.empty() && payload[0] == wire::err_header && tracker_.failed()) {
       internal_error_.assign(payload.begin(), payload.end());
     } else if (tracker_.last_was_ok()) {
       learn_from_ok(payload, false);
     }
-    server_->input().consume(message.wire.size());
+  });
+  if (result != internal_result::io_failed) server_->status_flags = tracker_.status();
+  co_return result;
+}
+
+template <class Visit>
+asio::awaitable<client_session::internal_result> client_session::exchange(
+    backends::mysql::server_connection& connection, wire::response_tracker& tracker, std::uint8_t command,
+    wire::bytes_view bytes, Visit visit) {
+  tracker.set_capabilities(connection.capabilities());
+  tracker.on_command(command);
+  if (!co_await write_socket(connection.socket(), bytes)) co_return internal_result::io_failed;
+  for (;;) {
+    auto read = co_await backends::mysql::read_message(connection.socket(), connection.input(), max_server_message);
+    if (read.error || read.frame.status != wire::codec_errc::ok) co_return internal_result::io_failed;
+    const auto& message = read.frame.message;
+    const auto step = tracker.on_packet(message.first_chunk(), message.payload_size);
+    visit(message);
+    connection.input().consume(message.wire.size());
     if (step == wire::response_tracker::step::done) {
-      server_->status_flags = tracker_.status();
-      co_return tracker_.failed() ? internal_result::server_error : internal_result::ok;
+      co_return tracker.failed() ? internal_result::server_error : internal_result::ok;
     }
     if (step != wire::response_tracker::step::more) co_return internal_result::io_failed;
   }
@@ -1282,9 +1254,15 @@ bool client_session::autocommit_off() const {
   return autocommit != nullptr && (*autocommit == "OFF" || *autocommit == "0");
 }
 
-void client_session::refuse(const engine::refusal& why) {
-  const auto error = engine::mysql_error_for(why.code);
-  send_error(error.number, error.sqlstate, why.message);
+void client_session::refuse(const engine::refusal& why) { refuse(why.code, why.message); }
+
+void client_session::refuse(engine::refusal_code code, std::string_view message) {
+  const auto error = engine::mysql_error_for(code);
+  send_error(error.number, error.sqlstate, message);
+}
+
+void client_session::refuse_protocol(std::string_view message) {
+  refuse(engine::refusal_code::protocol_violation, message);
 }
 
 void client_session::send_error(std::uint16_t number, std::string_view sqlstate, std::string_view message) {

@@ -59,7 +59,8 @@ class worker_state final : public worker_extension, public engine::backend_view,
   // A backend that refused a connection is skipped for routing.retry_interval.
   void mark_down(std::size_t backend);
   bool available(std::size_t backend) const;
-  std::optional<std::size_t> primary() const;  // the configured primary (one that refused is retried)
+  // The configured primary (one that refused is retried).
+  std::optional<std::size_t> primary() const noexcept { return primary_; }
   const config::mysql_user_config* find_user(std::string_view name) const;
   std::uint32_t next_connection_id() noexcept;
 
@@ -79,6 +80,7 @@ class worker_state final : public worker_extension, public engine::backend_view,
   std::unordered_map<std::string, std::unique_ptr<backends::mysql::server_pool>> pools_;
   std::vector<std::chrono::steady_clock::time_point> down_until_;
   std::size_t next_replica_ = 0;  // round-robin position
+  std::optional<std::size_t> primary_;
   std::unordered_map<std::string, auth::client_credential> credentials_;
 };
 
@@ -150,6 +152,10 @@ class client_session final : public served_client,
     // connection it runs on (that may not be the one attached now).
     std::vector<std::pair<std::uint16_t, std::vector<std::uint8_t>>> long_data;
     std::size_t long_data_bytes = 0;
+    void drop_long_data() noexcept {
+      long_data.clear();
+      long_data_bytes = 0;
+    }
   };
 
   // COM_QUERY: classified in the MySQL dialect, then run where the route decision says.
@@ -158,6 +164,8 @@ class client_session final : public served_client,
   // prepared on the connection that runs it), fetch and reset (on the attached connection), long data
   // (kept), close (local: no answer).
   asio::awaitable<bool> on_statement_command(const wire::message_view& message);
+  // classify() in the MySQL dialect with the configured write functions.
+  classify::classification classify_sql(std::string_view sql) const;
   // The route of a statement of this kind for this session now.
   classify::route route_for(const classify::classification& kind) const;
   // Runs the command on a server connection (attaching one for `target` if none is attached) and
@@ -187,6 +195,13 @@ class client_session final : public served_client,
   // Sends one command of sluice's own on the attached connection and swallows its answer, learning
   // the session state its OKs report into the connection's state.
   asio::awaitable<internal_result> run_internal(std::uint8_t command, std::string_view body);
+  // Sends `bytes` (encoding `command`) on `connection` and reads its whole answer through `tracker`,
+  // calling visit(message) for each message before it is consumed. The loop run_internal and the KILL
+  // QUERY connection share.
+  template <class Visit>
+  static asio::awaitable<internal_result> exchange(backends::mysql::server_connection& connection,
+                                                   wire::response_tracker& tracker, std::uint8_t command,
+                                                   wire::bytes_view bytes, Visit visit);
   // Relays the attached connection's answer to the command just sent; false: the server failed.
   asio::awaitable<bool> relay_answer();
   // LOAD DATA LOCAL INFILE (mysql.local_infile): after the server's file request went to the client, its
@@ -206,6 +221,8 @@ class client_session final : public served_client,
   void pin();
   bool autocommit_off() const;  // the session SET autocommit = 0 (learnt from the session tracker)
   void refuse(const engine::refusal& why);
+  void refuse(engine::refusal_code code, std::string_view message);
+  void refuse_protocol(std::string_view message);  // protocol_violation: 1047 / 08S01
   void send_error(std::uint16_t number, std::string_view sqlstate, std::string_view message);
   void send_ok();
   // What the socket takes now (engine::send_now), then the rest with async_write.
@@ -241,6 +258,7 @@ class client_session final : public served_client,
   wire::response_tracker tracker_;
   std::vector<std::uint8_t> internal_error_;  // the ERR payload of sluice's own failed command
   std::uint8_t command_ = 0;                  // the client command under way
+  wire::stmt_execute execute_;                // a COM_STMT_EXECUTE under way, decoded once
   std::optional<auth::client_login> login_;   // kept for COM_CHANGE_USER
   bool message_consumed_ = false;             // on_command consumed its message itself
   std::size_t command_size_ = 0;              // the client command's size in client_in_ (serve)
