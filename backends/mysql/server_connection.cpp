@@ -2,6 +2,7 @@
 // liveness check, COM_QUIT at the end, and the move to another worker.
 #include "backends/mysql/server_connection.hpp"
 
+#include "backends/drained_read.hpp"
 #include "backends/server_socket.hpp"
 
 #include <netinet/in.h>
@@ -62,6 +63,7 @@ asio::awaitable<connect_failure> server_connection::connect_and_login(const conn
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   enable_keepalive(socket_);
+  enable_drained_reads(socket_);
 
   auth::server_login_params params;
   params.user = target.user;

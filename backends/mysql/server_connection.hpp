@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backends/drained_read.hpp"
 #include "backends/errc.hpp"
 #include "backends/mysql/auth/server_login.hpp"
 #include "backends/mysql/server_statements.hpp"
@@ -84,7 +85,7 @@ asio::awaitable<read_message_result> read_message(Socket& socket, read_buffer& b
     auto frame = wire::frame_message(buffer.available(), max_payload);
     if (frame.status != wire::codec_errc::need_more) co_return read_message_result{frame, {}};
     buffer.prepare(frame.needed);
-    auto [ec, count] = co_await socket.async_read_some(buffer.writable(), asio::as_tuple(asio::use_awaitable));
+    auto [ec, count] = co_await async_read_some_drained(socket, buffer.writable(), asio::as_tuple(asio::use_awaitable));
     if (ec) co_return read_message_result{frame, ec};
     buffer.commit(count);
   }

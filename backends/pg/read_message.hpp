@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "backends/drained_read.hpp"
 #include "backends/pg/read_buffer.hpp"
 
 namespace sluice::backends::pg {
@@ -24,8 +25,8 @@ boost::asio::awaitable<read_message_result> read_message(Socket& socket, read_bu
     auto frame = wire::frame_message(buffer.available(), max_size);
     if (frame.status != wire::frame_status::need_more) co_return read_message_result{frame, {}};
     buffer.prepare(frame.needed);
-    auto [ec, count] = co_await socket.async_read_some(buffer.writable(),
-                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, count] =
+        co_await async_read_some_drained(socket, buffer.writable(), boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return read_message_result{frame, ec};
     buffer.commit(count);
   }

@@ -1,6 +1,7 @@
 // Server connection: connect + login driven by the sans-IO server_login, liveness check, cancel.
 #include "backends/pg/server_connection.hpp"
 
+#include "backends/drained_read.hpp"
 #include "backends/server_socket.hpp"
 
 #include "backends/pg/read_message.hpp"
@@ -85,6 +86,7 @@ asio::awaitable<connect_failure> server_connection::connect_and_login(const conn
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   enable_keepalive(socket_);
+  enable_drained_reads(socket_);
 
   server_login login(target.credentials);
   wire::byte_buffer out;

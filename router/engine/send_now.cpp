@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "backends/drained_read.hpp"
+
 namespace sluice::router::engine {
 
 write_state send_now(int fd, std::span<const std::uint8_t> bytes, std::size_t& written) noexcept {
@@ -12,6 +14,7 @@ write_state send_now(int fd, std::span<const std::uint8_t> bytes, std::size_t& w
     const auto sent = ::send(fd, bytes.data() + written, bytes.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent > 0) {
       written += static_cast<std::size_t>(sent);
+      backends::note_sent(fd);  // the next read of this peer may wait for epoll at once (drained_read.hpp)
       continue;
     }
     if (sent < 0 && errno == EINTR) continue;

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "backends/drained_read.hpp"
 #include "backends/mysql/auth/native_password.hpp"
 #include "backends/mysql/wire/command.hpp"
 #include "backends/mysql/wire/generic_response.hpp"
@@ -238,6 +239,7 @@ client_session::~client_session() {
 asio::awaitable<void> client_session::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
+  backends::enable_drained_reads(client_);
   connection_id_ = state_.next_connection_id();
   if (!co_await login()) {
     client_.close(ignored);
@@ -1137,7 +1139,7 @@ asio::awaitable<bool> client_session::relay_infile() {
     const auto frame = wire::frame_packet(client_in_.available());
     if (frame.status != wire::codec_errc::ok) {
       client_in_.prepare(std::max<std::size_t>(frame.needed, 16 * 1024));
-      auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+      auto [ec, count] = co_await backends::async_read_some_drained(client_, client_in_.writable(), use_tuple);
       if (ec) {
         fatal_ = true;  // the client left mid-file: the server still waits for the rest
         co_return false;
@@ -1282,6 +1284,7 @@ asio::awaitable<bool> client_session::write_socket(tcp::socket& socket, wire::by
   if (state != engine::write_state::blocked) co_return state == engine::write_state::done;
   auto [ec, count] =
       co_await asio::async_write(socket, asio::buffer(bytes.data() + written, bytes.size() - written), use_tuple);
+  if (!ec) backends::note_sent(socket.native_handle());
   co_return !ec;
 }
 

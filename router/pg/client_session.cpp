@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "backends/drained_read.hpp"
 #include "backends/pg/read_message.hpp"
 #include "router/engine/backend_choice.hpp"
 #include "router/engine/route_decision.hpp"
@@ -318,6 +319,7 @@ const front_end postgresql_front_end{"postgresql", start_client_session, encode_
 asio::awaitable<void> client_session::run() {
   boost::system::error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
+  backends::enable_drained_reads(client_);
   const auto& peer = peer_endpoint_;
   connected_at_ = std::chrono::system_clock::now();
   if (co_await startup()) {
@@ -469,7 +471,7 @@ asio::awaitable<bool> client_session::startup_sequence() {
     const auto frame = wire::frame_startup(client_in_.available(), max_startup_packet);
     if (frame.status == wire::frame_status::need_more) {
       client_in_.prepare(frame.needed);
-      auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+      auto [ec, count] = co_await backends::async_read_some_drained(client_, client_in_.writable(), use_tuple);
       if (ec) co_return false;
       client_in_.commit(count);
       continue;
@@ -838,7 +840,7 @@ asio::awaitable<client_session::outcome> client_session::on_client_input() {
                                    .status == wire::frame_status::need_more) {
     batch_incomplete_ = false;
     client_in_.prepare();
-    auto [ec, count] = co_await client_.async_read_some(client_in_.writable(), use_tuple);
+    auto [ec, count] = co_await backends::async_read_some_drained(client_, client_in_.writable(), use_tuple);
     if (ec == asio::error::operation_aborted && owner_.draining()) co_return outcome::proceed;  // shutdown_if_idle
     if (ec) co_return outcome::close;
     client_in_.commit(count);
@@ -1551,7 +1553,7 @@ asio::awaitable<bool> client_session::drain_unsolicited() {
     if (closed || !fatal.empty()) break;
     if (server_->idle_and_healthy()) co_return true;  // all relayed; nothing else pending, still open
     input.prepare();
-    auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
+    auto [ec, count] = co_await backends::async_read_some_drained(server_->socket(), input.writable(), use_tuple);
     if (ec) {
       closed = true;
       break;
@@ -1816,7 +1818,7 @@ client_session::outcome client_session::forward_message(const wire::message_view
 asio::awaitable<client_session::outcome> client_session::relay_from_server() {
   auto& input = server_->input();
   input.prepare();
-  auto [ec, count] = co_await server_->socket().async_read_some(input.writable(), use_tuple);
+  auto [ec, count] = co_await backends::async_read_some_drained(server_->socket(), input.writable(), use_tuple);
   if (ec) {
     // A named local, not a temporary in the co_await's arguments: GCC 12 destroys a temporary built
     // by ?: there twice (a double free that took the whole proxy down on any lost server connection).
@@ -2359,6 +2361,7 @@ client_session::write_state client_session::write_client_now(wire::bytes_view by
 asio::awaitable<bool> client_session::write_client_rest(wire::bytes_view bytes, std::size_t written) {
   auto [ec, count] =
       co_await asio::async_write(client_, asio::buffer(bytes.data() + written, bytes.size() - written), use_tuple);
+  if (!ec) backends::note_sent(client_.native_handle());
   co_return !ec;
 }
 
@@ -2420,6 +2423,7 @@ asio::awaitable<client_session::send_result> client_session::send_relaying() {
 asio::awaitable<bool> client_session::write_server() {
   auto [ec, written] = co_await asio::async_write(server_->socket(), asio::buffer(server_out_), use_tuple);
   server_out_.clear();
+  if (!ec) backends::note_sent(server_->socket().native_handle());
   co_return !ec;
 }
 
