@@ -452,18 +452,34 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
 }
 
 asio::awaitable<bool> client_session::startup() {
-  using namespace asio::experimental::awaitable_operators;
+  // The deadline cancels what startup_sequence waits for on the client socket (a read, or a write the
+  // client does not take) instead of racing the sequence with awaitable operator ||, which cost two
+  // coroutines and a parallel group per connection. A first login of a pool (greet's acquire) is bounded
+  // by the pool's own timeouts and checked here afterwards.
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(owner_.shared().cfg().limits.startup_timeout);
-  auto result = co_await (startup_sequence() || deadline.async_wait(use_tuple));
-  if (result.index() == 1) {
+  in_startup_ = true;
+  deadline.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    // Cancelled, or fired after startup ended (its handler was already queued): the session is past it.
+    if (ec || !self || !self->in_startup_) return;
+    self->startup_expired_ = true;
+    boost::system::error_code ignored;
+    self->client_.cancel(ignored);
+  });
+  const bool started = co_await startup_sequence();
+  in_startup_ = false;
+  deadline.cancel();
+  // A sequence that finished although the deadline passed meanwhile (it waited in greet's acquire, which
+  // the deadline does not cancel) has greeted the client: it goes on.
+  if (startup_expired_ && !started) {
     owner_.on_startup_timeout(peer_endpoint_.address());
     client_out_.clear();
     send_error("FATAL", "08P01", "sluice: startup and authentication not completed in time");
     co_await flush_client();
     co_return false;
   }
-  co_return std::get<0>(result);
+  co_return started;
 }
 
 asio::awaitable<bool> client_session::startup_sequence() {
