@@ -253,15 +253,27 @@ asio::awaitable<void> client_session::run() {
 }
 
 asio::awaitable<bool> client_session::login() {
-  using namespace asio::experimental::awaitable_operators;
+  // The deadline cancels the client socket's pending read or write (login_steps waits on nothing else)
+  // rather than racing login_steps with awaitable operator ||, which cost two coroutines and a parallel
+  // group per connection (as the PostgreSQL front end's startup).
   asio::steady_timer deadline(client_.get_executor());
   deadline.expires_after(owner_.shared().cfg().limits.startup_timeout);
-  const auto result = co_await (login_steps() || deadline.async_wait(use_tuple));
-  if (result.index() == 1) {
+  in_login_ = true;
+  deadline.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || !self->in_login_) return;  // cancelled, or queued after the login ended
+    self->login_expired_ = true;
+    boost::system::error_code ignored;
+    self->client_.cancel(ignored);
+  });
+  const bool logged_in = co_await login_steps();
+  in_login_ = false;
+  deadline.cancel();
+  if (login_expired_ && !logged_in) {
     ++owner_.stats().startup_timeouts;
     co_return false;
   }
-  co_return std::get<0>(result);
+  co_return logged_in;
 }
 
 asio::awaitable<bool> client_session::login_steps() {

@@ -252,6 +252,8 @@ class client_session final : public served_client,
   bool fatal_ = false;         // the session must end after client_out_ is sent
   bool draining_told_ = false;
   bool registered_ = false;
+  bool in_login_ = false;       // login() runs: its deadline may still cancel the client socket
+  bool login_expired_ = false;  // limits.startup_timeout passed during the login
 
   std::vector<backends::mysql::server_pool*> pools_;  // by backend index, filled by pool_for
   std::unique_ptr<backends::mysql::server_connection> server_;  // attached for the current unit

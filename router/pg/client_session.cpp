@@ -483,6 +483,12 @@ asio::awaitable<bool> client_session::startup() {
 }
 
 asio::awaitable<bool> client_session::startup_sequence() {
+  // One allocation each for what a login writes (the authentication request, the greeting: about 500
+  // bytes) and for the few startup parameters, instead of a growth per append (issue 14: allocations
+  // were a tenth of a connection's instructions). greet gives client_out_'s memory back.
+  client_out_.reserve(startup_output_reserve);
+  startup_settings_.reserve(4);
+  startup_reported_.reserve(4);
   for (;;) {
     const auto frame = wire::frame_startup(client_in_.available(), max_startup_packet);
     if (frame.status == wire::frame_status::need_more) {

@@ -220,6 +220,7 @@ class client_session final : public cancel_target,
   // Enough for any startup message and a typical batch; larger batches grow it (and it shrinks back).
   static constexpr std::size_t client_read_buffer_size = 8 * 1024;
   static constexpr std::size_t small_read_buffer_size = 256;  // after login, until outgrown
+  static constexpr std::size_t startup_output_reserve = 1024;  // a login's output, greeting included
 
   worker& owner_;
   tcp::socket client_;
