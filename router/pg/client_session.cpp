@@ -454,10 +454,10 @@ asio::awaitable<client_session::internal_result> client_session::run_internal_qu
 asio::awaitable<bool> client_session::startup() {
   // The deadline cancels what startup_sequence waits for on the client socket (a read, or a write the
   // client does not take) instead of racing the sequence with awaitable operator ||, which cost two
-  // coroutines and a parallel group per connection. A first login of a pool (greet's acquire) is bounded
-  // by the pool's own timeouts and checked here afterwards.
-  asio::steady_timer deadline(client_.get_executor());
-  deadline.expires_after(owner_.shared().cfg().limits.startup_timeout);
+  // coroutines and a parallel group per connection. The one other wait, greet's acquire on a pool's first
+  // login, races the same deadline itself.
+  startup_deadline_ = std::chrono::steady_clock::now() + owner_.shared().cfg().limits.startup_timeout;
+  asio::steady_timer deadline(client_.get_executor(), startup_deadline_);
   in_startup_ = true;
   deadline.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
@@ -470,8 +470,8 @@ asio::awaitable<bool> client_session::startup() {
   const bool started = co_await startup_sequence();
   in_startup_ = false;
   deadline.cancel();
-  // A sequence that finished although the deadline passed meanwhile (it waited in greet's acquire, which
-  // the deadline does not cancel) has greeted the client: it goes on.
+  // A sequence that finished although the deadline passed meanwhile (its handler was queued behind the
+  // last step) has greeted the client: it goes on.
   if (startup_expired_ && !started) {
     owner_.on_startup_timeout(peer_endpoint_.address());
     client_out_.clear();
@@ -641,6 +641,7 @@ void client_session::ensure_pool(std::size_t backend) {
 }
 
 asio::awaitable<bool> client_session::greet() {
+  using namespace asio::experimental::awaitable_operators;
   auto& shared = owner_.shared();
   const std::size_t backend_count = shared.cfg().backends.size();
   pools_.resize(backend_count);
@@ -674,7 +675,14 @@ asio::awaitable<bool> client_session::greet() {
     for (std::size_t attempt = 0; parameters == nullptr && attempt < order.size(); ++attempt) {
       const auto index = order[attempt];
       if (!owner_.is_available(index)) continue;
-      auto acquired = co_await pools_[index]->acquire();
+      // Within the startup deadline (startup() cancels only the client socket's operations).
+      asio::steady_timer deadline(client_.get_executor(), startup_deadline_);
+      auto raced = co_await (pools_[index]->acquire() || deadline.async_wait(use_tuple));
+      if (raced.index() == 1) {
+        startup_expired_ = true;
+        co_return false;
+      }
+      auto acquired = std::move(std::get<0>(raced));
       if (!acquired.connection) {
         if (acquired.failure.code == errc::server_connect) owner_.mark_down(index);
         failure = std::move(acquired.failure);

@@ -241,6 +241,7 @@ class client_session final : public cancel_target,
   bool pinned_ = false;        // session state that cannot move: stay on one primary connection
   bool in_startup_ = false;        // startup() runs: its deadline may still cancel the client socket
   bool startup_expired_ = false;   // limits.startup_timeout passed before the greeting was sent
+  std::chrono::steady_clock::time_point startup_deadline_{};  // when limits.startup_timeout passes
   engine::read_your_writes read_your_writes_;  // what reads must see, and this session's commits
 
   // Pools and connections, by backend index.

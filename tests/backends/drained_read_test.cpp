@@ -95,6 +95,19 @@ void wait_for(loopback_pair& pair, read_result& result) {
   }
 }
 
+// Starts a drained read into `buffer`; `result` is filled when it completes.
+void start_drained(loopback_pair& pair, asio::mutable_buffer buffer, read_result& result) {
+  start_read([&](auto handler) { async_read_some_drained(pair.reader, buffer, handler); }, result);
+}
+
+// A drained read, run until it completes or a second passes.
+read_result read_drained(loopback_pair& pair, asio::mutable_buffer buffer) {
+  read_result result;
+  start_drained(pair, buffer, result);
+  wait_for(pair, result);
+  return result;
+}
+
 struct race_outcome {
   bool timed_out = false;
   std::size_t read_after = 0;
@@ -124,9 +137,7 @@ TEST_CASE("drained read: after a read that emptied the socket and a send, the ne
   std::array<char, 64> buffer{};
   pair.send("abc");
   pair.settle();
-  read_result first;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, first);
-  wait_for(pair, first);
+  auto first = read_drained(pair, asio::buffer(buffer));
   REQUIRE(first.error == boost::system::error_code());
   REQUIRE(first.count == 3);
 
@@ -134,7 +145,7 @@ TEST_CASE("drained read: after a read that emptied the socket and a send, the ne
   recv_calls = 0;
   recv_eagain = 0;
   read_result second;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, second);
+  start_drained(pair, asio::buffer(buffer), second);
   pair.settle();
   CHECK(!second.error);
   CHECK(recv_calls == 0);  // nothing tried: the socket was empty after "abc", and a request went out
@@ -174,9 +185,7 @@ TEST_CASE("drained read: a full buffer is not taken for an empty socket; the res
   pair.settle();
   std::string got;
   for (const std::size_t expected : {4, 4, 2}) {
-    read_result part;
-    start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, part);
-    wait_for(pair, part);
+    auto part = read_drained(pair, asio::buffer(buffer));
     REQUIRE(part.error == boost::system::error_code());
     REQUIRE(part.count == expected);
     got.append(buffer.data(), part.count);
@@ -189,15 +198,11 @@ TEST_CASE("drained read: bytes that arrive after a short read, while no read wai
   std::array<char, 64> buffer{};
   pair.send("a");
   pair.settle();
-  read_result first;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, first);
-  wait_for(pair, first);
+  auto first = read_drained(pair, asio::buffer(buffer));
   REQUIRE(first.count == 1);
   pair.send("b");
   pair.settle();  // epoll reports "b" while no read is queued
-  read_result second;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, second);
-  wait_for(pair, second);
+  auto second = read_drained(pair, asio::buffer(buffer));
   REQUIRE(second.error == boost::system::error_code());
   CHECK(second.count == 1);
   CHECK(buffer[0] == 'b');
@@ -209,12 +214,10 @@ TEST_CASE("drained read: end of file, cancel, close and per-operation cancellati
     std::array<char, 64> buffer{};
     pair.send("x");
     pair.settle();
-    read_result first;
-    start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, first);
-    wait_for(pair, first);
+    auto first = read_drained(pair, asio::buffer(buffer));
     REQUIRE(first.count == 1);
     read_result second;
-    start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, second);
+    start_drained(pair, asio::buffer(buffer), second);
     pair.writer.close();
     wait_for(pair, second);
     CHECK(second.error == asio::error::eof);
@@ -223,23 +226,19 @@ TEST_CASE("drained read: end of file, cancel, close and per-operation cancellati
     loopback_pair pair;
     std::array<char, 64> buffer{};
     read_result waiting;
-    start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, waiting);
+    start_drained(pair, asio::buffer(buffer), waiting);
     pair.settle();
     REQUIRE(!waiting.error);
     pair.reader.cancel();
     wait_for(pair, waiting);
     CHECK(waiting.error == asio::error::operation_aborted);
     pair.send("ok");
-    read_result after;
-    start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, after);
-    wait_for(pair, after);
+    auto after = read_drained(pair, asio::buffer(buffer));
     CHECK(after.count == 2);
   }
   SECTION("an empty buffer completes at once with no bytes") {
     loopback_pair pair;
-    read_result empty;
-    start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::mutable_buffer(), handler); }, empty);
-    wait_for(pair, empty);
+    auto empty = read_drained(pair, asio::mutable_buffer());
     CHECK(empty.error == boost::system::error_code());
     CHECK(empty.count == 0);
   }
@@ -259,14 +258,12 @@ TEST_CASE("drained read: without a send since the last read, the next read tries
   std::array<char, 64> buffer{};
   pair.send("abc");
   pair.settle();
-  read_result first;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, first);
-  wait_for(pair, first);
+  auto first = read_drained(pair, asio::buffer(buffer));
   REQUIRE(first.count == 3);
   recv_calls = 0;
   recv_eagain = 0;
   read_result second;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, second);
+  start_drained(pair, asio::buffer(buffer), second);
   pair.settle();
   CHECK(recv_eagain == 1);
   pair.send("de");
@@ -280,14 +277,10 @@ TEST_CASE("drained read: a FIN that came with the data is not taken for an empty
   pair.send("x");
   pair.writer.shutdown(tcp::socket::shutdown_send);  // data and FIN arrive before the read
   pair.settle();
-  read_result first;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, first);
-  wait_for(pair, first);
+  auto first = read_drained(pair, asio::buffer(buffer));
   REQUIRE(first.count == 1);
   pair.sent_to_peer();  // even after a send: the FIN raises no further event, the read must try
-  read_result second;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, second);
-  wait_for(pair, second);
+  auto second = read_drained(pair, asio::buffer(buffer));
   CHECK(second.error == asio::error::eof);
 }
 
@@ -298,13 +291,9 @@ TEST_CASE("drained read: a reset that came with the data is met by the next read
   pair.writer.set_option(asio::socket_base::linger(true, 0));
   pair.writer.close();  // RST after the data
   pair.settle();
-  read_result first;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, first);
-  wait_for(pair, first);
+  auto first = read_drained(pair, asio::buffer(buffer));
   REQUIRE((first.count == 1 || first.error == asio::error::connection_reset));
-  read_result second;
-  start_read([&](auto handler) { async_read_some_drained(pair.reader, asio::buffer(buffer), handler); }, second);
-  wait_for(pair, second);
+  auto second = read_drained(pair, asio::buffer(buffer));
   CHECK(second.error.has_value());
   CHECK(second.error != boost::system::error_code());
 }

@@ -27,3 +27,6 @@ sluice_integration_test(hostile_unusual_sequences TIMEOUT 300
 #                             reported as needing a restart; a broken file refused with file:line:key
 sluice_integration_test(hostile_reload SANDBOX_ONLY TIMEOUT 180
     COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/reload.py)
+#   startup_deadline       limits.startup_timeout ends a login that waits for a backend that never answers
+sluice_integration_test(hostile_startup_deadline TIMEOUT 60
+    COMMAND ${SLUICE_IT_PYTHON} -B ${hostile_tests_dir}/startup_deadline.py)
