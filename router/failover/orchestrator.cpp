@@ -31,6 +31,7 @@
 #include <sstream>
 
 #include "router/failover/pg_admin.hpp"
+#include "scoring/wal_position.hpp"
 
 namespace sluice::router::failover {
 
@@ -46,9 +47,6 @@ constexpr milliseconds setting_live_timeout{2000}; // a reloaded setting reaches
 constexpr milliseconds agree_for{1000};
 constexpr milliseconds terminate_timeout{5000};
 constexpr milliseconds split_check_interval{5000}; // re-check a split brain at most this often    // terminated sessions are gone within this            // probes agree this long: promoted_primary is cleared
-constexpr std::uint64_t wal_page_size = 8192;      // XLOG_BLCKSZ
-constexpr std::uint64_t short_page_header = 24;    // SizeOfXLogShortPHD
-constexpr std::uint64_t long_page_header = 40;     // SizeOfXLogLongPHD (first page of a segment)
 
 milliseconds since(steady_clock::time_point t0) {
   return std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
@@ -56,15 +54,6 @@ milliseconds since(steady_clock::time_point t0) {
 
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// pg_current_wal_insert_lsn() names where the next record starts: just past a page header when the
-// last record ended at a page boundary, while a replica's replay position is where that record
-// ended. Waiting for the former would wait for a record that may never come.
-std::uint64_t end_of_last_record(std::uint64_t insert_lsn) {
-  const auto offset = insert_lsn % wal_page_size;
-  if (offset == short_page_header || offset == long_page_header) return insert_lsn - offset;
-  return insert_lsn;
 }
 
 std::string json_string(std::string_view text) {
@@ -632,7 +621,7 @@ operation_report orchestrator::run_switchover(std::size_t target, run_context& r
 
   // 5. The target replays everything.
   t0 = steady_clock::now();
-  const auto wanted = end_of_last_record(*old_lsn);
+  const auto wanted = scoring::end_of_last_record(*old_lsn);
   const auto deadline = t0 + cfg.failover.catchup_timeout;
   std::uint64_t replayed = 0;
   for (;;) {

@@ -23,6 +23,7 @@
 #include "router/engine/route_decision.hpp"
 #include "router/pg/client_login.hpp"
 #include "router/worker.hpp"
+#include "scoring/wal_position.hpp"
 
 namespace sluice::router::pg {
 
@@ -2090,6 +2091,9 @@ asio::awaitable<client_session::outcome> client_session::end_batch(bool hold_ans
     if (!positions.empty()) {
       const auto& [insert_text, flush_text] = positions.front();
       std::from_chars(insert_text.data(), insert_text.data() + insert_text.size(), lsn);
+      // Not the next record's start past a page header, which replicas never reach on an idle primary:
+      // every later read of this user would wait causal_wait and go to the primary.
+      lsn = scoring::end_of_last_record(lsn);
       // NULL (empty): synchronous_commit is on, the commit is flushed.
       flushed = lsn;
       if (!flush_text.empty()) std::from_chars(flush_text.data(), flush_text.data() + flush_text.size(), flushed);

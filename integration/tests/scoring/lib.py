@@ -225,8 +225,12 @@ class Cluster:
     def wait_replayed(self, nodes=("replica1", "replica2"), timeout=10):
         """Waits until the replicas have replayed everything the primary has written so far."""
         # The insert position: with synchronous_commit = off (a test may set it) a commit can be past the
-        # write position that pg_current_wal_lsn() shows until the WAL writer's next flush.
-        target = self.node_value("primary", "select pg_current_wal_insert_lsn()::text")
+        # write position that pg_current_wal_lsn() shows until the WAL writer's next flush. Less a page
+        # header it may stand just past (after a segment switch): replicas reach the end of the last
+        # record, not the next one's start (scoring/wal_position.hpp).
+        target = str(self.node_value(
+            "primary", "select (p - case (p - '0/0') % 8192 when 24 then 24 when 40 then 40 else 0 end)::text "
+                       "from (select pg_current_wal_insert_lsn() as p) as insert_position"))
         for node in nodes:
             done = poll(lambda: self.node_value(
                 node, "select pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)), timeout, 0.05)

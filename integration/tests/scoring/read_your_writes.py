@@ -93,6 +93,39 @@ def test(checks, cluster):
                           f"{label}: replica2 serves most reads ({by_node.get('replica2', 0)})",
                           f"reads served by {by_node}")
     cluster.fault("resume-replay", "replica1")
+    idle_primary_after_switch(checks, cluster, sluice)
+
+
+def idle_primary_after_switch(checks, cluster, sluice):
+    """After a WAL segment switch on an idle primary, pg_current_wal_insert_lsn() stands 40 bytes past
+    the new segment's start (its page header) while the replicas replayed up to that start, and stay
+    there until something is written. A unit of user app on the primary then must not keep app's reads
+    on the primary (the WAL position it takes is the end of the WAL that exists). Before the fix every
+    read waited causal_wait and went to the primary."""
+    cluster.wait_replayed()
+    offset = None
+    for _ in range(3):  # something else writing WAL meanwhile (autovacuum) moves the position: retry
+        cluster.node_value("primary", "SELECT pg_switch_wal() IS NOT NULL")
+        cluster.wait_replayed()
+        offset = cluster.node_value("primary", "SELECT ((pg_current_wal_insert_lsn() - '0/0') % 8192)::int")
+        if offset in (24, 40):
+            break
+    checks.ok(offset in (24, 40), "after pg_switch_wal the primary's insert position is just past a page header",
+              f"page offset {offset}")
+    conn = sluice.connect("app", "app_pw")
+    ports = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("/* sluice: primary */ SELECT 1")  # a unit on the primary: its WAL position is taken
+            for _ in range(10):
+                cur.execute("SELECT inet_server_port()")
+                ports.append(cur.fetchone()[0])
+    finally:
+        conn.close()
+    on_primary = ports.count(cluster.ports["primary"])
+    info(f"idle primary after a switch: reads served by ports {ports}")
+    checks.ok(on_primary == 0, "after a unit on an idle primary, the user's reads go to the replicas",
+              f"{on_primary} of {len(ports)} on the primary")
 
 
 if __name__ == "__main__":
