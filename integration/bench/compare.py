@@ -1025,12 +1025,10 @@ def targets(results, idle):
     return out
 
 
-def targets_table(tg):
-    lines = []
-    for what, v, st, detail in tg:
-        lines.append(f"{st:<5} {what:<58} {fmt(v, '.2f'):>6}" + (f"  ({detail})" if detail and st == "N/A" else
-                                                                 (f"  ({detail})" if detail else "")))
-    return "\n".join(lines)
+def targets_table(tg, what_width=58, value_width=6):
+    """(what, value, PASS | MISS | N/A, detail) rows as text; mysql_bench.py uses it with its own widths."""
+    return "\n".join(f"{st:<5} {what:<{what_width}} {fmt(v, '.2f'):>{value_width}}" + (f"  ({detail})" if detail else "")
+                     for what, v, st, detail in tg)
 
 
 def write_plot_data(out_dir, results):
@@ -1069,6 +1067,17 @@ def plot(out_dir, results):
     return [os.path.join(out_dir, f) for f in ("tps.png", "cpu.png")]
 
 
+def git_commit(directory):
+    """The short commit of the checkout holding `directory`, noting uncommitted changes; "?" outside one.
+    Also used by mysql_bench.py."""
+    r = subprocess.run(["git", "-C", directory, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "?"
+    dirty = subprocess.run(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return r.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
 def machine_info(args, sluice_bin):
     def first(path, pattern):
         try:
@@ -1085,14 +1094,7 @@ def machine_info(args, sluice_bin):
             return m.group(1) if m else text
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "?"
-    commit = "?"
-    d = os.path.dirname(os.path.realpath(sluice_bin))
-    r = subprocess.run(["git", "-C", d, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if r.returncode == 0:
-        commit = r.stdout.strip()
-        dirty = subprocess.run(["git", "-C", d, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
+    commit = git_commit(os.path.dirname(os.path.realpath(sluice_bin)))
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": first("/proc/cpuinfo", r"^model name\s*:\s*(.*)$"),

@@ -563,11 +563,6 @@ def targets(results):
     return out
 
 
-def targets_table(tg):
-    return "\n".join(f"{st:<5} {what:<72} {fmt(v, '.2f'):>7}" + (f"  ({detail})" if detail else "")
-                     for what, v, st, detail in tg)
-
-
 def noise_summary(results):
     runs = [x for r in results for x in r["raw"] if x["wall_s"] >= 1.0]  # not those that failed at once
     if not runs:
@@ -589,14 +584,7 @@ def machine_info(sluice_bin, mariadb_version):
             return m.group(1) if m else "?"
         except (OSError, subprocess.TimeoutExpired):
             return "?"
-    commit = "?"
-    d = os.path.dirname(os.path.realpath(sluice_bin)) if sluice_bin else SOURCE_DIR
-    r = subprocess.run(["git", "-C", d, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if r.returncode == 0:
-        commit = r.stdout.strip()
-        dirty = subprocess.run(["git", "-C", d, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
+    commit = compare.git_commit(os.path.dirname(os.path.realpath(sluice_bin)) if sluice_bin else SOURCE_DIR)
     cpu = "?"
     try:
         m = re.search(r"^model name\s*:\s*(.*)$", open("/proc/cpuinfo").read(), re.M)
@@ -649,7 +637,8 @@ def finish(report, args):
     results = report["matrix"]
     tg = targets(results)
     report["targets"] = [{"target": w, "value": v, "status": s, "detail": d} for w, v, s, d in tg]
-    report["tables"] = {"matrix": matrix_table(results), "targets": targets_table(tg), "noise": noise_summary(results)}
+    report["tables"] = {"matrix": matrix_table(results), "targets": compare.targets_table(tg, what_width=72, value_width=7),
+                        "noise": noise_summary(results)}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(report, f, indent=1, default=str)
