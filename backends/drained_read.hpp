@@ -121,8 +121,7 @@ inline detail::reactor* reactor_of(asio::ip::tcp::socket& socket) noexcept {
 
 // Makes the next read try recv before waiting, as Asio does after any event. The descriptor state has no
 // lock to take: sluice's workers run their io_context on one thread with BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO.
-inline void try_read_first(asio::ip::tcp::socket& socket) noexcept {
-  auto* state = socket_access::implementation(socket).reactor_data_;
+inline void try_read_first(detail::epoll_reactor::descriptor_state* state) noexcept {
   (state->*member_pointer(try_first_tag{}))[detail::reactor::read_op] = true;
 }
 
@@ -227,17 +226,18 @@ class receive_op : public detail::reactor_op {
 // As reactive_socket_service_base::async_receive with a single buffer and no flags.
 struct initiate_receive {
   template <typename Handler>
-  void operator()(Handler&& handler, asio::ip::tcp::socket* socket, asio::mutable_buffer buffer) const {
+  void operator()(Handler&& handler, asio::ip::tcp::socket* socket, asio::mutable_buffer buffer,
+                  detail::reactor* reactor_pointer) const {
     using handler_type = std::decay_t<Handler>;
     using op = receive_op<handler_type, asio::ip::tcp::socket::executor_type>;
     auto& impl = socket_access::implementation(*socket);
-    auto& reactor = *reactor_of(*socket);
+    auto& reactor = *reactor_pointer;
     // Skip the first recv only after a send since the last read; otherwise try it, as Asio does.
     const int fd = impl.socket_;
     if (fd >= 0 && fd < sent_since_read_slots && sent_since_read[fd].load(std::memory_order_relaxed) != 0) {
       sent_since_read[fd].store(0, std::memory_order_relaxed);
     } else {
-      try_read_first(*socket);
+      try_read_first(impl.reactor_data_);
     }
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = asio::get_associated_cancellation_slot(handler);
@@ -269,10 +269,10 @@ auto async_read_some_drained(Socket& socket, boost::asio::mutable_buffer buffer,
 #if SLUICE_DRAINED_READ
   if constexpr (std::is_same_v<Socket, boost::asio::ip::tcp::socket>) {
     // A closed socket has no reactor: Asio's own read reports bad_descriptor.
-    if (drained_read_detail::reactor_of(socket) == nullptr)
-      return socket.async_read_some(buffer, std::forward<CompletionToken>(token));
+    auto* reactor = drained_read_detail::reactor_of(socket);
+    if (reactor == nullptr) return socket.async_read_some(buffer, std::forward<CompletionToken>(token));
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        drained_read_detail::initiate_receive{}, token, &socket, buffer);
+        drained_read_detail::initiate_receive{}, token, &socket, buffer, reactor);
   } else {
     return socket.async_read_some(buffer, std::forward<CompletionToken>(token));
   }
